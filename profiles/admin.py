@@ -1,0 +1,193 @@
+"""Admin for profiles, custom tag definitions and the read-only audit trail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from . import services
+from .forms import CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
+from .im import tags as catalogue
+from .im.errors import describe
+from .models import CustomTagDefinition, ImRequest, Profile
+
+STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    form = ProfileForm
+    list_display = ["user_id", "nick", "gender", "allow_type", "admin_forbid_type", "last_pushed_at"]
+    list_filter = ["gender", "allow_type", "admin_forbid_type"]
+    # Exact or prefix on the indexed UserID, and the nickname.
+    search_fields = ["=user_id", "^user_id", "nick"]
+    search_help_text = "Search by exact UserID, UserID prefix, or part of the nickname."
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 50
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Profile | None = None) -> list[str]:
+        readonly = ["last_pushed_at", "last_pulled_at"]
+        return ["user_id", *readonly] if obj is not None else readonly
+
+    def _definitions(self, request: HttpRequest) -> list[CustomTagDefinition]:
+        # One query per request, shared by get_fieldsets and get_form.
+        if not hasattr(request, "_improfile_custom_tags"):
+            request._improfile_custom_tags = list(CustomTagDefinition.objects.all())
+        return request._improfile_custom_tags
+
+    def get_fieldsets(self, request: HttpRequest, obj: Profile | None = None) -> list[tuple[str | None, dict]]:
+        fieldsets: list[tuple[str | None, dict]] = [
+            ("Tencent user", {"fields": ["user_id", "last_pushed_at", "last_pulled_at"]}),
+            ("Standard profile (Tag_Profile_IM_*)", {"fields": STANDARD_FIELD_NAMES}),
+        ]
+        definitions = self._definitions(request)
+        if definitions:
+            fieldsets.append(
+                ("Custom tags (Tag_Profile_Custom_*)", {"fields": [custom_field_name(d) for d in definitions]})
+            )
+        return fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Profile | None = None, change: bool = False, **kwargs: Any):
+        kwargs["form"] = profile_form_class(actor=request.user, definitions=self._definitions(request))
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_form(self, request: HttpRequest, form: ProfileForm, change: bool) -> Profile:
+        request._improfile_push_outcome = form.push_outcome
+        return super().save_form(request, form, change)
+
+    def _push_message(self, request: HttpRequest) -> None:
+        outcome: services.PushOutcome | None = getattr(request, "_improfile_push_outcome", None)
+        if outcome is not None:
+            self.message_user(request, outcome.message, messages.SUCCESS if outcome.pushed else messages.INFO)
+
+    def response_add(self, request: HttpRequest, obj: Profile, post_url_continue: str | None = None):
+        self._push_message(request)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request: HttpRequest, obj: Profile):
+        self._push_message(request)
+        return super().response_change(request, obj)
+
+
+@admin.register(CustomTagDefinition)
+class CustomTagDefinitionAdmin(admin.ModelAdmin):
+    form = CustomTagDefinitionForm
+    list_display = ["wire_name", "label", "value_type", "admin_read", "admin_write", "created_at"]
+    search_fields = ["keyword", "label"]
+
+    @admin.display(description="Wire name")
+    def wire_name(self, obj: CustomTagDefinition) -> str:
+        return obj.wire_name
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CustomTagDefinition | None = None) -> list[str]:
+        # spec §3: once created, a custom tag cannot be renamed or change type.
+        return ["keyword", "value_type", "created_at"] if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: CustomTagDefinition | None = None) -> bool:
+        # spec §3: custom tags cannot be deleted in Tencent either.
+        return False
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    title = "ErrorCode"
+    parameter_name = "error_code"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        codes = (
+            ImRequest.objects.exclude(error_code=None).order_by("error_code")
+            .values_list("error_code", flat=True).distinct()
+        )
+        choices = [(str(code), f"{code} — {describe(code).meaning}") for code in codes]
+        return [*choices, ("none", "No code (transport error or no answer)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ImRequest]) -> QuerySet[ImRequest]:
+        value = self.value()
+        if value == "none":
+            return queryset.filter(error_code=None)
+        if value and value.lstrip("-").isdigit():
+            return queryset.filter(error_code=int(value))
+        return queryset
+
+
+def _pretty_json(value: Any) -> str:
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@admin.register(ImRequest)
+class ImRequestAdmin(admin.ModelAdmin):
+    """The audit trail: visible to whoever may view it, editable by nobody (superusers included)."""
+
+    list_display = [
+        "created_at", "actor_username", "source", "user_id", "command", "tags", "action_status",
+        "error_code_with_meaning", "latency",
+    ]
+    list_filter = [
+        ErrorCodeFilter, "action_status", "state", "source", "command",
+        ("actor", admin.RelatedOnlyFieldListFilter), ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["=user_id"]
+    search_help_text = "Exact UserID."
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_select_related = ["actor"]
+    list_per_page = 100
+    fields = [
+        "created_at", "completed_at", "actor_username", "source", "user_id", "command", "state",
+        "random", "http_status", "action_status", "error_code_with_meaning", "error_info", "error_display",
+        "transport_error", "latency", "changes_table", "request_json", "response_json",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ImRequest | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ImRequest | None = None) -> bool:
+        return False
+
+    @admin.display(description="Tags")
+    def tags(self, obj: ImRequest) -> str:
+        return ", ".join(obj.tag_names)
+
+    @admin.display(description="ErrorCode", ordering="error_code")
+    def error_code_with_meaning(self, obj: ImRequest) -> str:
+        if obj.error_code is None:
+            return obj.transport_error or "—"
+        if obj.error_code == 0:
+            return "0"
+        return f"{obj.error_code} — {obj.error_meaning}"
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, obj: ImRequest) -> str:
+        return "—" if obj.latency_ms is None else f"{obj.latency_ms:.0f} ms"
+
+    @admin.display(description="Before → after")
+    def changes_table(self, obj: ImRequest) -> str:
+        if not obj.changes:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((c["tag"], json.dumps(c.get("before"), ensure_ascii=False),
+              json.dumps(c.get("after"), ensure_ascii=False)) for c in obj.changes),
+        )
+        return format_html(
+            "<table><thead><tr><th>Tag</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Request body (as sent)")
+    def request_json(self, obj: ImRequest) -> str:
+        return _pretty_json(obj.request_body)
+
+    @admin.display(description="Response body")
+    def response_json(self, obj: ImRequest) -> str:
+        return "—" if obj.response_body is None else _pretty_json(obj.response_body)

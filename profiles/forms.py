@@ -1,0 +1,191 @@
+"""The profile edit form: one typed field per standard tag and per defined custom tag.
+
+Its ``clean()`` pushes through the service, so a refusal from Tencent comes back as a form error
+with the user's input intact (CONVENTIONS: never catch a service error in ``save_model``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from . import services
+from .im import tags as catalogue
+from .models import CustomTagDefinition, ImRequest, Profile
+
+CUSTOM_FIELD_PREFIX = "custom_"
+
+
+class ByteCountedTextInput(forms.TextInput):
+    """A text input that shows how many UTF-8 bytes are used of the tag's limit."""
+
+    def __init__(self, max_bytes: int, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"data-max-bytes": str(max_bytes), "class": "vTextField byte-counted", **(attrs or {})})
+
+    class Media:
+        js = ["profiles/bytecount.js"]
+
+
+class ByteCountedTextarea(forms.Textarea):
+    def __init__(self, max_bytes: int, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"data-max-bytes": str(max_bytes), "class": "byte-counted", "rows": 3, **(attrs or {})})
+
+    class Media:
+        js = ["profiles/bytecount.js"]
+
+
+def custom_field_name(definition: CustomTagDefinition) -> str:
+    return CUSTOM_FIELD_PREFIX + definition.keyword
+
+
+def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
+    """The form field for one standard tag, derived from the catalogue."""
+    label = tag.label
+    help_text = f"{tag.wire_name} — {tag.help_text}"
+    if tag.value_type is catalogue.ValueType.UINT32:
+        return forms.IntegerField(
+            label=label, help_text=help_text, required=False, min_value=0, max_value=catalogue.UINT32_MAX,
+            widget=forms.NumberInput(attrs={"min": 0, "max": catalogue.UINT32_MAX, "step": 1}),
+        )
+    if tag.value_type is catalogue.ValueType.ENUM:
+        return forms.ChoiceField(
+            label=label, help_text=help_text, required=False,
+            choices=[("", "— not set / unknown —"), *tag.choices],
+        )
+    max_bytes = tag.max_bytes or catalogue.MAX_VALUE_BYTES
+    widget: forms.Widget = (
+        ByteCountedTextarea(max_bytes) if tag.field_name == "self_signature" else ByteCountedTextInput(max_bytes)
+    )
+    # strip=False: leading and trailing spaces are part of what Tencent stores.
+    return forms.CharField(label=label, help_text=help_text, required=False, strip=False, widget=widget)
+
+
+def custom_form_field(definition: CustomTagDefinition) -> forms.Field:
+    help_text = f"{definition.wire_name} — custom {definition.value_type}, at most 500 bytes."
+    if not definition.admin_write:
+        help_text += (
+            " Read-only here: the app admin has no write permission on this tag in the Tencent console "
+            "(Tencent would answer 40008)."
+        )
+    return forms.CharField(
+        label=definition.label or definition.wire_name, help_text=help_text, required=False, strip=False,
+        widget=ByteCountedTextInput(catalogue.MAX_VALUE_BYTES), disabled=not definition.admin_write,
+    )
+
+
+class ProfileForm(forms.ModelForm):
+    """Edit one profile; saving pushes the changed tags to Tencent through ``profile_push``."""
+
+    actor: AbstractBaseUser | None = None
+    source: str = ImRequest.Source.ADMIN
+    custom_definitions: tuple[CustomTagDefinition, ...] = ()
+
+    class Meta:
+        model = Profile
+        fields = ["user_id", *(tag.field_name for tag in catalogue.STANDARD_TAGS)]
+        field_classes: dict[str, Any] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.push_outcome: services.PushOutcome | None = None
+        for tag in catalogue.STANDARD_TAGS:
+            if tag.field_name in self.fields:
+                self.fields[tag.field_name] = standard_form_field(tag)
+        stored = self.instance.custom_values or {}
+        for definition in self.custom_definitions:
+            name = custom_field_name(definition)
+            if name in self.fields:
+                self.fields[name] = custom_form_field(definition)
+                self.initial.setdefault(name, stored.get(definition.wire_name))
+
+    def _field_for_tag(self, wire_name: str | None) -> str | None:
+        if wire_name is None:
+            return None
+        standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
+        if standard is not None:
+            return standard.field_name if standard.field_name in self.fields else None
+        for definition in self.custom_definitions:
+            if definition.wire_name == wire_name and custom_field_name(definition) in self.fields:
+                return custom_field_name(definition)
+        return None
+
+    def _requested_values(self, profile: Profile) -> dict[str, Any]:
+        """The tag values the form asks for, in wire form; blank means "leave it" where possible."""
+        values: dict[str, Any] = {}
+        wanted: list[tuple[str, str, bool]] = [
+            (tag.field_name, tag.wire_name, tag.value_type is catalogue.ValueType.STRING)
+            for tag in catalogue.STANDARD_TAGS
+        ]
+        wanted += [(custom_field_name(d), d.wire_name, True) for d in self.custom_definitions if d.admin_write]
+        for field_name, wire_name, is_text in wanted:
+            if field_name not in self.cleaned_data:
+                continue
+            value = self.cleaned_data[field_name]
+            before = profile.tag_value(wire_name)
+            if value in (None, ""):
+                if before in (None, ""):
+                    continue
+                if not is_text:
+                    # spec §2: numbers and enums have no "unset" on the wire.
+                    self.add_error(field_name, "Tencent cannot unset this tag; choose a value instead.")
+                    continue
+                value = ""
+            values[wire_name] = value
+        return values
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        profile = self.instance
+        if profile.pk is None:
+            profile.user_id = cleaned.get("user_id", "")
+            if Profile.objects.filter(user_id=profile.user_id).exists():
+                self.add_error("user_id", "A local copy of this UserID already exists; open it instead.")
+                return cleaned
+        values = self._requested_values(profile)
+        if self.errors:
+            return cleaned
+        try:
+            self.push_outcome = services.profile_push(
+                profile=profile, values=values, actor=self.actor, source=self.source,
+            )
+        except services.TagValidationError as exc:
+            for wire_name, message in exc.errors.items():
+                self.add_error(self._field_for_tag(wire_name), message)
+            return cleaned
+        outcome = self.push_outcome
+        if not outcome.ok:
+            self.add_error(self._field_for_tag(outcome.tag), outcome.message)
+        return cleaned
+
+
+def profile_form_class(
+    *, actor: AbstractBaseUser | None, definitions: list[CustomTagDefinition], base: type[ProfileForm] = ProfileForm
+) -> type[ProfileForm]:
+    """A ProfileForm subclass that declares one field per custom tag definition."""
+    attrs: dict[str, Any] = {
+        "actor": actor,
+        "custom_definitions": tuple(definitions),
+        "__module__": __name__,
+    }
+    for definition in definitions:
+        attrs[custom_field_name(definition)] = custom_form_field(definition)
+    return type("ProfileAdminForm", (base,), attrs)
+
+
+class CustomTagDefinitionForm(forms.ModelForm):
+    class Meta:
+        model = CustomTagDefinition
+        fields = ["keyword", "value_type", "label", "admin_read", "admin_write", "description"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is None:
+            try:
+                services.custom_tag_check_limit()
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned

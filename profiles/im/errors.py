@@ -1,0 +1,112 @@
+"""The catalogue of Tencent IM ErrorCodes: what each means in plain words and whether a retry helps.
+
+Every code in spec §4 (portrait_set), §5 (portrait_get and accounts) and §6 (common codes).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Retry(enum.StrEnum):
+    NEVER = "never"
+    BACKOFF = "backoff"  # transient: retry with exponential backoff
+    LIMITED = "limited"  # retry once or twice
+    NEW_USERSIG = "new_usersig"  # regenerate the UserSig, then retry once
+    LATER = "later"  # retry after about a minute
+
+
+@dataclass(frozen=True)
+class ErrorCodeInfo:
+    code: int
+    meaning: str
+    retry: Retry
+    # True when the code is about one tag's value or permission, so a form can place it on a field.
+    concerns_tag: bool = False
+    known: bool = True
+
+    @property
+    def retryable(self) -> bool:
+        return self.retry is not Retry.NEVER
+
+    def describe(self) -> str:
+        return f"ErrorCode {self.code}: {self.meaning}"
+
+
+def _table(*rows: tuple[tuple[int, ...], str, Retry] | tuple[tuple[int, ...], str, Retry, bool]):
+    table: dict[int, ErrorCodeInfo] = {}
+    for row in rows:
+        codes, meaning, retry, *rest = row
+        for code in codes:
+            table[code] = ErrorCodeInfo(code, meaning, retry, concerns_tag=bool(rest and rest[0]))
+    return table
+
+
+ERROR_CODES: dict[int, ErrorCodeInfo] = _table(
+    ((0,), "Success.", Retry.NEVER),
+    # spec §4 and §5
+    ((40001,), "A request parameter is wrong (Tencent could not decode the request).", Retry.NEVER),
+    ((40002,), "To_Account is missing from the request.", Retry.NEVER),
+    ((40003,), "This UserID does not exist in Tencent IM; import the account first.", Retry.NEVER),
+    ((40004,), "The request needs app admin rights; check IM_ADMIN_IDENTIFIER.", Retry.NEVER),
+    ((40005,), "Tencent refused a value because it contains sensitive words.", Retry.NEVER, True),
+    ((40006,), "Tencent had an internal server error; the request can be retried.", Retry.BACKOFF),
+    ((40007,), "The app admin has no read permission on this tag (set it in the console).", Retry.NEVER, True),
+    ((40008,), "The app admin has no write permission on this tag (set it in the console).", Retry.NEVER, True),
+    ((40009,), "This tag does not exist in the app; custom tags must be created in the console first.",
+     Retry.NEVER, True),
+    ((40601,), "A value is too long for Tencent (more bytes than the tag allows).", Retry.NEVER, True),
+    ((40605,), "A value is not one of the allowed values for this standard tag.", Retry.NEVER, True),
+    ((40610,), "A value has the wrong type (e.g. text where Tencent expects a number).", Retry.NEVER, True),
+    # spec §6
+    ((60002,), "Tencent could not parse the HTTP request (a bug in the client).", Retry.NEVER),
+    ((60003,), "Tencent could not parse the request's JSON (a bug in the client).", Retry.NEVER),
+    ((60004, 60005), "The account or UserSig in the request is wrong (check the configuration).",
+     Retry.NEVER),
+    ((60006,), "The SDKAppID is invalid (check IM_SDKAPPID).", Retry.NEVER),
+    ((60012,), "The SDKAppID is missing from the request.", Retry.NEVER),
+    ((60016,), "The SDKAppID is disabled.", Retry.NEVER),
+    ((60020,), "The app's Tencent IM plan has expired.", Retry.NEVER),
+    ((60007, 60011, 60018, 60019), "Too many calls per second to Tencent; retry after a pause.",
+     Retry.BACKOFF),
+    ((60008,), "Tencent's service timed out or found the request malformed; retry once or twice.",
+     Retry.LIMITED),
+    ((60009,), "Wrong API path or command.", Retry.NEVER),
+    ((60010,), "The identifier is not an app admin (check IM_ADMIN_IDENTIFIER).", Retry.NEVER),
+    ((60013,), "Tencent produced a JSON error in its response; retry once.", Retry.LIMITED),
+    ((60014,), "Tencent's account switch timed out; retry.", Retry.BACKOFF),
+    ((60015,), "A UserID in the request is not a string.", Retry.NEVER),
+    ((60017,), "This request is disabled for the app.", Retry.NEVER),
+    ((60021,), "The caller's IP address is not allowed (check the console's IP allowlist).", Retry.NEVER),
+    ((70001,), "The UserSig has expired; a new one is generated and the request retried once.",
+     Retry.NEW_USERSIG),
+    ((70002, 70003, 70005), "The UserSig is empty or invalid (a bug in the client).", Retry.NEVER),
+    ((70009,), "The UserSig's signature check failed: IM_SECRET_KEY is wrong.", Retry.NEVER),
+    ((70013,), "The UserID in the request differs from the one in the UserSig.", Retry.NEVER),
+    ((70014,), "The SDKAppID in the request differs from the one in the UserSig.", Retry.NEVER),
+    ((70016,), "The public key is missing (a legacy ECDSA app).", Retry.NEVER),
+    ((70020,), "Tencent does not know this SDKAppID (check IM_SDKAPPID and IM_REGION).", Retry.NEVER),
+    ((70050,), "Too many UserSig checks; retry after about a minute.", Retry.LATER),
+    ((70051,), "This account is blocklisted.", Retry.NEVER),
+    ((70107,), "This UserID does not exist.", Retry.NEVER),
+    ((70169, 70202), "Tencent's server timed out; the request can be retried.", Retry.BACKOFF),
+    ((70398,), "The app's account limit is reached (the trial edition allows 100 accounts).", Retry.NEVER),
+    ((70402,), "A request parameter is invalid.", Retry.NEVER),
+    ((70403,), "The request needs app admin rights.", Retry.NEVER),
+    ((70500,), "Tencent had an internal server error; the request can be retried.", Retry.BACKOFF),
+    ((72000,), "The trial edition's daily active user quota is exceeded.", Retry.NEVER),
+)
+
+
+def describe(code: int) -> ErrorCodeInfo:
+    """The catalogue entry for ``code``; an unknown code is final and says so."""
+    try:
+        return ERROR_CODES[code]
+    except KeyError:
+        return ErrorCodeInfo(
+            code,
+            "An ErrorCode that is not in Tencent's documented catalogue; treated as final.",
+            Retry.NEVER,
+            known=False,
+        )

@@ -1,0 +1,358 @@
+"""The one catalogue of Tencent IM profile tags: the 12 standard tags and the custom-tag rules.
+
+Models, forms, the service's validation, the emulator and the docs all derive from this module
+(spec §2 for the standard tags, §3 for custom tags). It has no Django dependency.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+UINT32_MAX = 4_294_967_295
+# spec §2 (Nick, SelfSignature, Image) and §3 (custom values): the server's hard limit.
+MAX_VALUE_BYTES = 500
+CUSTOM_TAG_PREFIX = "Tag_Profile_Custom_"
+# spec §3: keyword is English letters only, at most 8 bytes; at most 20 custom tags per app.
+CUSTOM_KEYWORD_MAX_BYTES = 8
+CUSTOM_TAG_LIMIT = 20
+CUSTOM_KEYWORD_RE = re.compile(r"^[A-Za-z]{1,8}$")
+# spec §2: key names use only letters, digits and underscore.
+TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+class ValueType(enum.StrEnum):
+    STRING = "string"
+    ENUM = "enum"
+    UINT32 = "uint32"
+
+
+class TagValueError(ValueError):
+    """A value that Tencent would refuse. ``error_code`` is the ErrorCode Tencent would answer."""
+
+    def __init__(self, tag: str, message: str, error_code: int) -> None:
+        super().__init__(message)
+        self.tag = tag
+        self.message = message
+        self.error_code = error_code
+
+
+@dataclass(frozen=True)
+class StandardTag:
+    """One standard profile tag as spec §2 declares it."""
+
+    wire_name: str
+    field_name: str
+    label: str
+    value_type: ValueType
+    help_text: str
+    max_bytes: int | None = None
+    choices: tuple[tuple[str, str], ...] = ()
+    # spec §2 "error when broken"
+    error_code: int = 40001
+    admin_only: bool = False
+
+    @property
+    def allowed_values(self) -> tuple[str, ...]:
+        return tuple(value for value, _label in self.choices)
+
+    def validate(self, value: Any) -> str | int:
+        """Return ``value`` in its wire form, or raise :class:`TagValueError`."""
+        if self.value_type is ValueType.UINT32:
+            return _validate_uint32(self, value)
+        if not isinstance(value, str):
+            raise TagValueError(
+                self.wire_name, f"{self.label} must be text, not {type(value).__name__}.", 40610
+            )
+        if self.value_type is ValueType.ENUM:
+            if value not in self.allowed_values:
+                allowed = ", ".join(self.allowed_values)
+                raise TagValueError(
+                    self.wire_name,
+                    f"{value!r} is not a valid {self.label}; allowed values: {allowed}.",
+                    self.error_code,
+                )
+            return value
+        check_byte_length(self.wire_name, self.label, value, self.max_bytes or MAX_VALUE_BYTES)
+        return value
+
+
+def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) -> None:
+    size = len(value.encode("utf-8"))
+    if size > max_bytes:
+        raise TagValueError(
+            wire_name,
+            f"{label} is {size} bytes in UTF-8; Tencent allows at most {max_bytes} bytes.",
+            40601,
+        )
+
+
+def _validate_uint32(tag: StandardTag, value: Any) -> int:
+    # spec §2: uint32 goes on the wire as a JSON number; a string gives 40610. bool is an int
+    # subclass in Python but a JSON true/false, which Tencent would also refuse.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TagValueError(
+            tag.wire_name,
+            f"{tag.label} must be a whole number from 0 to {UINT32_MAX}, not {value!r}.",
+            40610,
+        )
+    if not 0 <= value <= UINT32_MAX:
+        raise TagValueError(
+            tag.wire_name,
+            f"{tag.label} must be from 0 to {UINT32_MAX}; {value} is out of range.",
+            40610,
+        )
+    return value
+
+
+def parse_uint32(text: str) -> int:
+    """Parse a uint32 typed by a person (form, CSV, command line). Raises ValueError with a reason."""
+    stripped = text.strip()
+    if not re.fullmatch(r"\d+", stripped):
+        raise ValueError(f"{text!r} is not a whole number from 0 to {UINT32_MAX}")
+    number = int(stripped)
+    if number > UINT32_MAX:
+        raise ValueError(f"{number} is larger than {UINT32_MAX}, the largest uint32")
+    return number
+
+
+def coerce_uint32_from_wire(value: Any) -> int | None:
+    """spec §2: when reading, accept a uint32 that arrives as a number or a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= UINT32_MAX else None
+    if isinstance(value, str):
+        try:
+            return parse_uint32(value)
+        except ValueError:
+            return None
+    return None
+
+
+_STRING_HELP = "Free text, at most {n} bytes in UTF-8 (a Chinese character takes 3 bytes)."
+
+STANDARD_TAGS: tuple[StandardTag, ...] = (
+    StandardTag(
+        wire_name="Tag_Profile_IM_Nick",
+        field_name="nick",
+        label="Nickname",
+        value_type=ValueType.STRING,
+        max_bytes=MAX_VALUE_BYTES,
+        error_code=40601,
+        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES),
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_Gender",
+        field_name="gender",
+        label="Gender",
+        value_type=ValueType.ENUM,
+        choices=(
+            ("Gender_Type_Unknown", "Unknown"),
+            ("Gender_Type_Female", "Female"),
+            ("Gender_Type_Male", "Male"),
+        ),
+        error_code=40605,
+        help_text="One of Tencent's three gender values.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_BirthDay",
+        field_name="birthday",
+        label="Birthday",
+        value_type=ValueType.UINT32,
+        error_code=40610,
+        help_text="A whole number; Tencent recommends YYYYMMDD (e.g. 20190419) but checks only the type.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_Location",
+        field_name="location",
+        label="Location",
+        value_type=ValueType.STRING,
+        # spec §2: most editions say 16 bytes, one Chinese edition 500. We enforce the hard
+        # 500-byte limit and surface the server's answer if it applies the smaller one.
+        max_bytes=MAX_VALUE_BYTES,
+        error_code=40601,
+        help_text=(
+            "At most 500 bytes in UTF-8; most Tencent editions allow only 16 bytes, and Tencent "
+            "recommends the app's own code of 4 numbers (country, province, city, district)."
+        ),
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_SelfSignature",
+        field_name="self_signature",
+        label="Signature",
+        value_type=ValueType.STRING,
+        max_bytes=MAX_VALUE_BYTES,
+        error_code=40601,
+        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES),
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_AllowType",
+        field_name="allow_type",
+        label="Friend requests",
+        value_type=ValueType.ENUM,
+        choices=(
+            ("AllowType_Type_NeedConfirm", "Need approval"),
+            ("AllowType_Type_AllowAny", "Accept all"),
+            ("AllowType_Type_DenyAny", "Refuse all"),
+        ),
+        error_code=40605,
+        help_text="How the user handles friend requests.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_Language",
+        field_name="language",
+        label="Language",
+        value_type=ValueType.UINT32,
+        error_code=40610,
+        help_text="An app-defined number (not an ISO code), 0 to 4294967295.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_Image",
+        field_name="image",
+        label="Avatar URL",
+        value_type=ValueType.STRING,
+        max_bytes=MAX_VALUE_BYTES,
+        error_code=40601,
+        help_text="The avatar's URL, at most 500 bytes.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_MsgSettings",
+        field_name="msg_settings",
+        label="Message settings",
+        value_type=ValueType.UINT32,
+        error_code=40610,
+        help_text="Bit flags; bit 0 set (1) means the user does not receive messages.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_AdminForbidType",
+        field_name="admin_forbid_type",
+        label="Admin forbid",
+        value_type=ValueType.ENUM,
+        choices=(
+            ("AdminForbid_Type_None", "None"),
+            ("AdminForbid_Type_SendOut", "May not send friend requests"),
+        ),
+        error_code=40605,
+        admin_only=True,
+        help_text="Only an app admin may set this; SendOut stops the user sending friend requests.",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_Level",
+        field_name="level",
+        label="Level",
+        value_type=ValueType.UINT32,
+        error_code=40610,
+        help_text="An app-defined number, 0 to 4294967295 (often one byte per role, packed).",
+    ),
+    StandardTag(
+        wire_name="Tag_Profile_IM_Role",
+        field_name="role",
+        label="Role",
+        value_type=ValueType.UINT32,
+        error_code=40610,
+        help_text="An app-defined number, 0 to 4294967295 (often one byte per role, packed).",
+    ),
+)
+
+STANDARD_BY_WIRE: Mapping[str, StandardTag] = {tag.wire_name: tag for tag in STANDARD_TAGS}
+STANDARD_BY_FIELD: Mapping[str, StandardTag] = {tag.field_name: tag for tag in STANDARD_TAGS}
+
+
+class CustomValueType(enum.StrEnum):
+    # spec §3: custom fields take string or bytes; both travel as JSON strings of ≤ 500 bytes.
+    STRING = "string"
+    BYTES = "bytes"
+
+
+@dataclass(frozen=True)
+class CustomTag:
+    """A custom tag as configured in the Tencent console (spec §3)."""
+
+    keyword: str
+    value_type: CustomValueType = CustomValueType.STRING
+    admin_read: bool = True
+    admin_write: bool = True
+    label: str = field(default="")
+
+    @property
+    def wire_name(self) -> str:
+        return CUSTOM_TAG_PREFIX + self.keyword
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TagValueError(
+                self.wire_name, f"{self.wire_name} must be text, not {type(value).__name__}.", 40610
+            )
+        check_byte_length(self.wire_name, self.label or self.wire_name, value, MAX_VALUE_BYTES)
+        return value
+
+
+def validate_custom_keyword(keyword: str) -> None:
+    """spec §3: English letters only, at most 8 bytes. Raises ValueError naming the problem."""
+    if not keyword:
+        raise ValueError("The keyword is empty.")
+    if len(keyword.encode("utf-8")) > CUSTOM_KEYWORD_MAX_BYTES:
+        raise ValueError(
+            f"The keyword {keyword!r} is {len(keyword.encode('utf-8'))} bytes; "
+            f"Tencent allows at most {CUSTOM_KEYWORD_MAX_BYTES}."
+        )
+    if not CUSTOM_KEYWORD_RE.fullmatch(keyword):
+        raise ValueError(f"The keyword {keyword!r} may contain only English letters (A-Z, a-z).")
+
+
+def is_custom_tag_name(name: str) -> bool:
+    return name.startswith(CUSTOM_TAG_PREFIX)
+
+
+def keyword_from_wire(name: str) -> str:
+    return name[len(CUSTOM_TAG_PREFIX):] if is_custom_tag_name(name) else ""
+
+
+# spec §5: UserID ≤ 32 bytes, printable ASCII (letters, digits, _ and - recommended).
+USER_ID_MAX_BYTES = 32
+USER_ID_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
+
+
+def validate_user_id(user_id: Any) -> str:
+    """Raise ValueError naming the problem if ``user_id`` is not a valid Tencent UserID."""
+    if not isinstance(user_id, str) or not user_id:
+        raise ValueError("A UserID is required.")
+    if len(user_id.encode("utf-8")) > USER_ID_MAX_BYTES:
+        raise ValueError(f"UserID is {len(user_id.encode('utf-8'))} bytes; Tencent allows at most 32.")
+    if not USER_ID_RE.fullmatch(user_id):
+        raise ValueError(
+            "UserID may contain only printable ASCII, with no space at either end "
+            "(letters, digits, '_' and '-' are recommended)."
+        )
+    return user_id
+
+
+def parse_text_value(wire_name: str, text: str) -> str | int:
+    """Turn text typed by a person (command line, CSV) into the tag's Python value.
+
+    uint32 tags parse as whole numbers; everything else stays text and is checked by ``validate``.
+    """
+    standard = STANDARD_BY_WIRE.get(wire_name)
+    if standard is not None and standard.value_type is ValueType.UINT32:
+        try:
+            return parse_uint32(text)
+        except ValueError as exc:
+            raise TagValueError(wire_name, f"{standard.label}: {exc}.", 40610) from None
+    return text
+
+
+def resolve_tag_name(name: str) -> str:
+    """Accept a wire name (Tag_Profile_IM_Nick) or a standard field name (nick); return the wire name."""
+    if name in STANDARD_BY_WIRE or is_custom_tag_name(name):
+        return name
+    standard = STANDARD_BY_FIELD.get(name.lower())
+    if standard is not None:
+        return standard.wire_name
+    raise ValueError(
+        f"Unknown tag {name!r}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
+        f"its short name ({', '.join(STANDARD_BY_FIELD)}), or {CUSTOM_TAG_PREFIX}<keyword>."
+    )

@@ -1,0 +1,99 @@
+"""`make run`: migrate, seed the demo, start the emulator and the web server; Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from profiles import services
+from profiles.demo import DEMO_CUSTOM_TAGS, demo_accounts
+
+DEMO_USERNAME = "admin"
+
+
+def _wait_for_port(host: str, port: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class Command(BaseCommand):
+    help = "Run improfile for development: web server + built-in Tencent emulator, with a demo login."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1", help="Web server address (default 127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8000, help="Web server port (default 8000).")
+
+    def handle(self, *args, addr: str, port: int, **options):
+        if not settings.DEBUG:
+            raise CommandError("rundev is for development (DEBUG on); run a WSGI server in production.")
+        call_command("migrate", interactive=False, verbosity=0)
+        services.groups_ensure()
+        password = self._demo_superuser()
+        children: list[subprocess.Popen] = []
+        config = settings.IM
+        try:
+            if config.uses_emulator:
+                services.demo_seed_local(
+                    accounts=demo_accounts(settings.IM_DEMO_ACCOUNTS), custom_tags=list(DEMO_CUSTOM_TAGS)
+                )
+                emulator_port = urlsplit(config.api_base).port
+                children.append(subprocess.Popen([sys.executable, "manage.py", "im_emulator", "--demo"]))
+                if not _wait_for_port("127.0.0.1", emulator_port):
+                    raise CommandError(f"The emulator did not start on port {emulator_port}.")
+            else:
+                self.stdout.write(f"Using Tencent at {config.api_base} (SDKAppID {config.sdkappid}).")
+            children.append(
+                subprocess.Popen([sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"])
+            )
+            if not _wait_for_port(addr, port):
+                raise CommandError(f"The web server did not start on {addr}:{port}.")
+            self.stdout.write(self.style.SUCCESS(
+                f"\nimprofile is running: http://{addr}:{port}/admin/\n"
+                f"Log in as {DEMO_USERNAME!r} with password {password!r}. Ctrl-C stops everything.\n"
+            ))
+            self._wait(children)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            self.stdout.write("Stopped.")
+
+    def _wait(self, children: list[subprocess.Popen]) -> None:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise CommandError("A process stopped unexpectedly; stopping the rest.")
+
+    def _demo_superuser(self) -> str:
+        """A demo superuser with a fresh random password each run (printed, never stored in clear)."""
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(
+            **{user_model.USERNAME_FIELD: DEMO_USERNAME}, defaults={"is_staff": True, "is_superuser": True}
+        )
+        password = secrets.token_urlsafe(9)
+        user.set_password(password)
+        user.is_staff = user.is_superuser = user.is_active = True
+        user.save()
+        return password
