@@ -95,10 +95,13 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so the test database can be shared by both connections below.
     _default_db.setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test.sqlite3"))
 
-# "audit" is a second connection to the same database. Audit rows are written through it in
-# autocommit, so a row survives when the request's own transaction (the admin's change view runs
-# in one) is rolled back.
-DATABASES = {"default": _default_db, "audit": {**_default_db, "TEST": dict(_default_db.get("TEST", {}))}}
+# "autocommit" is a second connection to the same database that is never inside a caller's
+# transaction. Audit rows are written through it, so a row survives when the caller's own
+# transaction is rolled back (profiles.services.im_call).
+DATABASES = {
+    "default": _default_db,
+    "autocommit": {**_default_db, "TEST": dict(_default_db.get("TEST", {}))},
+}
 DATABASE_ROUTERS = ["profiles.routers.AuditRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

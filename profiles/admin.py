@@ -31,6 +31,14 @@ class ProfileAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
 
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict[str, Any] | None = None):
+        # Django wraps this view in transaction.atomic. Here the form's clean() calls Tencent, and a
+        # database transaction must not stay open across a network call of up to several seconds;
+        # on SQLite a transaction that read before the audit row's commit could not write after it.
+        # So the view runs in autocommit; the push audits through its own connection.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Profile | None = None) -> list[str]:
         readonly = ["last_pushed_at", "last_pulled_at"]
         return ["user_id", *readonly] if obj is not None else readonly

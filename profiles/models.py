@@ -162,7 +162,7 @@ class CustomTagDefinition(models.Model):
 class ImRequest(models.Model):
     """One request sent to Tencent, written before it is sent and completed when it returns.
 
-    Rows are written only by the service layer, through the "audit" connection, so they survive
+    Rows are written only by the service layer, through the "autocommit" connection, so they survive
     a rollback of the caller's transaction.
     """
 

@@ -24,7 +24,8 @@ from .models import CustomTagDefinition, ImRequest, Profile
 
 logger = logging.getLogger(__name__)
 
-AUDIT_DB = "audit"
+# A second connection to the same database, outside any caller's transaction (settings.DATABASES).
+AUTOCOMMIT_DB = "autocommit"
 
 _clients: dict[ImConfig, ImClient] = {}
 _clients_lock = threading.Lock()
@@ -62,7 +63,12 @@ class TagValidationError(ValueError):
 
 
 def custom_tag_definitions() -> dict[str, CustomTagDefinition]:
-    return {definition.wire_name: definition for definition in CustomTagDefinition.objects.all()}
+    # Read outside the caller's transaction: on SQLite (WAL) a read there would pin a snapshot
+    # that the audit row's commit makes stale, and the later local-copy write would fail.
+    return {
+        definition.wire_name: definition
+        for definition in CustomTagDefinition.objects.using(AUTOCOMMIT_DB).all()
+    }
 
 
 def validate_tag_values(
@@ -134,13 +140,13 @@ def im_call(
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
 
-    The row goes through the "audit" connection in autocommit, so it survives whatever the
+    The row goes through the "autocommit" connection, so it survives whatever the
     caller's transaction does. Raises ImError / TransportError after completing the row, with
     the row attached as ``exc.audit``.
     """
     client = client or im_client()
     nonce = new_random()
-    audit = ImRequest.objects.using(AUDIT_DB).create(
+    audit = ImRequest.objects.using(AUTOCOMMIT_DB).create(
         source=source, user_id=user_id, command=command, request_body=body, random=nonce,
         changes=changes or [], **_actor_fields(actor),
     )
@@ -157,7 +163,7 @@ def im_call(
         audit.response_body = {"text": exc.response_text} if exc.response_text else None
         audit.latency_ms = exc.latency_ms
         audit.completed_at = timezone.now()
-        audit.save(using=AUDIT_DB)
+        audit.save(using=AUTOCOMMIT_DB)
         exc.audit = audit
         raise
     _complete(audit, ImRequest.State.OK, response)
@@ -174,7 +180,7 @@ def _complete(audit: ImRequest, state: str, response: ImResponse) -> None:
     audit.response_body = response.body
     audit.latency_ms = response.latency_ms
     audit.completed_at = timezone.now()
-    audit.save(using=AUDIT_DB)
+    audit.save(using=AUTOCOMMIT_DB)
 
 
 # --- profile_push -----------------------------------------------------------------------------

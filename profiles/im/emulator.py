@@ -117,6 +117,7 @@ class Emulator:
     def reset(self) -> None:
         with self.state.lock:
             self.state.accounts.clear()
+            self.state.custom_tags.clear()
             self.state.faults.clear()
             self.state.log.clear()
             self.state.latency = 0.0

@@ -1,0 +1,88 @@
+"""Shared fixtures: the emulator on a loopback port, settings pointing at it, and a cast of users."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from django.conf import settings as django_settings
+
+from profiles import services
+from profiles.im import tags as catalogue
+from profiles.im.emulator import Emulator, EmulatorServer
+from profiles.models import CustomTagDefinition, Profile
+
+# Audit rows are written through a second connection ("autocommit"), so tests that send requests use
+# real transactions: rows from both connections are then visible to each other, as in production.
+audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    config = django_settings.IM
+    emulator = Emulator(
+        sdkappid=config.sdkappid, secret_key=config.secret_key, admin_identifiers=[config.admin_identifier]
+    )
+    server = EmulatorServer(emulator).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server, settings) -> Emulator:
+    """A fresh emulated Tencent app, with the project's settings pointing at it over HTTP."""
+    emulator_server.emulator.reset()
+    settings.IM = dataclasses.replace(settings.IM, api_base=emulator_server.url)
+    return emulator_server.emulator
+
+
+@pytest.fixture
+def define_custom_tag(emulator):
+    """Define a custom tag the way an operator would: in the console (emulator) and in the app."""
+
+    def define(keyword: str, *, admin_write: bool = True, admin_read: bool = True, label: str = ""):
+        emulator.define_custom_tag(
+            catalogue.CustomTag(keyword=keyword, admin_write=admin_write, admin_read=admin_read)
+        )
+        return CustomTagDefinition.objects.create(
+            keyword=keyword, admin_write=admin_write, admin_read=admin_read, label=label
+        )
+
+    return define
+
+
+@pytest.fixture
+def cast(django_user_model):
+    """A superuser, a profile editor, an auditor and a staff member with no group."""
+    services.groups_ensure()
+    from django.contrib.auth.models import Group
+
+    def make(username: str, *, group: str | None = None, superuser: bool = False):
+        user = django_user_model.objects.create_user(
+            username=username, password="pw-" + username, is_staff=True, is_superuser=superuser
+        )
+        if group:
+            user.groups.add(Group.objects.get(name=group))
+        return user
+
+    return dataclasses.make_dataclass("Cast", ["root", "editor", "auditor", "outsider"])(
+        root=make("root", superuser=True),
+        editor=make("editor", group=services.EDITORS_GROUP),
+        auditor=make("auditor", group=services.AUDITORS_GROUP),
+        outsider=make("outsider"),
+    )
+
+
+@pytest.fixture
+def remote_user(emulator):
+    """A user that exists in Tencent and has a matching local copy."""
+
+    def create(user_id: str = "u_8812", **wire_values):
+        values = {"Tag_Profile_IM_Nick": "old nick", **wire_values}
+        emulator.add_account(user_id, values)
+        profile = Profile(user_id=user_id)
+        profile.apply_tag_values(values)
+        profile.save()
+        return profile
+
+    return create
