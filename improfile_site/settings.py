@@ -92,8 +92,9 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     )
     _default_db["OPTIONS"].setdefault("timeout", 20)
-    # A file, not :memory:, so the test database can be shared by both connections below.
-    _default_db.setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test.sqlite3"))
+    # A file, not :memory:, so the test database can be shared by both connections below; one per
+    # process, so two test runs (or a run and a benchmark) never share it.
+    _default_db.setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
 
 # "autocommit" is a second connection to the same database that is never inside a caller's
 # transaction. Audit rows are written through it, so a row survives when the caller's own

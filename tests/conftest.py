@@ -17,6 +17,12 @@ from profiles.models import CustomTagDefinition, Profile
 audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The cast's passwords need no strength in tests; PBKDF2 would cost ~0.3 s per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def emulator_server():
     config = django_settings.IM

@@ -1,0 +1,174 @@
+"""Editing a profile in the admin: the form pushes through the service and shows Tencent's answer."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from profiles.im import tags as catalogue
+from profiles.im.emulator import Fault
+from profiles.models import ImRequest, Profile
+
+from .conftest import audited_db
+
+pytestmark = audited_db
+
+
+def change_url(profile: Profile) -> str:
+    return reverse("admin:profiles_profile_change", args=[profile.pk])
+
+
+def form_data(profile: Profile, **overrides) -> dict[str, str]:
+    """What the browser posts: every field as currently shown, plus the overrides."""
+    data: dict[str, str] = {}
+    for tag in catalogue.STANDARD_TAGS:
+        value = getattr(profile, tag.field_name)
+        data[tag.field_name] = "" if value is None else str(value)
+    for wire_name, value in (profile.custom_values or {}).items():
+        data["custom_" + catalogue.keyword_from_wire(wire_name)] = value
+    data.update({key: str(value) for key, value in overrides.items()})
+    return data
+
+
+@pytest.fixture
+def editor_client(client, cast):
+    client.force_login(cast.editor)
+    return client
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]] if response.context else []
+
+
+def test_the_change_form_has_a_fitting_widget_for_every_tag(editor_client, remote_user, define_custom_tag):
+    define_custom_tag("Mood")
+    define_custom_tag("Badge", admin_write=False)
+    profile = remote_user("u_1")
+    page = editor_client.get(change_url(profile)).content.decode()
+    assert 'name="nick"' in page and 'data-max-bytes="500"' in page
+    assert '<select name="gender"' in page and 'value="Gender_Type_Female"' in page
+    assert 'type="number" name="birthday"' in page and 'max="4294967295"' in page
+    assert 'name="custom_Mood"' in page
+    # A tag the app admin may not write is shown read-only, with the reason, instead of risking 40008.
+    assert 'name="custom_Badge"' in page and "40008" in page
+    assert "most Tencent editions allow only 16 bytes" in page
+
+
+def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, remote_user, cast):
+    profile = remote_user("u_1")
+    response = editor_client.post(change_url(profile), form_data(profile, nick="Nice name"), follow=True)
+    assert response.status_code == 200
+    texts = messages_of(response)
+    assert any("Tencent accepted" in text and "Tag_Profile_IM_Nick" in text for text in texts)
+    assert emulator.profile("u_1")["Tag_Profile_IM_Nick"] == "Nice name"
+    assert Profile.objects.get(pk=profile.pk).nick == "Nice name"
+    row = ImRequest.objects.get()
+    assert row.actor == cast.editor and row.source == ImRequest.Source.ADMIN and row.error_code == 0
+
+
+def test_invalid_input_sends_nothing_and_keeps_the_input(editor_client, emulator, remote_user):
+    profile = remote_user("u_1")
+    too_long = "中" * 167  # 501 bytes in UTF-8
+    response = editor_client.post(
+        change_url(profile), form_data(profile, nick=too_long, language="4294967296", level="-1")
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "501 bytes" in form.errors["nick"][0]
+    assert "language" in form.errors and "level" in form.errors
+    assert too_long in response.content.decode()
+    assert emulator.requests() == [] and ImRequest.objects.count() == 0
+
+
+def test_a_refusal_from_tencent_comes_back_on_the_field(editor_client, emulator, remote_user):
+    profile = remote_user("u_1")
+    # 17 bytes: within the catalogue's 500-byte hard limit, over the emulator's 16-byte edition limit.
+    location = "86 10 1 0 extra!!"
+    response = editor_client.post(change_url(profile), form_data(profile, location=location))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "40601" in form.errors["location"][0]
+    assert location in response.content.decode()
+    assert not any("changed successfully" in text for text in messages_of(response))
+    assert Profile.objects.get(pk=profile.pk).location is None
+    row = ImRequest.objects.get()
+    assert row.error_code == 40601 and row.state == ImRequest.State.IM_ERROR
+
+
+def test_a_transient_error_is_a_form_error_and_the_audit_row_stays(editor_client, emulator, remote_user):
+    profile = remote_user("u_1")
+    emulator.inject(Fault(kind="error_code", error_code=40006, command="profile/portrait_set"))
+    response = editor_client.post(change_url(profile), form_data(profile, nick="try me"))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert any("40006" in error and "internal server error" in error for error in errors)
+    assert ImRequest.objects.get().error_code == 40006
+    assert Profile.objects.get(pk=profile.pk).nick == "old nick"
+    assert not LogEntryExists(profile)
+
+
+def LogEntryExists(profile: Profile) -> bool:  # noqa: N802
+    from django.contrib.admin.models import LogEntry
+
+    return LogEntry.objects.filter(object_id=str(profile.pk)).exists()
+
+
+def test_a_transport_failure_says_the_edit_is_safe_to_retry(editor_client, emulator, remote_user):
+    profile = remote_user("u_1")
+    emulator.inject(Fault(kind="http_status", http_status=503))
+    response = editor_client.post(change_url(profile), form_data(profile, nick="try me"))
+    errors = response.context["adminform"].form.non_field_errors()
+    assert any("HTTP 503" in error and "safe" in error for error in errors)
+    assert ImRequest.objects.get().state == ImRequest.State.TRANSPORT_ERROR
+
+
+def test_a_custom_tag_is_edited_on_the_same_form(editor_client, emulator, remote_user, define_custom_tag):
+    define_custom_tag("Mood")
+    profile = remote_user("u_1")
+    response = editor_client.post(change_url(profile), form_data(profile, custom_Mood="sunny"), follow=True)
+    assert response.status_code == 200
+    assert emulator.profile("u_1")["Tag_Profile_Custom_Mood"] == "sunny"
+    assert Profile.objects.get(pk=profile.pk).custom_values == {"Tag_Profile_Custom_Mood": "sunny"}
+
+
+def test_a_custom_value_over_500_bytes_is_refused_before_sending(editor_client, emulator, remote_user,
+                                                                  define_custom_tag):
+    define_custom_tag("Mood")
+    profile = remote_user("u_1")
+    response = editor_client.post(change_url(profile), form_data(profile, custom_Mood="é" * 251))
+    assert "502 bytes" in response.context["adminform"].form.errors["custom_Mood"][0]
+    assert emulator.requests() == []
+
+
+def test_a_read_only_custom_tag_is_never_sent(editor_client, emulator, remote_user, define_custom_tag):
+    define_custom_tag("Badge", admin_write=False)
+    profile = remote_user("u_1")
+    editor_client.post(change_url(profile), form_data(profile, nick="new", custom_Badge="gold"), follow=True)
+    sent = emulator.requests("profile/portrait_set")[-1].body["ProfileItem"]
+    assert [item["Tag"] for item in sent] == ["Tag_Profile_IM_Nick"]
+
+
+def test_a_known_enum_cannot_be_blanked(editor_client, emulator, remote_user):
+    profile = remote_user("u_1", Tag_Profile_IM_Gender="Gender_Type_Male")
+    response = editor_client.post(change_url(profile), form_data(profile, gender=""))
+    assert "cannot unset" in response.context["adminform"].form.errors["gender"][0]
+    assert emulator.requests() == []
+
+
+def test_the_profile_list_searches_user_ids_and_nicks(editor_client, remote_user):
+    remote_user("u_8812", Tag_Profile_IM_Nick="Grumpy")
+    remote_user("u_77", Tag_Profile_IM_Nick="Sunny")
+    url = reverse("admin:profiles_profile_changelist")
+    assert "u_8812" in editor_client.get(url, {"q": "u_8812"}).content.decode()
+    page = editor_client.get(url, {"q": "sunn"}).content.decode()
+    assert "u_77" in page and "u_8812" not in page
+    page = editor_client.get(url, {"q": "u_88"}).content.decode()
+    assert "u_8812" in page and "u_77" not in page
+
+
+def test_an_auditor_cannot_edit_profiles(client, cast, remote_user, emulator):
+    profile = remote_user("u_1")
+    client.force_login(cast.auditor)
+    response = client.post(change_url(profile), form_data(profile, nick="nope"))
+    assert response.status_code == 403
+    assert emulator.requests() == []

@@ -1,0 +1,81 @@
+"""Configuration from the environment: the emulator by default, clear refusals in production."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiles.im.config import ConfigError, load_im_config
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = {"IM_SDKAPPID": "1400123456", "IM_SECRET_KEY": "k" * 64, "IM_REGION": "singapore"}
+
+
+def test_no_im_settings_means_the_builtin_emulator():
+    config = load_im_config({}, debug=True)
+    assert config.uses_emulator and config.api_base == "http://127.0.0.1:8765"
+    assert config.admin_identifier == "administrator" and config.rate_limit == 200
+
+
+def test_a_region_picks_its_main_domain_over_https():
+    config = load_im_config(REAL, debug=False)
+    assert config.api_base == "https://adminapisgp.im.qcloud.com" and not config.uses_emulator
+    assert config.sdkappid == 1400123456
+
+
+def test_the_secret_key_stays_out_of_the_repr():
+    assert "k" * 64 not in repr(load_im_config(REAL, debug=False))
+
+
+@pytest.mark.parametrize(
+    ("env", "debug", "named"),
+    [
+        ({}, False, "IM_SDKAPPID"),
+        ({**REAL, "IM_SECRET_KEY": ""}, False, "IM_SECRET_KEY"),
+        ({**REAL, "IM_SDKAPPID": ""}, True, "IM_SDKAPPID"),
+        ({**REAL, "IM_REGION": ""}, False, "IM_REGION"),
+        ({**REAL, "IM_REGION": "mars"}, False, "IM_REGION"),
+        ({**REAL, "IM_SDKAPPID": "abc"}, False, "IM_SDKAPPID"),
+        ({**REAL, "IM_API_BASE": "http://im.example.com"}, False, "IM_API_BASE"),
+        ({**REAL, "IM_API_BASE": "ftp://127.0.0.1"}, False, "IM_API_BASE"),
+        ({**REAL, "IM_RATE_LIMIT": "fast"}, False, "IM_RATE_LIMIT"),
+    ],
+)
+def test_a_bad_or_missing_variable_is_named(env, debug, named):
+    with pytest.raises(ConfigError, match=named):
+        load_im_config(env, debug=debug)
+
+
+@pytest.mark.parametrize(
+    "base", ["http://127.0.0.1:9000", "http://localhost:9000/", "http://[::1]:9000", "https://im.example.com/proxy"]
+)
+def test_im_api_base_allows_https_anywhere_and_http_on_loopback(base):
+    assert load_im_config({**REAL, "IM_API_BASE": base}, debug=False).api_base == base.rstrip("/")
+
+
+def manage_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_") and k not in {"SECRET_KEY", "DEBUG"}}
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    done = manage_check({"DEBUG": "off", "ALLOWED_HOSTS": "improfile.example.com", **REAL})
+    assert done.returncode != 0 and "SECRET_KEY is not set" in done.stderr
+
+
+def test_production_refuses_to_start_without_im_credentials():
+    done = manage_check({"DEBUG": "off", "ALLOWED_HOSTS": "x.example.com", "SECRET_KEY": "s" * 50})
+    assert done.returncode != 0 and "IM_SDKAPPID is not set" in done.stderr
+
+
+def test_production_starts_with_everything_set():
+    done = manage_check({"DEBUG": "off", "ALLOWED_HOSTS": "x.example.com", "SECRET_KEY": "s" * 50, **REAL})
+    assert done.returncode == 0, done.stderr
+    assert "k" * 64 not in done.stdout + done.stderr
