@@ -164,7 +164,8 @@ class ImRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="Tags")
     def tags(self, obj: ImRequest) -> str:
-        return ", ".join(obj.tag_names)
+        # Without the common "Tag_Profile_" prefix, so the list fits; the detail page has full names.
+        return ", ".join(name.removeprefix("Tag_Profile_") for name in obj.tag_names)
 
     @admin.display(description="ErrorCode", ordering="error_code")
     def error_code_with_meaning(self, obj: ImRequest) -> str:

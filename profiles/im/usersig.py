@@ -117,7 +117,8 @@ def verify_usersig(
     if decoded.sdkappid != int(sdkappid):
         raise UserSigError("The UserSig was made for another SDKAppID.", 70014)
     expected = _hmac_sig(secret_key, decoded.identifier, decoded.sdkappid, decoded.time, decoded.expire)
-    if not hmac.compare_digest(expected, decoded.sig):
+    # Compare bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+    if not hmac.compare_digest(expected.encode("ascii"), decoded.sig.encode("utf-8")):
         raise UserSigError("The UserSig's signature does not match the secret key.", 70009)
     current = int(time.time()) if now is None else int(now)
     if current > decoded.expires_at:
