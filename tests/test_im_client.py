@@ -18,12 +18,31 @@ SECRET_KEY = "client-test-secret-key"
 ADMIN = "administrator"
 
 
-@pytest.fixture
-def server():
-    """A fresh emulated app per test: a slow or faulty request cannot leak into the next test."""
+def start_server() -> EmulatorServer:
     emulator = Emulator(sdkappid=SDKAPPID, secret_key=SECRET_KEY, admin_identifiers=[ADMIN])
-    emulator.add_account("u_1", {"Tag_Profile_IM_Nick": "old nick"})
-    running = EmulatorServer(emulator, port=0).start()
+    return EmulatorServer(emulator, port=0).start()
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    running = start_server()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def server(shared_server):
+    """The module's emulated app, emptied and seeded with one account for each test."""
+    shared_server.emulator.reset()
+    shared_server.emulator.add_account("u_1", {"Tag_Profile_IM_Nick": "old nick"})
+    return shared_server
+
+
+@pytest.fixture
+def private_server():
+    """An emulated app of its own, for a test whose request outlives it (the delay fault)."""
+    running = start_server()
+    running.emulator.add_account("u_1", {"Tag_Profile_IM_Nick": "old nick"})
     yield running
     running.stop()
 
@@ -245,10 +264,11 @@ def test_a_dropped_connection_is_a_retryable_transport_error(client, emulator):
     assert set_nick(client).ok
 
 
-def test_an_answer_slower_than_the_read_timeout_is_a_timed_out_transport_error(server, emulator):
+def test_an_answer_slower_than_the_read_timeout_is_a_timed_out_transport_error(private_server):
     # The single slow test: the read timeout must exceed 3 s (spec §1), so the delay must too.
-    slow = make_client(server.url, read_timeout=3.2)
-    emulator.inject(Fault(kind="delay", delay=3.5))
+    # Its own server, because the delayed request is still handled after the client gave up.
+    slow = make_client(private_server.url, read_timeout=3.2)
+    private_server.emulator.inject(Fault(kind="delay", delay=3.5))
     with pytest.raises(TransportError) as caught:
         set_nick(slow)
     error = caught.value
@@ -277,7 +297,8 @@ def test_sequential_calls_reuse_one_connection(client, server):
     assert set_nick(client, "one").ok and set_nick(client, "two").ok and set_nick(client, "three").ok
     # urllib3 counts, per pool, the connections it opened and the requests it sent through them.
     manager = client.session.get_adapter(server.url).poolmanager
-    pools = [manager.pools[key] for key in manager.pools.keys()]
+    # RecentlyUsedContainer refuses plain iteration; keys() is its supported way.
+    pools = [manager.pools[key] for key in manager.pools.keys()]  # noqa: SIM118
     assert [(pool.host, pool.port) for pool in pools] == [("127.0.0.1", server.port)]
     assert pools[0].num_requests == 3
     assert pools[0].num_connections == 1

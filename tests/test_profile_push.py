@@ -34,7 +34,9 @@ def test_it_sends_only_the_changed_tags_and_updates_the_local_copy(emulator, rem
     assert row.state == ImRequest.State.OK and row.error_code == 0 and row.action_status == "OK"
     assert row.actor == cast.editor and row.actor_username == "editor" and row.source == "admin"
     assert row.changes == [{"tag": "Tag_Profile_IM_Nick", "before": "old nick", "after": "new nick"}]
-    assert row.request_body == {"From_Account": "u_1", "ProfileItem": [{"Tag": "Tag_Profile_IM_Nick", "Value": "new nick"}]}
+    assert row.request_body == {
+        "From_Account": "u_1", "ProfileItem": [{"Tag": "Tag_Profile_IM_Nick", "Value": "new nick"}]
+    }
     assert row.random == int(sent[-1].query["random"]) and row.latency_ms > 0 and row.http_status == 200
 
 

@@ -272,7 +272,9 @@ def test_a_user_id_of_11_chinese_characters_is_rejected_for_its_33_bytes():
 # --- parsing text typed by a person ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "number"), [("0", 0), ("42", 42), (" 20190419 ", 20190419), ("4294967295", UINT32_MAX)])
+@pytest.mark.parametrize(
+    ("text", "number"), [("0", 0), ("42", 42), (" 20190419 ", 20190419), ("4294967295", UINT32_MAX)]
+)
 def test_parse_uint32_reads_whole_numbers_up_to_uint32_max(text, number):
     assert catalogue.parse_uint32(text) == number
 

@@ -176,7 +176,8 @@ class Emulator:
         sdkappid = query.get("sdkappid", "")
         if not sdkappid:
             return _answer(60012, "sdkappid is missing")
-        if not sdkappid.isdigit() or int(sdkappid) != self.state.sdkappid:
+        # isascii: str.isdigit() is also true for "²", which int() refuses, and for other scripts' digits.
+        if not (sdkappid.isascii() and sdkappid.isdigit()) or int(sdkappid) != self.state.sdkappid:
             return _answer(70020, f"sdkappid {sdkappid} not found")
         identifier = query.get("identifier", "")
         if not identifier:
@@ -184,7 +185,7 @@ class Emulator:
         if query.get("contenttype") != "json":
             return _answer(60002, "contenttype must be json")
         random = query.get("random", "")
-        if not random.isdigit() or int(random) > 0xFFFFFFFF:
+        if not (random.isascii() and random.isdigit()) or int(random) > 0xFFFFFFFF:
             return _answer(60002, "random must be an unsigned 32-bit integer")
         usersig = query.get("usersig", "")
         try:
@@ -334,7 +335,9 @@ class Emulator:
         if "AccountList" in body:
             entries = body["AccountList"]
         elif "Accounts" in body:
-            entries = [{"UserID": user_id} for user_id in body["Accounts"] or []]
+            # Only a list: iterating a string would import each of its characters as an account.
+            accounts = body["Accounts"]
+            entries = [{"UserID": user_id} for user_id in accounts] if isinstance(accounts, list) else None
         else:
             return _answer(40001, "Accounts or AccountList is required")
         if not isinstance(entries, list) or not entries or len(entries) > 100:

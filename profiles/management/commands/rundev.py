@@ -21,6 +21,11 @@ from profiles.demo import DEMO_CUSTOM_TAGS, demo_accounts
 DEMO_USERNAME = "admin"
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex((host, port)) == 0
+
+
 def _wait_for_port(host: str, port: int, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -42,17 +47,24 @@ class Command(BaseCommand):
     def handle(self, *args, addr: str, port: int, **options):
         if not settings.DEBUG:
             raise CommandError("rundev is for development (DEBUG on); run a WSGI server in production.")
+        config = settings.IM
+        emulator_port = urlsplit(config.api_base).port if config.uses_emulator else None
+        for name, host, busy_port in (("web server", addr, port), ("emulator", "127.0.0.1", emulator_port)):
+            if busy_port and _port_in_use(host, busy_port):
+                hint = "--port" if name == "web server" else "IM_EMULATOR_PORT"
+                raise CommandError(
+                    f"Port {busy_port} for the {name} is already in use (is improfile already running?); "
+                    f"stop that process or choose another port with {hint}."
+                )
         call_command("migrate", interactive=False, verbosity=0)
         services.groups_ensure()
         password = self._demo_superuser()
         children: list[subprocess.Popen] = []
-        config = settings.IM
         try:
             if config.uses_emulator:
                 services.demo_seed_local(
                     accounts=demo_accounts(settings.IM_DEMO_ACCOUNTS), custom_tags=list(DEMO_CUSTOM_TAGS)
                 )
-                emulator_port = urlsplit(config.api_base).port
                 children.append(subprocess.Popen([sys.executable, "manage.py", "im_emulator", "--demo"]))
                 if not _wait_for_port("127.0.0.1", emulator_port):
                     raise CommandError(f"The emulator did not start on port {emulator_port}.")
