@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from profiles.im.emulator import Fault
@@ -42,6 +43,11 @@ def page(live_server, monkeypatch) -> Page:
             yield context.new_page()
         finally:
             browser.close()
+            # While that loop runs, asgiref keeps this thread's Django connections in a separate,
+            # context-local store, so ORM calls in the test body opened connections of their own
+            # that the test database teardown never sees. Left open, they outlive the deleted
+            # file and strand its -wal/-shm in var/. Close them while that store is still current.
+            connections.close_all()
 
 
 def log_in(page: Page, username: str, password: str) -> None:

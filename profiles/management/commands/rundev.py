@@ -21,6 +21,10 @@ from profiles.demo import DEMO_CUSTOM_TAGS, demo_accounts
 DEMO_USERNAME = "admin"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex((host, port)) == 0
@@ -60,6 +64,10 @@ class Command(BaseCommand):
         services.groups_ensure()
         password = self._demo_superuser()
         children: list[subprocess.Popen] = []
+        # Ctrl-C (SIGINT) and SIGTERM both stop everything. Set explicitly: a shell that starts us in
+        # the background makes us inherit SIGINT as ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
         try:
             if config.uses_emulator:
                 services.demo_seed_local(
@@ -85,7 +93,7 @@ class Command(BaseCommand):
         finally:
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    child.terminate()
             for child in children:
                 try:
                     child.wait(timeout=10)
