@@ -252,6 +252,14 @@ def test_a_body_that_is_not_json_is_a_retryable_transport_error(client, emulator
     assert_no_usersig(error, client.usersig.get())
 
 
+@pytest.mark.parametrize("body", [{}, {"UserProfileItem": []}])
+def test_a_json_answer_without_an_error_code_is_not_taken_for_a_success(client, emulator, body):
+    emulator.inject(Fault(kind="json_body", body=body))
+    with pytest.raises(TransportError) as caught:
+        set_nick(client)
+    assert "no ActionStatus or ErrorCode" in caught.value.reason and caught.value.retryable is True
+
+
 def test_a_dropped_connection_is_a_retryable_transport_error(client, emulator):
     emulator.inject(Fault(kind="drop"))
     with pytest.raises(TransportError) as caught:

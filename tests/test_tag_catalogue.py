@@ -335,3 +335,9 @@ def test_coerce_uint32_from_wire_accepts_a_number_or_a_numeric_string(value):
 @pytest.mark.parametrize("value", [True, -1, 4294967296, "abc", 5.0, None, "-5"])
 def test_coerce_uint32_from_wire_gives_none_for_anything_else(value):
     assert catalogue.coerce_uint32_from_wire(value) is None
+
+
+@pytest.mark.parametrize("text", ["１２", "١٢", "²"])
+def test_parse_uint32_refuses_non_ascii_digits(text):
+    with pytest.raises(ValueError):
+        catalogue.parse_uint32(text)

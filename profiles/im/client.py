@@ -203,6 +203,13 @@ class ImClient:
                 "Tencent's answer is not a JSON object", command=command, random=nonce,
                 latency_ms=latency, http_status=200, response_text=text[:2000],
             )
+        if "ErrorCode" not in data and "ActionStatus" not in data:
+            # spec §1: the outcome is in the body. A JSON object without it (a proxy's "{}") is not
+            # a Tencent answer, and must not pass for a success.
+            raise TransportError(
+                "the answer has no ActionStatus or ErrorCode (not from Tencent?)", command=command,
+                random=nonce, latency_ms=latency, http_status=200, response_text=text[:2000],
+            )
         response = ImResponse(command=command, random=nonce, http_status=200, body=data, latency_ms=latency)
         if not response.ok:
             raise ImError(response)

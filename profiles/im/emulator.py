@@ -34,7 +34,8 @@ class Fault:
 
     kind: ``error_code`` (answer ``error_code`` with HTTP 200), ``http_status`` (answer that status
     with an HTML body), ``not_json`` (HTTP 200 with a body that is not JSON), ``drop`` (close the
-    connection without an answer), ``delay`` (wait ``delay`` seconds, then handle normally).
+    connection without an answer), ``delay`` (wait ``delay`` seconds, then handle normally),
+    ``json_body`` (HTTP 200 with ``body`` as the JSON answer, e.g. a proxy's ``{}``).
     """
 
     kind: str
@@ -43,12 +44,13 @@ class Fault:
     error_code: int = 0
     http_status: int = 502
     delay: float = 0.0
+    body: Any = None
 
     def matches(self, command: str) -> bool:
         return self.times > 0 and (not self.command or self.command == command)
 
 
-FAULT_KINDS = ("error_code", "http_status", "not_json", "drop", "delay")
+FAULT_KINDS = ("error_code", "http_status", "not_json", "drop", "delay", "json_body")
 
 
 @dataclass
@@ -380,7 +382,7 @@ class Emulator:
                 return 200, {"requests": [asdict(r) for r in self.requests(payload.get("command", ""))]}
             else:
                 return 404, {"error": f"unknown control action {action!r}"}
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             return 400, {"error": f"{type(exc).__name__}: {exc}"}
         return 200, {"ok": True}
 
@@ -453,6 +455,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.kind == "http_status":
                 self.close_connection = True
                 self._send(fault.http_status, b"<html><body>Bad Gateway</body></html>", "text/html")
+                return
+            if fault.kind == "json_body":
+                self._send_json(200, fault.body if fault.body is not None else {})
                 return
             self._send(200, b"<html>upstream error</html>", "text/html")
             return

@@ -111,7 +111,7 @@ def _validate_uint32(tag: StandardTag, value: Any) -> int:
 def parse_uint32(text: str) -> int:
     """Parse a uint32 typed by a person (form, CSV, command line). Raises ValueError with a reason."""
     stripped = text.strip()
-    if not re.fullmatch(r"\d+", stripped):
+    if not re.fullmatch(r"[0-9]+", stripped):
         raise ValueError(f"{text!r} is not a whole number from 0 to {UINT32_MAX}")
     number = int(stripped)
     if number > UINT32_MAX:
