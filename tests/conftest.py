@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -15,6 +18,16 @@ from profiles.models import CustomTagDefinition, Profile
 # Audit rows are written through a second connection ("autocommit"), so tests that send requests use
 # real transactions: rows from both connections are then visible to each other, as in production.
 audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
+
+
+def pytest_sessionstart(session):
+    """Remove test databases left by runs that died (one per process id; see settings.py), with their
+    WAL files, so a run never starts beside a stale write-ahead log."""
+    var_dir = Path(django_settings.BASE_DIR) / "var"
+    for path in var_dir.glob("test-*.sqlite3*"):
+        match = re.match(r"test-(\d+)\.sqlite3", path.name)
+        if match and (int(match.group(1)) == os.getpid() or not Path(f"/proc/{match.group(1)}").exists()):
+            path.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from profiles.im.emulator import Fault
+from profiles.models import ImRequest, Profile
 
 from .conftest import audited_db
 
@@ -23,7 +25,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def page(live_server, monkeypatch) -> Page:
+def page(live_server, monkeypatch) -> Iterator[Page]:
     """A page in a fresh headless Chromium, with relative URLs resolved against the live server.
 
     Requesting ``live_server`` here makes this fixture tear down first: the browser is closed
@@ -99,3 +101,6 @@ def test_a_refused_nick_comes_back_as_a_form_error_with_the_input_kept(emulator,
     expect(page.locator("input[name=nick]")).to_have_value("bad words")
     expect(page.get_by_text("changed successfully")).to_have_count(0)
     assert emulator.profile("u_8812")["Tag_Profile_IM_Nick"] == "old nick"
+    assert Profile.objects.get(user_id="u_8812").nick == "old nick"
+    refused = ImRequest.objects.get()
+    assert refused.error_code == 40005 and refused.state == ImRequest.State.IM_ERROR
