@@ -29,11 +29,6 @@ NICK = "Tag_Profile_IM_Nick"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="timed pushes per side (default 300)")
-    parser.add_argument(
-        "--as-shipped", action="store_true",
-        help="serve with the emulator's own handler, whose ~40 ms Nagle/delayed-ACK stall per answer "
-        "then dominates both sides",
-    )
     args = parser.parse_args()
     if args.n < 10:
         parser.error("--n must be at least 10")
@@ -61,30 +56,21 @@ def percentile_90(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=10)[8]
 
 
-def run(n: int, *, as_shipped: bool) -> None:
+def run(n: int) -> None:
     import requests
     from django.conf import settings
     from django.db import connections
 
     from profiles import services
     from profiles.im.client import PORTRAIT_SET, new_random
-    from profiles.im.emulator import Emulator, EmulatorServer, _Handler
+    from profiles.im.emulator import Emulator, EmulatorServer
     from profiles.models import ImRequest, Profile
-
-    class NoDelayHandler(_Handler):
-        # The emulator writes the headers and the body of an answer in two send() calls without
-        # TCP_NODELAY, so on a keep-alive connection the body waits for the client's delayed ACK
-        # (~40 ms on Linux). Both sides would pay it; it would only bury the few ms measured here.
-        disable_nagle_algorithm = True
 
     config = settings.IM
     emulator = Emulator(
         sdkappid=config.sdkappid, secret_key=config.secret_key, admin_identifiers=[config.admin_identifier],
     )
-    server = EmulatorServer(emulator, port=0)
-    if not as_shipped:
-        server.httpd.RequestHandlerClass = NoDelayHandler
-    server.start()
+    server = EmulatorServer(emulator, port=0).start()
     try:
         settings.IM = dataclasses.replace(config, api_base=server.url)
         client = services.im_client()
@@ -159,9 +145,7 @@ def run(n: int, *, as_shipped: bool) -> None:
     service_median = statistics.median(timings["service"])
     bare_median = statistics.median(timings["bare"])
     added = service_median - bare_median
-    handler = "as shipped (Nagle stall included)" if as_shipped else "TCP_NODELAY"
-    print(f"push_overhead: N={n} per side, after {WARM_UP} warm-up pushes each, alternating blocks of {BLOCK}; "
-          f"emulator handler {handler}")
+    print(f"push_overhead: N={n} per side, after {WARM_UP} warm-up pushes each, alternating blocks of {BLOCK}")
     for label, name in (("profile_push (service)", "service"), ("bare Session.post", "bare")):
         samples = timings[name]
         print(f"  {label:<22}  median {statistics.median(samples):7.3f} ms   p90 {percentile_90(samples):7.3f} ms")
@@ -174,7 +158,7 @@ def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="improfile-bench-") as database_dir:
         set_up_django(database_dir)
-        run(args.n, as_shipped=args.as_shipped)
+        run(args.n)
 
 
 if __name__ == "__main__":
