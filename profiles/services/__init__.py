@@ -1,0 +1,27 @@
+"""The service layer: everything that changes state or talks to Tencent (CONVENTIONS: services
+write, selectors read). Every request to Tencent goes through ``gateway.im_call`` and is audited;
+``profile_push`` is the only path to ``v4/profile/portrait_set``.
+"""
+
+from .gateway import AUTOCOMMIT_DB, im_call, im_check, im_client
+from .push import PushOutcome, profile_push, push_outcome_summary
+from .setup import AUDITORS_GROUP, EDITORS_GROUP, demo_seed_local, groups_ensure
+from .validation import TagValidationError, custom_tag_check_limit, custom_tag_definitions, validate_tag_values
+
+__all__ = [
+    "AUDITORS_GROUP",
+    "AUTOCOMMIT_DB",
+    "EDITORS_GROUP",
+    "PushOutcome",
+    "TagValidationError",
+    "custom_tag_check_limit",
+    "custom_tag_definitions",
+    "demo_seed_local",
+    "groups_ensure",
+    "im_call",
+    "im_check",
+    "im_client",
+    "profile_push",
+    "push_outcome_summary",
+    "validate_tag_values",
+]

@@ -1,0 +1,47 @@
+"""Set-up services: the staff groups and the demo data of `make run`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils import timezone
+
+from ..im import tags as catalogue
+from ..models import CustomTagDefinition, Profile
+
+EDITORS_GROUP = "Profile editors"
+AUDITORS_GROUP = "Audit reviewers"
+_GROUP_PERMISSIONS = {
+    EDITORS_GROUP: [
+        "view_profile", "add_profile", "change_profile", "view_customtagdefinition", "view_imrequest",
+    ],
+    AUDITORS_GROUP: ["view_imrequest", "view_profile", "view_customtagdefinition"],
+}
+
+
+def groups_ensure() -> None:
+    """Create the two staff groups with their permissions (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for name, codenames in _GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="profiles", codename__in=codenames))
+
+
+def demo_seed_local(*, accounts: Mapping[str, Mapping[str, Any]], custom_tags: list[catalogue.CustomTag]) -> int:
+    """Create the demo custom tag definitions and local copies that match the emulator's demo data."""
+    for tag in custom_tags:
+        CustomTagDefinition.objects.get_or_create(
+            keyword=tag.keyword,
+            defaults={"label": tag.label, "admin_read": tag.admin_read, "admin_write": tag.admin_write},
+        )
+    created = 0
+    for user_id, profile_values in accounts.items():
+        if Profile.objects.filter(user_id=user_id).exists():
+            continue
+        profile = Profile(user_id=user_id, last_pulled_at=timezone.now())
+        profile.apply_tag_values(dict(profile_values))
+        profile.save()
+        created += 1
+    return created

@@ -1,0 +1,75 @@
+"""Validation of tag values against the catalogue before anything is sent (spec §2, §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..im import tags as catalogue
+from ..models import CustomTagDefinition
+from .gateway import AUTOCOMMIT_DB
+
+
+class TagValidationError(ValueError):
+    """One or more values Tencent would refuse; nothing was sent. ``errors`` maps tag → message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{tag}: {message}" for tag, message in errors.items()))
+
+
+def custom_tag_definitions() -> dict[str, CustomTagDefinition]:
+    # Read outside the caller's transaction: on SQLite (WAL) a read there would pin a snapshot
+    # that the audit row's commit makes stale, and the later local-copy write would fail.
+    return {
+        definition.wire_name: definition
+        for definition in CustomTagDefinition.objects.using(AUTOCOMMIT_DB).all()
+    }
+
+
+def validate_tag_values(
+    values: Mapping[str, Any], *, definitions: Mapping[str, CustomTagDefinition] | None = None,
+) -> dict[str, Any]:
+    """Check every value against the catalogue (spec §2, §3) and return them in wire form.
+
+    Raises TagValidationError naming each bad tag, so nothing is sent when anything is wrong.
+    """
+    if definitions is None:
+        definitions = custom_tag_definitions()
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for wire_name, value in values.items():
+        standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
+        try:
+            if standard is not None:
+                cleaned[wire_name] = standard.validate(value)
+                continue
+            definition = definitions.get(wire_name)
+            if definition is None:
+                errors[wire_name] = (
+                    f"{wire_name} is not a standard tag nor a custom tag defined here "
+                    "(Tencent would answer 40009)."
+                )
+                continue
+            if not definition.admin_write:
+                errors[wire_name] = (
+                    f"The app admin has no write permission on {wire_name} in the Tencent console "
+                    "(Tencent would answer 40008); grant 'App admin write' there first."
+                )
+                continue
+            cleaned[wire_name] = definition.as_catalogue().validate(value)
+        except catalogue.TagValueError as exc:
+            errors[wire_name] = f"{exc.message} (Tencent would answer {exc.error_code})."
+    if errors:
+        raise TagValidationError(errors)
+    return cleaned
+
+
+def custom_tag_check_limit() -> None:
+    """spec §3: at most 20 custom tags per app. Raises ValueError when the app is full."""
+    count = CustomTagDefinition.objects.count()
+    if count >= catalogue.CUSTOM_TAG_LIMIT:
+        raise ValueError(
+            f"This app already has {count} custom tags; Tencent allows at most {catalogue.CUSTOM_TAG_LIMIT} "
+            "and they cannot be deleted."
+        )
