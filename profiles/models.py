@@ -76,6 +76,11 @@ class Profile(models.Model):
     )
     # Custom tag values keyed by wire name (Tag_Profile_Custom_<keyword>); a missing key = unset.
     custom_values = models.JSONField(default=dict, blank=True)
+    # Tags Tencent returned that neither the catalogue nor a custom tag definition knows: kept and
+    # shown, never dropped silently (a console field not yet defined here, for instance).
+    unknown_tags = models.JSONField(default=dict, blank=True, editable=False)
+    # Optimistic locking: bumped on every local change, so a second agent's stale save is refused.
+    version = models.PositiveIntegerField(default=0, editable=False)
     last_pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_pulled_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -83,6 +88,7 @@ class Profile(models.Model):
 
     class Meta:
         ordering = ["user_id"]
+        permissions = [("import_account", "Can import an account into Tencent IM")]
 
     def __str__(self) -> str:
         return self.user_id
@@ -102,7 +108,12 @@ class Profile(models.Model):
                 setattr(self, standard.field_name, value)
                 fields.append(standard.field_name)
             else:
-                self.custom_values = {**(self.custom_values or {}), wire_name: value}
+                custom = dict(self.custom_values or {})
+                if value is None:  # spec §3: a custom tag with no value is simply absent
+                    custom.pop(wire_name, None)
+                else:
+                    custom[wire_name] = value
+                self.custom_values = custom
                 if "custom_values" not in fields:
                     fields.append("custom_values")
         return fields
@@ -157,6 +168,32 @@ class CustomTagDefinition(models.Model):
             admin_write=self.admin_write,
             label=self.label or self.wire_name,
         )
+
+
+class ExternalChange(models.Model):
+    """A profile change made outside this application (the user's app, the console, another
+    tool), as reported by Tencent's Profile.CallbackPortraitSet webhook (spec §8)."""
+
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    event_time = models.DateTimeField(null=True, blank=True, help_text="EventTime reported by Tencent.")
+    user_id = models.CharField("UserID", max_length=64)
+    operator_account = models.CharField(max_length=64, blank=True)
+    platform = models.CharField(max_length=16, blank=True, help_text="OptPlatform from the callback URL.")
+    client_ip = models.CharField(max_length=64, blank=True)
+    # [{"tag": wire name, "before": local value before, "after": reported value}]
+    changes = models.JSONField(default=list)
+    body = models.JSONField(help_text="The callback body as received.")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["user_id", "received_at"], name="extchange_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} changed by {self.operator_account or 'unknown'} ({self.platform or '?'})"
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [change["tag"] for change in self.changes or []]
 
 
 class ImRequest(models.Model):
@@ -226,3 +263,18 @@ class ImRequest(models.Model):
         if self.error_code is None:
             return self.transport_error
         return describe(self.error_code).meaning
+
+
+class ImRequestSubject(models.Model):
+    """The UserIDs a batch request concerns (a portrait_get of up to 100 users), so a user's
+    history finds it. Single-user requests need none: ImRequest.user_id says it."""
+
+    request = models.ForeignKey(ImRequest, on_delete=models.PROTECT, related_name="subjects")
+    user_id = models.CharField("UserID", max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["user_id"], name="imrequestsubject_user")]
+        constraints = [models.UniqueConstraint(fields=["request", "user_id"], name="imrequestsubject_unique")]
+
+    def __str__(self) -> str:
+        return self.user_id

@@ -4,7 +4,7 @@ write, selectors read). Every request to Tencent goes through ``gateway.im_call`
 """
 
 from .gateway import AUTOCOMMIT_DB, im_call, im_check, im_client
-from .push import PushOutcome, profile_push, push_outcome_summary
+from .push import PushOutcome, profile_push
 from .setup import AUDITORS_GROUP, EDITORS_GROUP, demo_seed_local, groups_ensure
 from .validation import TagValidationError, custom_tag_check_limit, custom_tag_definitions, validate_tag_values
 
@@ -22,6 +22,5 @@ __all__ = [
     "im_check",
     "im_client",
     "profile_push",
-    "push_outcome_summary",
     "validate_tag_values",
 ]

@@ -13,7 +13,7 @@ from django.utils import timezone
 from ..im.client import ACCOUNT_CHECK, ImClient, ImError, ImResponse, TransportError, new_random
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
-from ..models import ImRequest
+from ..models import ImRequest, ImRequestSubject
 
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
@@ -56,6 +56,7 @@ def im_call(
     source: str,
     user_id: str = "",
     changes: list[dict[str, Any]] | None = None,
+    subjects: list[str] | None = None,
     client: ImClient | None = None,
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
@@ -70,6 +71,10 @@ def im_call(
         source=source, user_id=user_id, command=command, request_body=body, random=nonce,
         changes=changes or [], **_actor_fields(actor),
     )
+    if subjects:
+        ImRequestSubject.objects.using(AUTOCOMMIT_DB).bulk_create(
+            [ImRequestSubject(request=audit, user_id=subject) for subject in dict.fromkeys(subjects)]
+        )
     try:
         response = client.call(command, body, random=nonce)
     except ImError as exc:

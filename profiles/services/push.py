@@ -13,7 +13,18 @@ from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import ImRequest, Profile
 from .gateway import im_call
+from .pull import remote_read
 from .validation import validate_tag_values
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One tag that changed in Tencent while an agent was editing it."""
+
+    tag: str
+    started: Any  # the value the agent's edit began from
+    remote: Any  # Tencent's value now
+    yours: Any  # the value the agent wants
 
 
 @dataclass
@@ -29,6 +40,10 @@ class PushOutcome:
     # The tag an error concerns, when it can be told (for placing the error on a form field).
     tag: str | None = None
     retryable: bool = False
+    # Tags changed in Tencent since the caller's edit began (nothing was sent).
+    conflicts: list[Conflict] = field(default_factory=list)
+    # The local copy changed since the caller read it (nothing was sent).
+    stale: bool = False
 
     @property
     def sent(self) -> bool:
@@ -61,26 +76,80 @@ def profile_push(
     values: Mapping[str, Any],
     actor: AbstractBaseUser | None,
     source: str,
+    started_from: Mapping[str, Any] | None = None,
+    expected_version: int | None = None,
     client: ImClient | None = None,
 ) -> PushOutcome:
-    """Push the tags in ``values`` that differ from the local copy to Tencent (spec §4).
+    """Push the tags in ``values`` that differ from what the caller started from (spec §4).
 
-    Validates everything first (raises TagValidationError, nothing sent), sends only changed
-    tags, audits the request, and updates the local copy only when Tencent accepts.
+    - Validates everything first (raises TagValidationError; nothing sent).
+    - ``expected_version``: the local copy's version the caller read; if another save changed it
+      since, nothing is sent (optimistic locking).
+    - ``started_from``: the tag values the caller's edit was based on (a form's initial values).
+      When given, one audited ``portrait_get`` first compares them with Tencent's current values;
+      if anything changed there meanwhile, nothing is sent and the conflicts are returned.
+      Without it, the local copy is the base and no remote read is made.
+    - Sends only changed tags, audits the request, and updates the local copy only on success.
     """
     cleaned = validate_tag_values(values)
-    changed = {
-        tag: value for tag, value in cleaned.items()
-        if not _same(profile.tag_value(tag), value)
-    }
+
+    def base(tag: str) -> Any:
+        if started_from is not None and tag in started_from:
+            return started_from[tag]
+        return profile.tag_value(tag)
+
+    changed = {tag: value for tag, value in cleaned.items() if not _same(base(tag), value)}
     if not changed:
         return PushOutcome(ok=True, user_id=profile.user_id, message="Nothing changed; nothing was sent to Tencent.")
+
+    if expected_version is not None and profile.pk is not None:
+        current = Profile.objects.filter(pk=profile.pk).values_list("version", flat=True).first()
+        if current != expected_version:
+            return PushOutcome(
+                ok=False, user_id=profile.user_id, stale=True,
+                message=f"Someone else saved {profile.user_id} after you opened it; nothing was sent. "
+                "Reload to see their change, then make yours again.",
+            )
+
+    before = {tag: base(tag) for tag in changed}
+    if started_from is not None:
+        read = remote_read(user_ids=[profile.user_id], tags=list(changed), actor=actor, source=source,
+                           client=client)
+        failure = read.failures.get(profile.user_id)
+        if failure is not None:
+            return PushOutcome(
+                ok=False, user_id=profile.user_id, error_code=failure.error_code,
+                message=f"Could not read the current profile from Tencent before saving, so nothing was "
+                f"sent: {failure.describe()}",
+            )
+        remote = read.profiles[profile.user_id].values
+        conflicts = [
+            Conflict(tag=tag, started=base(tag), remote=remote.get(tag), yours=value)
+            for tag, value in changed.items()
+            if not _same(base(tag), remote.get(tag)) and not _same(remote.get(tag), value)
+        ]
+        # A tag that Tencent already holds at the requested value needs no request.
+        changed = {tag: value for tag, value in changed.items() if not _same(remote.get(tag), value)}
+        if conflicts:
+            _store_values(profile, {tag: remote.get(tag) for tag in remote})
+            names = ", ".join(conflict.tag for conflict in conflicts)
+            return PushOutcome(
+                ok=False, user_id=profile.user_id, conflicts=conflicts,
+                message=f"{names} changed in Tencent since you opened {profile.user_id}; nothing was sent. "
+                "Compare the values below, load Tencent's values, and save again.",
+            )
+        if not changed:
+            _store_values(profile, {tag: remote.get(tag) for tag in remote})
+            return PushOutcome(
+                ok=True, user_id=profile.user_id, message="Tencent already has these values; nothing was sent."
+            )
+        before = {tag: remote.get(tag) for tag in changed}
 
     body = {
         "From_Account": profile.user_id,
         "ProfileItem": [{"Tag": tag, "Value": value} for tag, value in changed.items()],
     }
-    changes = [{"tag": tag, "before": profile.tag_value(tag), "after": value} for tag, value in changed.items()]
+    changes = [{"tag": tag, "before": before[tag], "after": value} for tag, value in changed.items()]
     try:
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
@@ -102,16 +171,26 @@ def profile_push(
             retryable=True,
         )
 
-    fields = profile.apply_tag_values(changed)
     profile.last_pushed_at = timezone.now()
-    if profile.pk:
-        profile.save(update_fields=[*fields, "last_pushed_at", "updated_at"])
-    else:
-        profile.save()
+    _store_values(profile, changed, extra_fields=["last_pushed_at"])
     return PushOutcome(
         ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0,
         message=f"Tencent accepted the change to {profile.user_id}: {', '.join(changed)}.",
     )
+
+
+def _store_values(profile: Profile, values: Mapping[str, Any], extra_fields: list[str] | None = None) -> None:
+    """Write tag values into the local copy, bumping its version when one actually changed."""
+    changed = any(profile.tag_value(tag) != value for tag, value in values.items())
+    fields = profile.apply_tag_values(dict(values))
+    if profile.pk is None:
+        profile.save()
+        return
+    update_fields = [*fields, *(extra_fields or []), "updated_at"]
+    if changed:
+        profile.version += 1
+        update_fields.append("version")
+    profile.save(update_fields=update_fields)
 
 
 def _same(before: Any, after: Any) -> bool:
@@ -119,11 +198,3 @@ def _same(before: Any, after: Any) -> bool:
     if before is None and after == "":
         return True
     return before == after
-
-
-def push_outcome_summary(outcome: PushOutcome) -> str:
-    """One line for a terminal or a log."""
-    if outcome.ok:
-        return outcome.message
-    code = f" [ErrorCode {outcome.error_code}]" if outcome.error_code is not None else ""
-    return f"{outcome.user_id}: {outcome.message}{code}"

@@ -1,0 +1,77 @@
+"""Opening any UserID: check the account (spec §5 account_check), import it if asked, then pull."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+
+from ..im import tags as catalogue
+from ..im.client import ACCOUNT_CHECK, ACCOUNT_IMPORT, ImError, TransportError
+from ..models import Profile
+from .gateway import im_call
+from .pull import profile_pull
+
+
+@dataclass
+class OpenOutcome:
+    user_id: str
+    profile: Profile | None = None
+    exists: bool = False
+    imported: bool = False
+    message: str = ""
+    error_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.profile is not None
+
+
+def account_exists(*, user_id: str, actor: AbstractBaseUser | None, source: str) -> bool:
+    """One audited account_check. Raises ImError / TransportError."""
+    _audit, response = im_call(
+        command=ACCOUNT_CHECK, body={"CheckItem": [{"UserID": user_id}]}, actor=actor, source=source,
+        user_id=user_id,
+    )
+    for item in response.body.get("ResultItem") or []:
+        if isinstance(item, dict) and item.get("UserID") == user_id:
+            return item.get("AccountStatus") == "Imported"
+    return False
+
+
+def profile_open(
+    *, user_id: str, actor: AbstractBaseUser | None, source: str, import_missing: bool = False
+) -> OpenOutcome:
+    """Make sure Tencent knows ``user_id`` (importing it only when asked), then pull it into a fresh
+    local copy. Callers check the import permission; this never imports unless told to."""
+    try:
+        catalogue.validate_user_id(user_id)
+    except ValueError as exc:
+        return OpenOutcome(user_id, message=f"Invalid UserID {user_id!r}: {exc}")
+    try:
+        exists = account_exists(user_id=user_id, actor=actor, source=source)
+        imported = False
+        if not exists:
+            if not import_missing:
+                return OpenOutcome(
+                    user_id, message=f"Tencent IM has no account {user_id!r}. Check the UserID, or import "
+                    "the account if it should exist.",
+                )
+            im_call(command=ACCOUNT_IMPORT, body={"UserID": user_id}, actor=actor, source=source, user_id=user_id)
+            imported = True
+    except ImError as exc:
+        return OpenOutcome(user_id, message=f"Tencent refused: {exc.info.describe()}", error_code=exc.error_code)
+    except TransportError as exc:
+        return OpenOutcome(user_id, message=f"No answer from Tencent ({exc.reason}); try again.")
+    pull = profile_pull(user_ids=[user_id], actor=actor, source=source)
+    if not pull.ok:
+        failure = pull.failures[user_id]
+        return OpenOutcome(
+            user_id, exists=True, imported=imported, error_code=failure.error_code,
+            message=f"The account exists but its profile could not be read: {failure.describe()}",
+        )
+    verb = "Imported and opened" if imported else "Opened"
+    return OpenOutcome(
+        user_id, profile=Profile.objects.get(user_id=user_id), exists=True, imported=imported,
+        message=f"{verb} {user_id} with its current profile from Tencent.",
+    )
