@@ -6,15 +6,19 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import services
+from . import selectors, services
 from .forms import CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
 from .im import tags as catalogue
 from .im.errors import describe
-from .models import CustomTagDefinition, ImRequest, Profile
+from .models import CustomTagDefinition, ExternalChange, ImRequest, Profile
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 
@@ -30,6 +34,72 @@ class ProfileAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
+    actions = ["refresh_from_tencent"]
+
+    def get_urls(self):
+        custom = [
+            path("open/", self.admin_site.admin_view(self.open_user_view), name="profiles_profile_open"),
+            path("<int:pk>/refresh/", self.admin_site.admin_view(self.refresh_view), name="profiles_profile_refresh"),
+            path(
+                "<int:pk>/tencent-history/", self.admin_site.admin_view(self.tencent_history_view),
+                name="profiles_profile_tencent_history",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def open_user_view(self, request: HttpRequest) -> HttpResponse:
+        """"Open user": check the account in Tencent, pull it, and go to its change form."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        user_id = request.POST.get("user_id", "").strip()
+        wants_import = request.POST.get("import") == "1"
+        if wants_import and not request.user.has_perm("profiles.import_account"):
+            raise PermissionDenied
+        outcome = services.profile_open(
+            user_id=user_id, actor=request.user, source=ImRequest.Source.ADMIN, import_missing=wants_import
+        )
+        if outcome.ok:
+            self.message_user(request, outcome.message, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[outcome.profile.pk]))
+        can_import = request.user.has_perm("profiles.import_account")
+        if not outcome.exists and outcome.error_code is None and can_import and user_id and not wants_import:
+            context = {
+                **self.admin_site.each_context(request), "opts": self.opts, "user_id": user_id,
+                "title": f"Import {user_id} into Tencent IM?", "message": outcome.message,
+            }
+            return TemplateResponse(request, "admin/profiles/profile/import_confirm.html", context)
+        self.message_user(request, outcome.message, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
+
+    def refresh_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        profile = get_object_or_404(Profile, pk=pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[pk]))
+        if not self.has_change_permission(request, profile):
+            raise PermissionDenied
+        outcome = services.profile_pull(user_ids=[profile.user_id], actor=request.user, source=ImRequest.Source.ADMIN)
+        self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[pk]))
+
+    def tencent_history_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        profile = get_object_or_404(Profile, pk=pk)
+        if not self.has_view_or_change_permission(request, profile):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": profile,
+            "title": f"Tencent history of {profile.user_id}",
+            "entries": selectors.profile_history(user_id=profile.user_id),
+            "can_view_audit": request.user.has_perm("profiles.view_imrequest"),
+        }
+        return TemplateResponse(request, "admin/profiles/profile/tencent_history.html", context)
+
+    @admin.action(description="Refresh selected from Tencent", permissions=["change"])
+    def refresh_from_tencent(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
+        user_ids = list(queryset.values_list("user_id", flat=True))
+        outcome = services.profile_pull(user_ids=user_ids, actor=request.user, source=ImRequest.Source.ADMIN)
+        self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.WARNING)
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
                         extra_context: dict[str, Any] | None = None):
@@ -40,8 +110,22 @@ class ProfileAdmin(admin.ModelAdmin):
         return self._changeform_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Profile | None = None) -> list[str]:
-        readonly = ["last_pushed_at", "last_pulled_at"]
+        readonly = ["last_pushed_at", "last_pulled_at", "unknown_tags_table"]
         return ["user_id", *readonly] if obj is not None else readonly
+
+    @admin.display(description="Tags this app does not know")
+    def unknown_tags_table(self, obj: Profile) -> str:
+        if not obj.unknown_tags:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td></tr>",
+            ((tag, json.dumps(value, ensure_ascii=False)) for tag, value in obj.unknown_tags.items()),
+        )
+        return format_html(
+            "<table><tbody>{}</tbody></table><div class='help'>Tencent returned these, but they are neither "
+            "standard tags nor defined custom tags (or their value has an unexpected type). Define the custom "
+            "tag to edit it.</div>", rows,
+        )
 
     def _definitions(self, request: HttpRequest) -> list[CustomTagDefinition]:
         # One query per request, shared by get_fieldsets and get_form.
@@ -50,8 +134,13 @@ class ProfileAdmin(admin.ModelAdmin):
         return request._improfile_custom_tags
 
     def get_fieldsets(self, request: HttpRequest, obj: Profile | None = None) -> list[tuple[str | None, dict]]:
+        tencent_user = ["user_id", "last_pulled_at", "last_pushed_at"]
+        if obj is not None:
+            tencent_user += ["loaded_version", "started_from"]
+            if obj.unknown_tags:
+                tencent_user.append("unknown_tags_table")
         fieldsets: list[tuple[str | None, dict]] = [
-            ("Tencent user", {"fields": ["user_id", "last_pushed_at", "last_pulled_at"]}),
+            ("Tencent user", {"fields": tencent_user}),
             ("Standard profile (Tag_Profile_IM_*)", {"fields": STANDARD_FIELD_NAMES}),
         ]
         definitions = self._definitions(request)
@@ -123,6 +212,20 @@ class ErrorCodeFilter(admin.SimpleListFilter):
         return queryset
 
 
+def changes_table(changes: list[dict[str, Any]] | None) -> str:
+    """A before → after table of tag changes, for audit rows and external changes alike."""
+    if not changes:
+        return "—"
+    rows = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((c["tag"], json.dumps(c.get("before"), ensure_ascii=False),
+          json.dumps(c.get("after"), ensure_ascii=False)) for c in changes),
+    )
+    return format_html(
+        "<table><thead><tr><th>Tag</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>", rows
+    )
+
+
 def _pretty_json(value: Any) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -181,17 +284,7 @@ class ImRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description="Before → after")
     def changes_table(self, obj: ImRequest) -> str:
-        if not obj.changes:
-            return "—"
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((c["tag"], json.dumps(c.get("before"), ensure_ascii=False),
-              json.dumps(c.get("after"), ensure_ascii=False)) for c in obj.changes),
-        )
-        return format_html(
-            "<table><thead><tr><th>Tag</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
+        return changes_table(obj.changes)
 
     @admin.display(description="Request body (as sent)")
     def request_json(self, obj: ImRequest) -> str:
@@ -200,3 +293,40 @@ class ImRequestAdmin(admin.ModelAdmin):
     @admin.display(description="Response body")
     def response_json(self, obj: ImRequest) -> str:
         return "—" if obj.response_body is None else _pretty_json(obj.response_body)
+
+
+@admin.register(ExternalChange)
+class ExternalChangeAdmin(admin.ModelAdmin):
+    """Profile changes made outside this app, as Tencent reported them (spec §8). Read-only."""
+
+    list_display = ["received_at", "user_id", "operator_account", "platform", "tags", "event_time"]
+    list_filter = ["platform", ("received_at", admin.DateFieldListFilter)]
+    search_fields = ["=user_id", "=operator_account"]
+    search_help_text = "Exact UserID or operator."
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["received_at", "event_time", "user_id", "operator_account", "platform", "client_ip",
+              "changes_table", "body_json"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ExternalChange | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ExternalChange | None = None) -> bool:
+        return False
+
+    @admin.display(description="Tags")
+    def tags(self, obj: ExternalChange) -> str:
+        return ", ".join(name.removeprefix("Tag_Profile_") for name in obj.tag_names)
+
+    @admin.display(description="Before → after")
+    def changes_table(self, obj: ExternalChange) -> str:
+        return changes_table(obj.changes)
+
+    @admin.display(description="Callback body")
+    def body_json(self, obj: ExternalChange) -> str:
+        return _pretty_json(obj.body)

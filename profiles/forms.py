@@ -6,6 +6,7 @@ with the user's input intact (CONVENTIONS: never catch a service error in ``save
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -75,21 +76,34 @@ def custom_form_field(definition: CustomTagDefinition) -> forms.Field:
     )
 
 
+def display_value(value: Any) -> str:
+    """A tag value as a form input shows it."""
+    return "" if value is None else str(value)
+
+
 class ProfileForm(forms.ModelForm):
-    """Edit one profile; saving pushes the changed tags to Tencent through ``profile_push``."""
+    """Edit one profile; saving pushes the changed tags to Tencent through ``profile_push``.
+
+    Two hidden fields carry what the edit started from: the local copy's version (optimistic
+    locking) and every tag's value (the base of the conflict check against Tencent).
+    """
 
     actor: AbstractBaseUser | None = None
     source: str = ImRequest.Source.ADMIN
     custom_definitions: tuple[CustomTagDefinition, ...] = ()
 
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    started_from = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+
     class Meta:
         model = Profile
         fields = ["user_id", *(tag.field_name for tag in catalogue.STANDARD_TAGS)]
-        field_classes: dict[str, Any] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.push_outcome: services.PushOutcome | None = None
+        self.conflicts: list[services.Conflict] = []
+        self.stale = False
         for tag in catalogue.STANDARD_TAGS:
             if tag.field_name in self.fields:
                 self.fields[tag.field_name] = standard_form_field(tag)
@@ -99,31 +113,52 @@ class ProfileForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name] = custom_form_field(definition)
                 self.initial.setdefault(name, stored.get(definition.wire_name))
+        if self.instance.pk is not None:
+            self.initial["loaded_version"] = self.instance.version
+            self.initial["started_from"] = json.dumps(self._tag_values(self.instance))
 
-    def _field_for_tag(self, wire_name: str | None) -> str | None:
-        if wire_name is None:
-            return None
-        standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
-        if standard is not None:
-            return standard.field_name if standard.field_name in self.fields else None
-        for definition in self.custom_definitions:
-            if definition.wire_name == wire_name and custom_field_name(definition) in self.fields:
-                return custom_field_name(definition)
-        return None
-
-    def _requested_values(self, profile: Profile) -> dict[str, Any]:
-        """The tag values the form asks for, in wire form; blank means "leave it" where possible."""
-        values: dict[str, Any] = {}
-        wanted: list[tuple[str, str, bool]] = [
-            (tag.field_name, tag.wire_name, tag.value_type is catalogue.ValueType.STRING)
+    def _tag_fields(self) -> list[tuple[str, str, bool, bool]]:
+        """(form field, wire name, is text, writable) for every tag on the form."""
+        fields = [
+            (tag.field_name, tag.wire_name, tag.value_type is catalogue.ValueType.STRING, True)
             for tag in catalogue.STANDARD_TAGS
         ]
-        wanted += [(custom_field_name(d), d.wire_name, True) for d in self.custom_definitions if d.admin_write]
-        for field_name, wire_name, is_text in wanted:
-            if field_name not in self.cleaned_data:
+        fields += [(custom_field_name(d), d.wire_name, True, d.admin_write) for d in self.custom_definitions]
+        return [field for field in fields if field[0] in self.fields]
+
+    def _tag_values(self, profile: Profile) -> dict[str, Any]:
+        return {wire_name: profile.tag_value(wire_name) for _f, wire_name, _t, _w in self._tag_fields()}
+
+    def _field_for_tag(self, wire_name: str | None) -> str | None:
+        for field_name, field_wire_name, _text, _writable in self._tag_fields():
+            if field_wire_name == wire_name:
+                return field_name
+        return None
+
+    def label_for_tag(self, wire_name: str) -> str:
+        field_name = self._field_for_tag(wire_name)
+        return str(self.fields[field_name].label) if field_name else wire_name
+
+    def clean_started_from(self) -> dict[str, Any] | None:
+        raw = self.cleaned_data.get("started_from")
+        if not raw:
+            return None
+        try:
+            started = json.loads(raw)
+        except ValueError:
+            started = None
+        if not isinstance(started, dict):
+            raise forms.ValidationError("The form's starting values are damaged; reload the page and edit again.")
+        return started
+
+    def _requested_values(self, started: dict[str, Any]) -> dict[str, Any]:
+        """The tag values the form asks for, in wire form; blank means "leave it" where possible."""
+        values: dict[str, Any] = {}
+        for field_name, wire_name, is_text, writable in self._tag_fields():
+            if not writable or field_name not in self.cleaned_data:
                 continue
             value = self.cleaned_data[field_name]
-            before = profile.tag_value(wire_name)
+            before = started.get(wire_name, self.instance.tag_value(wire_name))
             if value in (None, ""):
                 if before in (None, ""):
                     continue
@@ -135,22 +170,47 @@ class ProfileForm(forms.ModelForm):
             values[wire_name] = value
         return values
 
+    def _load_current_values(self) -> None:
+        """Re-show the form with the local copy's current values (just refreshed from Tencent) in
+        every field that changed since the edit began; the agent's other edits stay as typed."""
+        current = Profile.objects.get(pk=self.instance.pk)
+        started = self.cleaned_data.get("started_from") or {}
+        data = self.data.copy()
+        loaded = []
+        for field_name, wire_name, _text, _writable in self._tag_fields():
+            now = current.tag_value(wire_name)
+            if wire_name not in started or started[wire_name] != now:
+                data[field_name] = display_value(now)
+                loaded.append(str(self.fields[field_name].label))
+        data["loaded_version"] = str(current.version)
+        data["started_from"] = json.dumps(self._tag_values(current))
+        self.data = data
+        names = ", ".join(loaded) if loaded else "no field (nothing differs)"
+        self.add_error(
+            None, f"Loaded Tencent's current values for {names}. Your other edits are kept; check and save again."
+        )
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        profile = self.instance
+        if profile.pk is not None and "_use_remote" in self.data and "started_from" not in self.errors:
+            self._load_current_values()
+            return cleaned
         if self.errors:
             return cleaned
-        profile = self.instance
         if profile.pk is None:
             profile.user_id = cleaned.get("user_id", "")
             if Profile.objects.filter(user_id=profile.user_id).exists():
                 self.add_error("user_id", "A local copy of this UserID already exists; open it instead.")
                 return cleaned
-        values = self._requested_values(profile)
+        started = cleaned.get("started_from")
+        values = self._requested_values(started or {})
         if self.errors:
             return cleaned
         try:
             self.push_outcome = services.profile_push(
                 profile=profile, values=values, actor=self.actor, source=self.source,
+                started_from=started, expected_version=cleaned.get("loaded_version"),
             )
         except services.TagValidationError as exc:
             for wire_name, message in exc.errors.items():
@@ -158,6 +218,8 @@ class ProfileForm(forms.ModelForm):
             return cleaned
         outcome = self.push_outcome
         if not outcome.ok:
+            self.conflicts = outcome.conflicts
+            self.stale = outcome.stale
             self.add_error(self._field_for_tag(outcome.tag), outcome.message)
         return cleaned
 

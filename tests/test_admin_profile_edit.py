@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from profiles.im import tags as catalogue
 from profiles.im.emulator import Fault
 from profiles.models import ImRequest, Profile
 
@@ -18,14 +17,16 @@ def change_url(profile: Profile) -> str:
     return reverse("admin:profiles_profile_change", args=[profile.pk])
 
 
-def form_data(profile: Profile, **overrides) -> dict[str, str]:
-    """What the browser posts: every field as currently shown, plus the overrides."""
+def form_data(client, profile: Profile, **overrides) -> dict[str, str]:
+    """What the browser posts: every field as the change page shows it (hidden fields included),
+    plus the overrides."""
+    form = client.get(change_url(profile)).context["adminform"].form
     data: dict[str, str] = {}
-    for tag in catalogue.STANDARD_TAGS:
-        value = getattr(profile, tag.field_name)
-        data[tag.field_name] = "" if value is None else str(value)
-    for wire_name, value in (profile.custom_values or {}).items():
-        data["custom_" + catalogue.keyword_from_wire(wire_name)] = value
+    for name, field in form.fields.items():
+        if field.disabled:
+            continue
+        value = form.initial.get(name, field.initial)
+        data[name] = "" if value is None else str(value)
     data.update({key: str(value) for key, value in overrides.items()})
     return data
 
@@ -56,13 +57,13 @@ def test_the_change_form_has_a_fitting_widget_for_every_tag(editor_client, remot
 
 def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, remote_user, cast):
     profile = remote_user("u_1")
-    response = editor_client.post(change_url(profile), form_data(profile, nick="Nice name"), follow=True)
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="Nice name"), follow=True)
     assert response.status_code == 200
     texts = messages_of(response)
     assert any("Tencent accepted" in text and "Tag_Profile_IM_Nick" in text for text in texts)
     assert emulator.profile("u_1")["Tag_Profile_IM_Nick"] == "Nice name"
     assert Profile.objects.get(pk=profile.pk).nick == "Nice name"
-    row = ImRequest.objects.get()
+    row = ImRequest.objects.get(command="profile/portrait_set")
     assert row.actor == cast.editor and row.source == ImRequest.Source.ADMIN and row.error_code == 0
 
 
@@ -70,7 +71,7 @@ def test_invalid_input_sends_nothing_and_keeps_the_input(editor_client, emulator
     profile = remote_user("u_1")
     too_long = "中" * 167  # 501 bytes in UTF-8
     response = editor_client.post(
-        change_url(profile), form_data(profile, nick=too_long, language="4294967296", level="-1")
+        change_url(profile), form_data(editor_client, profile, nick=too_long, language="4294967296", level="-1")
     )
     assert response.status_code == 200
     form = response.context["adminform"].form
@@ -84,25 +85,25 @@ def test_a_refusal_from_tencent_comes_back_on_the_field(editor_client, emulator,
     profile = remote_user("u_1")
     # 17 bytes: within the catalogue's 500-byte hard limit, over the emulator's 16-byte edition limit.
     location = "86 10 1 0 extra!!"
-    response = editor_client.post(change_url(profile), form_data(profile, location=location))
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, location=location))
     assert response.status_code == 200
     form = response.context["adminform"].form
     assert "40601" in form.errors["location"][0]
     assert location in response.content.decode()
     assert not any("changed successfully" in text for text in messages_of(response))
     assert Profile.objects.get(pk=profile.pk).location is None
-    row = ImRequest.objects.get()
+    row = ImRequest.objects.get(command="profile/portrait_set")
     assert row.error_code == 40601 and row.state == ImRequest.State.IM_ERROR
 
 
 def test_a_transient_error_is_a_form_error_and_the_audit_row_stays(editor_client, emulator, remote_user):
     profile = remote_user("u_1")
     emulator.inject(Fault(kind="error_code", error_code=40006, command="profile/portrait_set"))
-    response = editor_client.post(change_url(profile), form_data(profile, nick="try me"))
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="try me"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.non_field_errors()
     assert any("40006" in error and "internal server error" in error for error in errors)
-    assert ImRequest.objects.get().error_code == 40006
+    assert ImRequest.objects.get(command="profile/portrait_set").error_code == 40006
     assert Profile.objects.get(pk=profile.pk).nick == "old nick"
     assert not LogEntryExists(profile)
 
@@ -115,17 +116,17 @@ def LogEntryExists(profile: Profile) -> bool:  # noqa: N802
 
 def test_a_transport_failure_says_the_edit_is_safe_to_retry(editor_client, emulator, remote_user):
     profile = remote_user("u_1")
-    emulator.inject(Fault(kind="http_status", http_status=503))
-    response = editor_client.post(change_url(profile), form_data(profile, nick="try me"))
+    emulator.inject(Fault(kind="http_status", http_status=503, command="profile/portrait_set"))
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="try me"))
     errors = response.context["adminform"].form.non_field_errors()
     assert any("HTTP 503" in error and "safe" in error for error in errors)
-    assert ImRequest.objects.get().state == ImRequest.State.TRANSPORT_ERROR
+    assert ImRequest.objects.get(command="profile/portrait_set").state == ImRequest.State.TRANSPORT_ERROR
 
 
 def test_a_custom_tag_is_edited_on_the_same_form(editor_client, emulator, remote_user, define_custom_tag):
     define_custom_tag("Mood")
     profile = remote_user("u_1")
-    response = editor_client.post(change_url(profile), form_data(profile, custom_Mood="sunny"), follow=True)
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, custom_Mood="sunny"), follow=True)
     assert response.status_code == 200
     assert emulator.profile("u_1")["Tag_Profile_Custom_Mood"] == "sunny"
     assert Profile.objects.get(pk=profile.pk).custom_values == {"Tag_Profile_Custom_Mood": "sunny"}
@@ -135,7 +136,7 @@ def test_a_custom_value_over_500_bytes_is_refused_before_sending(editor_client, 
                                                                   define_custom_tag):
     define_custom_tag("Mood")
     profile = remote_user("u_1")
-    response = editor_client.post(change_url(profile), form_data(profile, custom_Mood="é" * 251))
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, custom_Mood="é" * 251))
     assert "502 bytes" in response.context["adminform"].form.errors["custom_Mood"][0]
     assert emulator.requests() == []
 
@@ -143,14 +144,14 @@ def test_a_custom_value_over_500_bytes_is_refused_before_sending(editor_client, 
 def test_a_read_only_custom_tag_is_never_sent(editor_client, emulator, remote_user, define_custom_tag):
     define_custom_tag("Badge", admin_write=False)
     profile = remote_user("u_1")
-    editor_client.post(change_url(profile), form_data(profile, nick="new", custom_Badge="gold"), follow=True)
+    editor_client.post(change_url(profile), form_data(editor_client, profile, nick="new", custom_Badge="gold"), follow=True)
     sent = emulator.requests("profile/portrait_set")[-1].body["ProfileItem"]
     assert [item["Tag"] for item in sent] == ["Tag_Profile_IM_Nick"]
 
 
 def test_a_known_enum_cannot_be_blanked(editor_client, emulator, remote_user):
     profile = remote_user("u_1", Tag_Profile_IM_Gender="Gender_Type_Male")
-    response = editor_client.post(change_url(profile), form_data(profile, gender=""))
+    response = editor_client.post(change_url(profile), form_data(editor_client, profile, gender=""))
     assert "cannot unset" in response.context["adminform"].form.errors["gender"][0]
     assert emulator.requests() == []
 
@@ -166,9 +167,10 @@ def test_the_profile_list_searches_user_ids_and_nicks(editor_client, remote_user
     assert "u_8812" in page and "u_77" not in page
 
 
-def test_an_auditor_cannot_edit_profiles(client, cast, remote_user, emulator):
+def test_an_auditor_cannot_edit_profiles(client, editor_client, cast, remote_user, emulator):
     profile = remote_user("u_1")
+    data = form_data(editor_client, profile, nick="nope")
     client.force_login(cast.auditor)
-    response = client.post(change_url(profile), form_data(profile, nick="nope"))
+    response = client.post(change_url(profile), data)
     assert response.status_code == 403
     assert emulator.requests() == []

@@ -3,12 +3,21 @@ write, selectors read). Every request to Tencent goes through ``gateway.im_call`
 ``profile_push`` is the only path to ``v4/profile/portrait_set``.
 """
 
+from .accounts import OpenOutcome, account_exists, profile_open
 from .gateway import AUTOCOMMIT_DB, im_call, im_check, im_client
-from .push import PushOutcome, profile_push
+from .pull import PullFailure, PullOutcome, profile_pull
+from .push import Conflict, PushOutcome, profile_push
 from .setup import AUDITORS_GROUP, EDITORS_GROUP, demo_seed_local, groups_ensure
 from .validation import TagValidationError, custom_tag_check_limit, custom_tag_definitions, validate_tag_values
 
 __all__ = [
+    "Conflict",
+    "OpenOutcome",
+    "PullFailure",
+    "PullOutcome",
+    "account_exists",
+    "profile_open",
+    "profile_pull",
     "AUDITORS_GROUP",
     "AUTOCOMMIT_DB",
     "EDITORS_GROUP",

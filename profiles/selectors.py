@@ -1,0 +1,28 @@
+"""Read-side queries shared by more than one caller (CONVENTIONS: selectors read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+
+from .models import ExternalChange, ImRequest
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    request: ImRequest | None = None
+    external: ExternalChange | None = None
+
+
+def profile_history(*, user_id: str, limit: int = 200) -> list[HistoryEntry]:
+    """Every request the app sent about ``user_id`` (including batch reads that named it) and every
+    change reported from outside, newest first."""
+    direct = ImRequest.objects.filter(user_id=user_id).order_by("-created_at")[:limit]
+    batched = ImRequest.objects.filter(Q(subjects__user_id=user_id)).order_by("-created_at")[:limit]
+    external = ExternalChange.objects.filter(user_id=user_id).order_by("-received_at")[:limit]
+    entries = {("r", r.pk): HistoryEntry(at=r.created_at, request=r) for r in [*direct, *batched]}
+    entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e) for e in external})
+    return sorted(entries.values(), key=lambda entry: entry.at, reverse=True)[:limit]
