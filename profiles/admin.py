@@ -73,13 +73,19 @@ class ProfileAdmin(admin.ModelAdmin):
         self.message_user(request, outcome.message, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        extra_context = {**(extra_context or {}), "can_open_user": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
     def refresh_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         profile = get_object_or_404(Profile, pk=pk)
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[pk]))
         if not self.has_change_permission(request, profile):
             raise PermissionDenied
-        outcome = services.profile_pull(user_ids=[profile.user_id], actor=request.user, source=ImRequest.Source.ADMIN)
+        outcome = services.profile_pull(
+            user_ids=[profile.user_id], actor=request.user, source=ImRequest.Source.ADMIN, purpose="refresh"
+        )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[pk]))
 
@@ -98,7 +104,9 @@ class ProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Refresh selected from Tencent", permissions=["change"])
     def refresh_from_tencent(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
         user_ids = list(queryset.values_list("user_id", flat=True))
-        outcome = services.profile_pull(user_ids=user_ids, actor=request.user, source=ImRequest.Source.ADMIN)
+        outcome = services.profile_pull(
+            user_ids=user_ids, actor=request.user, source=ImRequest.Source.ADMIN, purpose="refresh selected"
+        )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.WARNING)
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
@@ -250,9 +258,9 @@ class ImRequestAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
     list_per_page = 100
     fields = [
-        "created_at", "completed_at", "actor_username", "source", "user_id", "command", "state",
+        "created_at", "completed_at", "actor_username", "source", "purpose", "user_id", "command", "state",
         "random", "http_status", "action_status", "error_code_with_meaning", "error_info", "error_display",
-        "transport_error", "latency", "changes_table", "request_json", "response_json",
+        "transport_error", "note", "latency", "changes_table", "request_json", "response_json",
     ]
     readonly_fields = fields
 

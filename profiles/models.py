@@ -223,6 +223,8 @@ class ImRequest(models.Model):
     # Kept as text too, so the trail still names the person after their account is deleted.
     actor_username = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
+    # Why the request was sent, in words ("open user", "conflict check before saving", ...).
+    purpose = models.CharField(max_length=64, blank=True)
     user_id = models.CharField("UserID", max_length=64, blank=True)
     command = models.CharField(max_length=64)
     request_body = models.JSONField()
@@ -238,6 +240,8 @@ class ImRequest(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     # [{"tag": wire name, "before": value, "after": value}] for every tag in the request.
     changes = models.JSONField(default=list, blank=True)
+    # What the service concluded from the answer, when more than the ErrorCode (e.g. a conflict).
+    note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -76,7 +76,10 @@ def test_an_editor_changes_a_nick_and_finds_it_in_the_audit_trail(emulator, cast
     assert emulator.profile("u_8812")["Tag_Profile_IM_Nick"] == "Nouveau pseudo"
 
     page.goto("/admin/profiles/imrequest/")
-    row = page.locator("#result_list tbody tr").filter(has_text="u_8812")
+    # The save made two requests: the conflict check's portrait_get, then the portrait_set.
+    rows = page.locator("#result_list tbody tr").filter(has_text="u_8812")
+    expect(rows).to_have_count(2)
+    row = rows.filter(has_text="profile/portrait_set")
     expect(row).to_have_count(1)
     expect(row.locator("td.field-command")).to_have_text("profile/portrait_set")
     expect(row.locator("td.field-error_code_with_meaning")).to_have_text("0")
@@ -102,5 +105,5 @@ def test_a_refused_nick_comes_back_as_a_form_error_with_the_input_kept(emulator,
     expect(page.get_by_text("changed successfully")).to_have_count(0)
     assert emulator.profile("u_8812")["Tag_Profile_IM_Nick"] == "old nick"
     assert Profile.objects.get(user_id="u_8812").nick == "old nick"
-    refused = ImRequest.objects.get()
+    refused = ImRequest.objects.get(command="profile/portrait_set")
     assert refused.error_code == 40005 and refused.state == ImRequest.State.IM_ERROR

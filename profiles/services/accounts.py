@@ -31,7 +31,7 @@ def account_exists(*, user_id: str, actor: AbstractBaseUser | None, source: str)
     """One audited account_check. Raises ImError / TransportError."""
     _audit, response = im_call(
         command=ACCOUNT_CHECK, body={"CheckItem": [{"UserID": user_id}]}, actor=actor, source=source,
-        user_id=user_id,
+        user_id=user_id, purpose="open user",
     )
     for item in response.body.get("ResultItem") or []:
         if isinstance(item, dict) and item.get("UserID") == user_id:
@@ -57,13 +57,16 @@ def profile_open(
                     user_id, message=f"Tencent IM has no account {user_id!r}. Check the UserID, or import "
                     "the account if it should exist.",
                 )
-            im_call(command=ACCOUNT_IMPORT, body={"UserID": user_id}, actor=actor, source=source, user_id=user_id)
+            im_call(
+                command=ACCOUNT_IMPORT, body={"UserID": user_id}, actor=actor, source=source, user_id=user_id,
+                purpose="import before opening",
+            )
             imported = True
     except ImError as exc:
         return OpenOutcome(user_id, message=f"Tencent refused: {exc.info.describe()}", error_code=exc.error_code)
     except TransportError as exc:
         return OpenOutcome(user_id, message=f"No answer from Tencent ({exc.reason}); try again.")
-    pull = profile_pull(user_ids=[user_id], actor=actor, source=source)
+    pull = profile_pull(user_ids=[user_id], actor=actor, source=source, purpose="open user")
     if not pull.ok:
         failure = pull.failures[user_id]
         return OpenOutcome(

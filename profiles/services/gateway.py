@@ -57,6 +57,7 @@ def im_call(
     user_id: str = "",
     changes: list[dict[str, Any]] | None = None,
     subjects: list[str] | None = None,
+    purpose: str = "",
     client: ImClient | None = None,
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
@@ -68,7 +69,7 @@ def im_call(
     client = client or im_client()
     nonce = new_random()
     audit = ImRequest.objects.using(AUTOCOMMIT_DB).create(
-        source=source, user_id=user_id, command=command, request_body=body, random=nonce,
+        source=source, purpose=purpose, user_id=user_id, command=command, request_body=body, random=nonce,
         changes=changes or [], **_actor_fields(actor),
     )
     if subjects:
@@ -114,6 +115,6 @@ def im_check(*, actor: AbstractBaseUser | None, source: str) -> ImRequest:
     client = im_client()
     audit, _response = im_call(
         command=ACCOUNT_CHECK, body={"CheckItem": [{"UserID": client.identifier}]},
-        actor=actor, source=source, user_id=client.identifier, client=client,
+        actor=actor, source=source, user_id=client.identifier, purpose="configuration check", client=client,
     )
     return audit

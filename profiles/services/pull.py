@@ -13,7 +13,7 @@ from django.utils import timezone
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, ImClient, ImError, TransportError
 from ..im.errors import describe
-from ..models import CustomTagDefinition, Profile
+from ..models import CustomTagDefinition, ImRequest, Profile
 from .gateway import im_call
 from .validation import custom_tag_definitions
 
@@ -46,6 +46,7 @@ class RemoteRead:
     profiles: dict[str, RemoteProfile] = field(default_factory=dict)
     failures: dict[str, PullFailure] = field(default_factory=dict)
     calls: int = 0
+    audits: list[ImRequest] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +118,7 @@ def remote_read(
     actor: AbstractBaseUser | None,
     source: str,
     definitions: Mapping[str, CustomTagDefinition] | None = None,
+    purpose: str = "",
     client: ImClient | None = None,
 ) -> RemoteRead:
     """``portrait_get`` for ``user_ids`` in batches of 100, each call audited. Per-user failures
@@ -128,11 +130,12 @@ def remote_read(
         batch = list(user_ids[start:start + PULL_BATCH_SIZE])
         result.calls += 1
         try:
-            _audit, response = im_call(
+            audit, response = im_call(
                 command=PORTRAIT_GET, body={"To_Account": batch, "TagList": list(tags)}, actor=actor,
                 source=source, user_id=batch[0] if len(batch) == 1 else "",
-                subjects=batch if len(batch) > 1 else None, client=client,
+                subjects=batch if len(batch) > 1 else None, purpose=purpose, client=client,
             )
+            result.audits.append(audit)
         except ImError as exc:
             for user_id in batch:
                 result.failures[user_id] = PullFailure(user_id, exc.error_code, exc.info.meaning)
@@ -165,7 +168,8 @@ def remote_read(
 
 
 def profile_pull(
-    *, user_ids: Iterable[str], actor: AbstractBaseUser | None, source: str, client: ImClient | None = None
+    *, user_ids: Iterable[str], actor: AbstractBaseUser | None, source: str, purpose: str = "refresh",
+    client: ImClient | None = None,
 ) -> PullOutcome:
     """Refresh local copies from Tencent: every standard tag and every readable custom tag.
 
@@ -178,7 +182,8 @@ def profile_pull(
     definitions = custom_tag_definitions()
     tags = readable_tags(definitions)
     read = remote_read(
-        user_ids=ids, tags=tags, actor=actor, source=source, definitions=definitions, client=client
+        user_ids=ids, tags=tags, actor=actor, source=source, definitions=definitions, purpose=purpose,
+        client=client,
     )
     outcome = PullOutcome(failures=read.failures, calls=read.calls)
     if read.profiles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from django.utils import timezone
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import ImRequest, Profile
-from .gateway import im_call
+from .gateway import AUTOCOMMIT_DB, im_call
 from .pull import remote_read
 from .validation import validate_tag_values
 
@@ -114,7 +115,7 @@ def profile_push(
     before = {tag: base(tag) for tag in changed}
     if started_from is not None:
         read = remote_read(user_ids=[profile.user_id], tags=list(changed), actor=actor, source=source,
-                           client=client)
+                           purpose="conflict check before saving", client=client)
         failure = read.failures.get(profile.user_id)
         if failure is not None:
             return PushOutcome(
@@ -133,6 +134,15 @@ def profile_push(
         if conflicts:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             names = ", ".join(conflict.tag for conflict in conflicts)
+            detail = "; ".join(
+                f"{c.tag}: started from {json.dumps(c.started, ensure_ascii=False)}, Tencent has "
+                f"{json.dumps(c.remote, ensure_ascii=False)}, wanted {json.dumps(c.yours, ensure_ascii=False)}"
+                for c in conflicts
+            )
+            # The read's row is complete; the conclusion drawn from it is written once, here.
+            ImRequest.objects.using(AUTOCOMMIT_DB).filter(pk__in=[a.pk for a in read.audits]).update(
+                note=f"Conflict, nothing sent — {detail}"
+            )
             return PushOutcome(
                 ok=False, user_id=profile.user_id, conflicts=conflicts,
                 message=f"{names} changed in Tencent since you opened {profile.user_id}; nothing was sent. "

@@ -38,7 +38,9 @@ class Command(BaseCommand):
         pulled = calls = 0
         failures: dict[str, services.PullFailure] = {}
         for batch in batches:
-            outcome = services.profile_pull(user_ids=batch, actor=actor_user, source=ImRequest.Source.COMMAND)
+            outcome = services.profile_pull(
+                user_ids=batch, actor=actor_user, source=ImRequest.Source.COMMAND, purpose="im_pull"
+            )
             pulled += len(outcome.pulled)
             calls += outcome.calls
             failures.update(outcome.failures)
