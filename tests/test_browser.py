@@ -107,3 +107,40 @@ def test_a_refused_nick_comes_back_as_a_form_error_with_the_input_kept(emulator,
     assert Profile.objects.get(user_id="u_8812").nick == "old nick"
     refused = ImRequest.objects.get(command="profile/portrait_set")
     assert refused.error_code == 40005 and refused.state == ImRequest.State.IM_ERROR
+
+
+def test_an_agent_opens_a_user_meets_a_conflict_reloads_and_saves(emulator, cast, page):
+    emulator.add_account("u_77", {"Tag_Profile_IM_Nick": "Blocked friend requests",
+                                  "Tag_Profile_IM_AllowType": "AllowType_Type_DenyAny"})
+    log_in(page, "editor", "pw-editor")
+
+    # Open a user the app has never seen, by UserID.
+    page.goto("/admin/profiles/profile/")
+    page.fill("#open-user-id", "u_77")
+    page.click("#open-user input[type=submit]")
+    expect(page.locator("input[name=nick]")).to_have_value("Blocked friend requests")
+    assert Profile.objects.filter(user_id="u_77").exists()
+
+    # The agent edits two fields; meanwhile the user renames themselves in the app.
+    page.fill("input[name=nick]", "Agent's nick")
+    page.select_option("select[name=allow_type]", "AllowType_Type_NeedConfirm")
+    emulator.set_as_user("u_77", {"Tag_Profile_IM_Nick": "User's own nick"})
+    page.click("input[name=_continue]")
+
+    conflict = page.locator("#conflicts tr.conflict-row")
+    expect(conflict).to_have_count(1)
+    expect(conflict.locator("td")).to_have_text(
+        ["Tag_Profile_IM_Nick", "Blocked friend requests", "User's own nick", "Agent's nick"]
+    )
+    expect(page.locator("input[name=nick]")).to_have_value("Agent's nick")
+    assert emulator.requests("profile/portrait_set") == []
+
+    # One click loads Tencent's value and keeps the other edit; then save.
+    page.click("button[name=_use_remote]")
+    expect(page.locator("input[name=nick]")).to_have_value("User's own nick")
+    expect(page.locator("select[name=allow_type]")).to_have_value("AllowType_Type_NeedConfirm")
+    page.click("input[name=_continue]")
+    expect(page.locator("ul.messagelist li.success").filter(has_text="Tag_Profile_IM_AllowType")).to_have_count(1)
+    assert emulator.profile("u_77") == {
+        "Tag_Profile_IM_Nick": "User's own nick", "Tag_Profile_IM_AllowType": "AllowType_Type_NeedConfirm",
+    }
