@@ -12,7 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from profiles.im.config import ConfigError, load_im_config
+from profiles.im.config import ConfigError, load_callback_token, load_im_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -39,7 +39,8 @@ try:
     IM = load_im_config(os.environ, debug=DEBUG)
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
-IM_CALLBACK_TOKEN = env.str("IM_CALLBACK_TOKEN", default="")
+# Empty: the webhook refuses every call. On the built-in emulator it defaults to a fixed dev token.
+IM_CALLBACK_TOKEN = load_callback_token(os.environ, uses_emulator=IM.uses_emulator)
 # How many demo accounts `make run` seeds into the embedded emulator.
 IM_DEMO_ACCOUNTS = env.int("IM_DEMO_ACCOUNTS", default=25)
 

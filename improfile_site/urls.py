@@ -1,8 +1,10 @@
-"""URL configuration: the admin is the product."""
+"""URL configuration: the admin is the product; ``im/callback`` receives Tencent's webhook (spec §8)."""
 
 from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
+
+from profiles.webhooks import portrait_set_callback
 
 admin.site.site_header = "improfile — Tencent IM profiles"
 admin.site.site_title = "improfile"
@@ -11,4 +13,5 @@ admin.site.index_title = "Profiles and audit trail"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("im/callback", portrait_set_callback, name="im-callback"),
 ]

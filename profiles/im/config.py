@@ -26,6 +26,9 @@ REGIONS: dict[str, tuple[str, str]] = {
 EMULATOR_SDKAPPID = 1400000000
 EMULATOR_SECRET_KEY = "improfile-emulator-dev-key-not-a-secret"
 EMULATOR_DEFAULT_PORT = 8765
+# The callback token shared by the web app and the emulator when IM_CALLBACK_TOKEN is unset and the
+# emulator is in use (`make run`), so its signed webhooks (spec §8) are accepted. Not a secret.
+EMULATOR_CALLBACK_TOKEN = "improfile-emulator-callback-token-not-a-secret"
 
 
 class ConfigError(ValueError):
@@ -80,6 +83,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}.")
     return value
+
+
+def load_callback_token(env: Mapping[str, str], *, uses_emulator: bool) -> str:
+    """IM_CALLBACK_TOKEN for the webhook (spec §8); empty means every callback is refused. On the
+    built-in emulator it defaults to EMULATOR_CALLBACK_TOKEN, which the emulator signs with too."""
+    token = env.get("IM_CALLBACK_TOKEN") or ""
+    return token or (EMULATOR_CALLBACK_TOKEN if uses_emulator else "")
 
 
 def load_im_config(env: Mapping[str, str], *, debug: bool) -> ImConfig:

@@ -2,23 +2,28 @@
 
 It checks the URL, the UserSig and every tag the way Tencent documents, answers HTTP 200 with the
 JSON body, and can inject faults (ErrorCodes, HTTP errors, bad bodies, delays, dropped
-connections). A control API under ``/_emulator/`` lets another process seed and steer it.
+connections). After every profile change it can send Tencent's signed ``Profile.CallbackPortraitSet``
+webhook (spec §8). A control API under ``/_emulator/`` lets another process seed and steer it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import requests
+
 from . import tags as catalogue
+from .callback import CALLBACK_COMMAND, PLATFORMS, callback_query
 from .client import ACCOUNT_CHECK, ACCOUNT_IMPORT, MULTIACCOUNT_IMPORT, PORTRAIT_GET, PORTRAIT_SET
 from .usersig import UserSigError, verify_usersig
 
@@ -52,6 +57,38 @@ class Fault:
 
 FAULT_KINDS = ("error_code", "http_status", "not_json", "drop", "delay", "json_body")
 
+# The ClientIP reported for a change made "in the user's app" (a TEST-NET-3 documentation address).
+USER_CLIENT_IP = "203.0.113.10"
+
+
+@dataclass
+class CallbackConfig:
+    """Where and how the emulator delivers ``Profile.CallbackPortraitSet`` (spec §8); no URL = none.
+
+    ``token`` is the console's callback authentication token: with one, each delivery is signed.
+    """
+
+    url: str = ""
+    token: str = field(default="", repr=False)
+    timeout: float = 3.0
+
+
+@dataclass
+class CallbackDelivery:
+    """One callback the emulator sent: the answer's HTTP status, or the error that stopped it."""
+
+    at: float
+    url: str
+    query: dict[str, str]
+    body: dict[str, Any]
+    status: int | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
 
 @dataclass
 class RequestRecord:
@@ -76,6 +113,8 @@ class EmulatorState:
     custom_tags: dict[str, catalogue.CustomTag] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     log: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=100_000))
+    callback: CallbackConfig = field(default_factory=CallbackConfig)
+    deliveries: deque[CallbackDelivery] = field(default_factory=lambda: deque(maxlen=10_000))
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
@@ -90,6 +129,104 @@ def _answer(error_code: int = 0, error_info: str = "", **extra: Any) -> dict[str
     return body
 
 
+@dataclass(frozen=True)
+class _CallbackJob:
+    generation: int
+    config: CallbackConfig
+    sdkappid: int
+    client_ip: str
+    platform: str
+    body: dict[str, Any]
+
+
+def _deliver(job: _CallbackJob) -> CallbackDelivery:
+    """POST one callback; any failure is recorded in the result, never raised."""
+    # Signed as it leaves, as Tencent does: RequestTime is the moment of delivery (spec §8).
+    query = callback_query(
+        sdkappid=job.sdkappid, token=job.config.token, client_ip=job.client_ip, platform=job.platform,
+    )
+    delivery = CallbackDelivery(at=time.time(), url=job.config.url, query=query, body=job.body)
+    started = time.perf_counter()
+    try:
+        # A connection per callback: on a reused one, a receiver that writes headers and body
+        # separately with Nagle on (Django's runserver) stalls each answer ~40 ms on delayed ACKs.
+        with requests.Session() as session:
+            session.trust_env = False  # straight to the configured URL, as Tencent's servers would
+            answer = session.post(job.config.url, params=query, json=job.body, timeout=job.config.timeout)
+        delivery.status = answer.status_code
+    except Exception as exc:  # whatever goes wrong is the delivery's outcome, never the caller's
+        # The class name only: requests' messages repeat the URL, Sign included.
+        delivery.error = type(exc).__name__
+    delivery.seconds = time.perf_counter() - started
+    if delivery.ok:
+        logger.debug("Callback delivered to %s", job.config.url)
+    else:
+        logger.warning(
+            "Callback to %s: %s", job.config.url,
+            f"HTTP {delivery.status}" if delivery.status is not None else delivery.error,
+        )
+    return delivery
+
+
+class _CallbackSender:
+    """One background thread delivering queued callbacks in order, so a REST answer never waits
+    for the receiver. Started on the first callback; ``close`` stops it."""
+
+    def __init__(self, record: Callable[[_CallbackJob, CallbackDelivery], None]) -> None:
+        self._record = record
+        self._idle = threading.Condition()
+        self._pending = 0  # queued or being delivered; guarded by _idle
+        self._jobs: queue.SimpleQueue[_CallbackJob | None] | None = None
+
+    def submit(self, job: _CallbackJob) -> None:
+        with self._idle:
+            if self._jobs is None:
+                # A queue per thread: a later thread never shares a queue with one told to stop.
+                self._jobs = queue.SimpleQueue()
+                threading.Thread(
+                    target=self._run, args=(self._jobs,), name="im-emulator-callbacks", daemon=True
+                ).start()
+            self._pending += 1
+            self._jobs.put(job)
+
+    def _run(self, jobs: queue.SimpleQueue[_CallbackJob | None]) -> None:
+        while (job := jobs.get()) is not None:
+            try:
+                self._record(job, _deliver(job))
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def drop_queued(self) -> None:
+        """Forget callbacks not yet sent (one being delivered still finishes)."""
+        with self._idle:
+            while self._jobs is not None:
+                try:
+                    self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                self._pending -= 1
+            self._idle.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Stop the thread once the callbacks already queued are sent."""
+        with self._idle:
+            if self._jobs is not None:
+                self._jobs.put(None)
+                self._jobs = None
+
+
 class Emulator:
     """The emulated Tencent IM app. Thread-safe; use :class:`EmulatorServer` to serve it over HTTP."""
 
@@ -101,6 +238,8 @@ class Emulator:
         admin_identifiers: Iterable[str] = ("administrator",),
         location_max_bytes: int = DEFAULT_LOCATION_MAX_BYTES,
         custom_tags: Iterable[catalogue.CustomTag] = (),
+        callback_url: str = "",
+        callback_token: str = "",
     ) -> None:
         self.state = EmulatorState(
             sdkappid=int(sdkappid),
@@ -108,8 +247,14 @@ class Emulator:
             admin_identifiers=tuple(admin_identifiers),
             location_max_bytes=location_max_bytes,
         )
+        # Bumped by reset(): a delivery that was already under way when the emulator was reset is
+        # not recorded in the new generation's list.
+        self._generation = 0
+        self._sender = _CallbackSender(self._record_delivery)
         for tag in custom_tags:
             self.define_custom_tag(tag)
+        if callback_url:
+            self.set_callback(callback_url, callback_token)
 
     def __repr__(self) -> str:
         return f"Emulator(sdkappid={self.state.sdkappid})"
@@ -123,6 +268,10 @@ class Emulator:
             self.state.faults.clear()
             self.state.log.clear()
             self.state.latency = 0.0
+            self.state.callback = CallbackConfig()
+            self.state.deliveries.clear()
+            self._generation += 1
+            self._sender.drop_queued()
 
     def add_account(self, user_id: str, profile: dict[str, Any] | None = None) -> None:
         catalogue.validate_user_id(user_id)
@@ -134,10 +283,62 @@ class Emulator:
         with self.state.lock:
             return dict(self.state.accounts[user_id])
 
-    def set_as_user(self, user_id: str, changes: dict[str, Any]) -> None:
-        """Change a profile the way the user's own app would, without going through REST."""
+    def set_as_user(self, user_id: str, changes: dict[str, Any], platform: str = "iOS") -> None:
+        """Change a profile the way the user's own app would, without going through REST; like
+        Tencent, send the callback with the user as Operator_Account (spec §8)."""
+        if platform not in PLATFORMS:
+            raise ValueError(f"Unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}.")
         with self.state.lock:
             self.state.accounts[user_id].update(changes)
+            self._send_callback(
+                user_id=user_id, items=[{"Tag": tag, "Value": value} for tag, value in changes.items()],
+                operator=user_id, platform=platform, client_ip=USER_CLIENT_IP,
+            )
+
+    # --- callbacks (spec §8) -----------------------------------------------------------------
+
+    def set_callback(self, url: str = "", token: str = "", *, timeout: float = 3.0) -> None:
+        """Where to send ``Profile.CallbackPortraitSet``, signed with ``token``; no URL = none."""
+        if url and urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"The callback URL must be http(s), got {url!r}.")
+        with self.state.lock:
+            self.state.callback = CallbackConfig(url=url, token=token, timeout=float(timeout))
+
+    def callback_deliveries(self) -> list[CallbackDelivery]:
+        with self.state.lock:
+            return list(self.state.deliveries)
+
+    def wait_for_callbacks(self, timeout: float = 5.0) -> bool:
+        """Block until every queued callback has been delivered (or failed); False on timeout."""
+        return self._sender.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the callback sender thread (after the callbacks already queued)."""
+        self._sender.close()
+
+    def _send_callback(
+        self, *, user_id: str, items: list[dict[str, Any]], operator: str, platform: str, client_ip: str,
+    ) -> None:
+        with self.state.lock:
+            config = self.state.callback
+            if not config.url:
+                return
+            body = {
+                "CallbackCommand": CALLBACK_COMMAND,
+                "Operator_Account": operator,
+                "From_Account": user_id,
+                "EventTime": int(time.time() * 1000),
+                "ProfileItem": items,
+            }
+            self._sender.submit(_CallbackJob(
+                generation=self._generation, config=config, sdkappid=self.state.sdkappid,
+                client_ip=client_ip, platform=platform, body=body,
+            ))
+
+    def _record_delivery(self, job: _CallbackJob, delivery: CallbackDelivery) -> None:
+        with self.state.lock:
+            if job.generation == self._generation:
+                self.state.deliveries.append(delivery)
 
     def define_custom_tag(self, tag: catalogue.CustomTag) -> None:
         catalogue.validate_custom_keyword(tag.keyword)
@@ -201,7 +402,10 @@ class Emulator:
             return _answer(60010, f"identifier {identifier} is not an app admin")
         return None
 
-    def handle(self, command: str, body: Any) -> dict[str, Any]:
+    def handle(
+        self, command: str, body: Any, *, operator: str = "", client_ip: str = "127.0.0.1",
+    ) -> dict[str, Any]:
+        """Answer one REST call; ``operator`` is the calling admin identifier (default: the first)."""
         handlers = {
             PORTRAIT_SET: self._portrait_set,
             PORTRAIT_GET: self._portrait_get,
@@ -215,7 +419,16 @@ class Emulator:
         if not isinstance(body, dict):
             return _answer(60003, "request body is not a JSON object")
         with self.state.lock:
-            return handler(body)
+            answer = handler(body)
+            if command == PORTRAIT_SET and answer["ErrorCode"] == 0:
+                # spec §4 last bullet / §8: the callback follows every successful change.
+                self._send_callback(
+                    user_id=body["From_Account"],
+                    items=[{"Tag": item["Tag"], "Value": item["Value"]} for item in body["ProfileItem"]],
+                    operator=operator or self.state.admin_identifiers[0], platform="RESTAPI",
+                    client_ip=client_ip,
+                )
+            return answer
 
     def _check_tag_value(self, tag_name: Any, value: Any, *, write: bool) -> dict[str, Any] | None:
         if not isinstance(tag_name, str) or not catalogue.TAG_NAME_RE.fullmatch(tag_name):
@@ -363,7 +576,14 @@ class Emulator:
                 for user_id, profile in (payload.get("accounts") or {}).items():
                     self.add_account(user_id, profile)
             elif action == "set_as_user":
-                self.set_as_user(payload["user_id"], payload["changes"])
+                self.set_as_user(payload["user_id"], payload["changes"], payload.get("platform", "iOS"))
+            elif action == "callback":
+                self.set_callback(payload.get("url") or "", payload.get("token") or "",
+                                  timeout=payload.get("timeout", 3.0))
+            elif action == "callbacks":
+                # "wait": seconds to let queued deliveries finish first (at most 30).
+                self.wait_for_callbacks(min(float(payload.get("wait", 0)), 30.0))
+                return 200, {"callbacks": [asdict(d) for d in self.callback_deliveries()]}
             elif action == "custom_tags":
                 for spec in payload.get("custom_tags") or []:
                     self.define_custom_tag(catalogue.CustomTag(
@@ -471,7 +691,9 @@ class _Handler(BaseHTTPRequestHandler):
             if body is ValueError or body is None:
                 answer = _answer(60003, "request body is not valid JSON")
             else:
-                answer = emulator.handle(command, body)
+                answer = emulator.handle(
+                    command, body, operator=query.get("identifier", ""), client_ip=self.client_address[0]
+                )
         emulator.record(RequestRecord(
             time.time(), command, safe_query, record_body, answer["ErrorCode"],
             "error_code" if fault is not None else "",
@@ -514,5 +736,6 @@ class EmulatorServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.emulator.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -4,6 +4,7 @@ write, selectors read). Every request to Tencent goes through ``gateway.im_call`
 """
 
 from .accounts import OpenOutcome, account_exists, profile_open
+from .callbacks import external_change_record
 from .gateway import AUTOCOMMIT_DB, im_call, im_check, im_client
 from .pull import PullFailure, PullOutcome, profile_pull
 from .push import Conflict, PushOutcome, profile_push
@@ -26,6 +27,7 @@ __all__ = [
     "custom_tag_check_limit",
     "custom_tag_definitions",
     "demo_seed_local",
+    "external_change_record",
     "groups_ensure",
     "im_call",
     "im_check",

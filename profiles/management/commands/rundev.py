@@ -30,6 +30,13 @@ def _port_in_use(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def _callback_host(addr: str) -> str:
+    """The web server's address as a URL host: a wildcard address is reached on loopback."""
+    host = addr.strip("[]")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104 - mapped away
+    return f"[{host}]" if ":" in host else host
+
+
 def _wait_for_port(host: str, port: int, timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -73,7 +80,11 @@ class Command(BaseCommand):
                 services.demo_seed_local(
                     accounts=demo_accounts(settings.IM_DEMO_ACCOUNTS), custom_tags=list(DEMO_CUSTOM_TAGS)
                 )
-                children.append(subprocess.Popen([sys.executable, "manage.py", "im_emulator", "--demo"]))
+                children.append(subprocess.Popen([
+                    sys.executable, "manage.py", "im_emulator", "--demo",
+                    # The webhook (spec §8) goes to this web server; the token comes from settings.
+                    "--callback-url", f"http://{_callback_host(addr)}:{port}/im/callback",
+                ]))
                 if not _wait_for_port("127.0.0.1", emulator_port):
                     raise CommandError(f"The emulator did not start on port {emulator_port}.")
             else:

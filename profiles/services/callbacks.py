@@ -1,0 +1,155 @@
+"""``external_change_record``: a ``Profile.CallbackPortraitSet`` from Tencent (spec §8) becomes an
+``ExternalChange`` row and an update of the local copy, unless it is the echo of our own push."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..im import tags as catalogue
+from ..im.client import PORTRAIT_SET
+from ..models import ExternalChange, ImRequest, Profile
+from .pull import RemoteProfile, parse_profile_items
+from .validation import custom_tag_definitions
+
+# A callback for our own push arrives within seconds (spec §4 last bullet); minutes leave room for
+# Tencent's queueing without letting an old push hide a later change by another admin tool.
+ECHO_WINDOW = timedelta(minutes=5)
+# The most recent pushes compared with one callback; a user is rarely pushed more often than this.
+ECHO_CANDIDATES = 20
+# Optimistic writes to the local copy before the last, unconditional one.
+_CONDITIONAL_ATTEMPTS = 3
+
+
+def _canonical_item(tag: Any, value: Any) -> str:
+    # spec §2: a uint32 may arrive as a numeric string; compare it as the number we sent.
+    standard = catalogue.STANDARD_BY_WIRE.get(tag) if isinstance(tag, str) else None
+    if standard is not None and standard.value_type is catalogue.ValueType.UINT32:
+        number = catalogue.coerce_uint32_from_wire(value)
+        value = value if number is None else number
+    return json.dumps({"Tag": tag, "Value": value}, sort_keys=True, ensure_ascii=False)
+
+
+def is_own_push_echo(*, user_id: str, items: list[dict[str, Any]], operator_account: str) -> bool:
+    """True when the callback reports a ``portrait_set`` this application sent (spec §8: Tencent
+    calls back for REST changes too): same admin account, and every reported item was in one of
+    our pushes to that user within ``ECHO_WINDOW``.
+
+    A push still PENDING counts: the callback can overtake Tencent's answer to the push itself.
+    """
+    if operator_account != settings.IM.admin_identifier or not items:
+        return False
+    reported = {_canonical_item(item["Tag"], item["Value"]) for item in items}
+    bodies = (
+        ImRequest.objects.filter(
+            user_id=user_id, command=PORTRAIT_SET, created_at__gte=timezone.now() - ECHO_WINDOW,
+            state__in=[ImRequest.State.OK, ImRequest.State.PENDING],
+        )
+        .order_by("-created_at")
+        .values_list("request_body", flat=True)[:ECHO_CANDIDATES]
+    )
+    for body in bodies:
+        sent_items = body.get("ProfileItem") if isinstance(body, dict) else None
+        sent = {
+            _canonical_item(item.get("Tag"), item.get("Value"))
+            for item in sent_items or [] if isinstance(item, dict)
+        }
+        # A subset, not equality: Tencent reports the *changed* items, and a pushed tag that
+        # already had its value may be left out.
+        if reported <= sent:
+            return True
+    return False
+
+
+def _event_time(event_time_ms: Any) -> datetime | None:
+    if isinstance(event_time_ms, bool) or not isinstance(event_time_ms, int):
+        return None
+    try:
+        return datetime.fromtimestamp(event_time_ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def external_change_record(
+    *,
+    user_id: str,
+    items: list[dict[str, Any]],
+    operator_account: str,
+    platform: str,
+    client_ip: str,
+    event_time_ms: Any,
+    body: dict[str, Any],
+) -> ExternalChange | None:
+    """Record a profile change Tencent reported (spec §8) and apply it to the local copy.
+
+    Returns None for the echo of our own push (nothing written). Otherwise writes an
+    ExternalChange with each tag's local value before and the reported value after; when a local
+    copy exists (none is created), its tags are updated (tags neither the catalogue nor a custom
+    tag definition knows go to ``unknown_tags``) and its version is bumped if a value changed, so
+    an agent's form opened before is refused. ``items`` are ``{"Tag": str, "Value": ...}`` dicts.
+    """
+    if is_own_push_echo(user_id=user_id, items=items, operator_account=operator_account):
+        return None
+    # Every reported tag is "requested": the callback carries only the tags that changed (spec §8).
+    reported = [item["Tag"] for item in items]
+    parsed = parse_profile_items(items, requested=reported, definitions=custom_tag_definitions())
+    for attempt in range(_CONDITIONAL_ATTEMPTS + 1):
+        profile = Profile.objects.filter(user_id=user_id).first()
+        changes = [
+            {
+                "tag": item["Tag"],
+                "before": _local_value(profile, item["Tag"]),
+                "after": parsed.values.get(item["Tag"], item["Value"]),
+            }
+            for item in items
+        ]
+        with transaction.atomic():
+            if profile is not None and not _apply(profile, parsed, conditional=attempt < _CONDITIONAL_ATTEMPTS):
+                continue  # the copy changed since it was read: read it again for true "before" values
+            return ExternalChange.objects.create(
+                event_time=_event_time(event_time_ms),
+                user_id=user_id,
+                # Truncated to the columns: these come from the network, a UserID is ≤ 32 bytes (spec §5).
+                operator_account=operator_account[:64],
+                platform=platform[:16],
+                client_ip=client_ip[:64],
+                changes=changes,
+                body=body,
+            )
+    raise AssertionError("unreachable: the last attempt writes unconditionally")
+
+
+def _local_value(profile: Profile | None, tag: str) -> Any:
+    if profile is None:
+        return None
+    if tag in (profile.unknown_tags or {}):
+        return profile.unknown_tags[tag]
+    return profile.tag_value(tag)
+
+
+def _apply(profile: Profile, parsed: RemoteProfile, *, conditional: bool) -> bool:
+    """Write the reported values into the local copy with one UPDATE. With ``conditional``, only if
+    its version is still the one read (False otherwise); the first statement of the transaction is
+    this write, so SQLite takes its write lock at once."""
+    changed = any(profile.tag_value(tag) != value for tag, value in parsed.values.items())
+    unknown = dict(profile.unknown_tags or {})
+    for tag in parsed.values:
+        unknown.pop(tag, None)  # a tag that now arrives well-formed is no longer unknown
+    unknown.update(parsed.unknown)
+    changed = changed or unknown != (profile.unknown_tags or {})
+    fields = profile.apply_tag_values(parsed.values)
+    update: dict[str, Any] = {name: getattr(profile, name) for name in fields}
+    update["unknown_tags"] = unknown
+    update["updated_at"] = timezone.now()
+    if changed:
+        update["version"] = F("version") + 1
+    rows = Profile.objects.filter(pk=profile.pk)
+    if conditional:
+        rows = rows.filter(version=profile.version)
+    return rows.update(**update) == 1
