@@ -144,6 +144,8 @@ LOGGING = {
     "loggers": {
         # urllib3 logs request lines, and the URL carries the UserSig.
         "urllib3": {"level": "WARNING"},
+        # runserver's access log prints query strings: a callback's Sign among them.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
     },
 }

@@ -53,3 +53,14 @@ def test_the_im_settings_repr_hides_the_secret(settings):
     assert settings.IM.secret_key not in repr(settings.IM)
     with pytest.raises(AttributeError):
         settings.IM.secret_key = "x"  # frozen
+
+
+def test_the_filter_redacts_a_callback_sign_in_an_access_log_line():
+    line = '"POST /im/callback?SdkAppid=1&Sign=17773bc39a671d7b&RequestTime=1669872112 HTTP/1.1" 200'
+    assert "17773bc39a671d7b" not in redact(line) and "Sign=[redacted]" in redact(line)
+    assert "RequestTime=1669872112" in redact(line)
+
+
+def test_runservers_access_log_goes_through_the_redacting_handler(settings):
+    assert settings.LOGGING["loggers"]["django.server"]["handlers"] == ["console"]
+    assert "redact_usersig" in settings.LOGGING["handlers"]["console"]["filters"]

@@ -1,11 +1,12 @@
-"""A logging filter that removes UserSigs from log records, wherever a URL might carry one."""
+"""A logging filter that removes credentials from log records wherever a URL might carry one:
+the UserSig of our requests to Tencent, and the Sign of Tencent's callbacks to us (spec §8)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_USERSIG_RE = re.compile(r"(usersig=)[^&\s'\"]+", re.IGNORECASE)
+_USERSIG_RE = re.compile(r"\b((?:usersig|sign)=)[^&\s'\"]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
