@@ -64,7 +64,7 @@ class ProfileAdmin(admin.ModelAdmin):
             self.message_user(request, outcome.message, messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[outcome.profile.pk]))
         can_import = request.user.has_perm("profiles.import_account")
-        if not outcome.exists and outcome.error_code is None and can_import and user_id and not wants_import:
+        if outcome.missing and can_import and not wants_import:
             context = {
                 **self.admin_site.each_context(request), "opts": self.opts, "user_id": user_id,
                 "title": f"Import {user_id} into Tencent IM?", "message": outcome.message,

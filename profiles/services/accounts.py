@@ -18,6 +18,8 @@ class OpenOutcome:
     user_id: str
     profile: Profile | None = None
     exists: bool = False
+    # Tencent answered account_check with "NotImported": the account could be imported.
+    missing: bool = False
     imported: bool = False
     message: str = ""
     error_code: int | None = None
@@ -54,8 +56,9 @@ def profile_open(
         if not exists:
             if not import_missing:
                 return OpenOutcome(
-                    user_id, message=f"Tencent IM has no account {user_id!r}. Check the UserID, or import "
-                    "the account if it should exist.",
+                    user_id, missing=True,
+                    message=f"Tencent IM has no account {user_id!r}. Check the UserID, or import the account "
+                    "if it should exist.",
                 )
             im_call(
                 command=ACCOUNT_IMPORT, body={"UserID": user_id}, actor=actor, source=source, user_id=user_id,
