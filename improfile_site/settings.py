@@ -100,9 +100,16 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
 # "autocommit" is a second connection to the same database that is never inside a caller's
 # transaction. Audit rows are written through it, so a row survives when the caller's own
 # transaction is rolled back (profiles.services.im_call).
+# "ratelimit" is a third connection, for the shared rate limit's short transactions. On SQLite it
+# begins them with BEGIN IMMEDIATE, which takes the database's write lock at once and so
+# serialises every process; on PostgreSQL, SELECT ... FOR UPDATE does that.
+_ratelimit_db = {**_default_db, "TEST": dict(_default_db.get("TEST", {}))}
+if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    _ratelimit_db["OPTIONS"] = {**_default_db["OPTIONS"], "transaction_mode": "IMMEDIATE"}
 DATABASES = {
     "default": _default_db,
     "autocommit": {**_default_db, "TEST": dict(_default_db.get("TEST", {}))},
+    "ratelimit": _ratelimit_db,
 }
 DATABASE_ROUTERS = ["profiles.routers.AuditRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

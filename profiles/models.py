@@ -242,6 +242,9 @@ class ImRequest(models.Model):
     changes = models.JSONField(default=list, blank=True)
     # What the service concluded from the answer, when more than the ErrorCode (e.g. a conflict).
     note = models.TextField(blank=True)
+    # For background jobs: which job, and which attempt of that item this request was.
+    job = models.ForeignKey("BulkJob", null=True, blank=True, on_delete=models.PROTECT, related_name="requests")
+    attempt = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -282,3 +285,86 @@ class ImRequestSubject(models.Model):
 
     def __str__(self) -> str:
         return self.user_id
+
+
+class BulkJob(models.Model):
+    """A background edit of many profiles (a selection in the admin, a CSV file, the command line)."""
+
+    class Source(models.TextChoices):
+        SELECTION = "selection", "Admin selection"
+        CSV = "csv", "CSV import"
+        COMMAND = "command", "Command line"
+        RETRY = "retry", "Retry of failed items"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_username = models.CharField(max_length=150, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # The CSV file's name, "42 selected profiles", or the job retried.
+    source_name = models.CharField(max_length=255, blank=True)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    total = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("run_bulkjob", "Can start bulk edit jobs")]
+
+    def __str__(self) -> str:
+        return f"Job #{self.pk} ({self.get_source_display()}: {self.source_name})"
+
+
+class BulkJobItem(models.Model):
+    """One user's edit within a job; it ends succeeded, failed or cancelled, exactly once."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        # A request may have gone out and its answer may never have been recorded (a worker died):
+        # such an item is sent again, which is safe (spec §4: the same payload twice, same result).
+        SENDING = "sending", "Sending"
+        RETRY_WAIT = "retry_wait", "Waiting to retry"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
+    line = models.PositiveIntegerField(null=True, blank=True, help_text="Line in the CSV file.")
+    user_id = models.CharField("UserID", max_length=64)
+    values = models.JSONField(help_text="Tag → value, in wire form.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+        indexes = [models.Index(fields=["job", "state"], name="bulkjobitem_job_state")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ({self.state})"
+
+
+class RateWindow(models.Model):
+    """The send times of the last second's calls for one API command, shared by every process
+    (spec §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others)."""
+
+    command = models.CharField(max_length=64, unique=True)
+    stamps = models.JSONField(default=list)
+    job_stamps = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.command

@@ -17,7 +17,7 @@ from profiles.models import CustomTagDefinition, Profile
 
 # Audit rows are written through a second connection ("autocommit"), so tests that send requests use
 # real transactions: rows from both connections are then visible to each other, as in production.
-audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
+audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit", "ratelimit"])
 
 
 def pytest_sessionstart(session):

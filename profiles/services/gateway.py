@@ -14,6 +14,7 @@ from ..im.client import ACCOUNT_CHECK, ImClient, ImError, ImResponse, TransportE
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
+from .ratelimit import rate_limit_acquire
 
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
@@ -58,6 +59,9 @@ def im_call(
     changes: list[dict[str, Any]] | None = None,
     subjects: list[str] | None = None,
     purpose: str = "",
+    background: bool = False,
+    job_id: int | None = None,
+    attempt: int = 1,
     client: ImClient | None = None,
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
@@ -67,9 +71,12 @@ def im_call(
     the row attached as ``exc.audit``.
     """
     client = client or im_client()
+    # Every process shares one rate limit (spec §1); background work leaves room for agents.
+    rate_limit_acquire(command=command, background=background)
     nonce = new_random()
     audit = ImRequest.objects.using(AUTOCOMMIT_DB).create(
-        source=source, purpose=purpose, user_id=user_id, command=command, request_body=body, random=nonce,
+        source=source, purpose=purpose, user_id=user_id, command=command, job_id=job_id,
+        attempt=attempt, request_body=body, random=nonce,
         changes=changes or [], **_actor_fields(actor),
     )
     if subjects:

@@ -1,0 +1,109 @@
+"""One rate limit for every process that calls Tencent (spec §1): at most IM_RATE_LIMIT calls of an
+API command in any sliding second, with headroom kept for interactive edits.
+
+Each command's recent send times live in one database row (``RateWindow``), read and written in
+a short transaction that serialises all processes (BEGIN IMMEDIATE on SQLite, SELECT ... FOR
+UPDATE on PostgreSQL). The caller sleeps outside the transaction when the window is full.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from django.conf import settings
+from django.db import connections, transaction
+
+from ..im.client import ACCOUNT_CHECK, MULTIACCOUNT_IMPORT
+from ..models import RateWindow
+
+RATELIMIT_DB = "ratelimit"
+# The limiter stamps a call when it leaves; Tencent counts it when it arrives. A small margin on
+# the window keeps arrivals under the limit when network delays vary from call to call.
+WINDOW_SECONDS = 1.0
+ARRIVAL_MARGIN_SECONDS = 0.03
+# spec §1: account_check, multiaccount_import (and account_delete) allow half the calls.
+HALF_RATE_COMMANDS = {ACCOUNT_CHECK, MULTIACCOUNT_IMPORT, "im_open_login_svc/account_delete"}
+
+
+def command_limit(command: str) -> int:
+    limit = settings.IM.rate_limit
+    return max(1, limit // 2) if command in HALF_RATE_COMMANDS else limit
+
+
+def job_limit(command: str) -> int:
+    """Background jobs leave a few calls per second free, so an agent's save never waits behind one."""
+    limit = command_limit(command)
+    return max(1, limit - max(1, limit // 40))
+
+
+_TABLE = RateWindow._meta.db_table
+_known_windows: set[str] = set()
+
+
+def _ensure_window(command: str) -> None:
+    # get_or_create copes with two processes creating the row at once; done once per process.
+    if command not in _known_windows:
+        RateWindow.objects.using(RATELIMIT_DB).get_or_create(command=command)
+        _known_windows.add(command)
+
+
+def _wait_needed(stamps: list[float], limit: int, now: float, span: float) -> float:
+    if len(stamps) < limit:
+        return 0.0
+    # The call `limit` places back must leave the window before another may go.
+    return stamps[-limit] + span - now
+
+
+def rate_limit_acquire(*, command: str, background: bool) -> float:
+    """Block until a call of ``command`` may be sent, record it, and return the seconds waited."""
+    limit = command_limit(command)
+    background_limit = job_limit(command)
+    span = WINDOW_SECONDS + ARRIVAL_MARGIN_SECONDS
+    started = time.monotonic()
+    while True:
+        _ensure_window(command)
+        with transaction.atomic(using=RATELIMIT_DB):
+            row = _read_window(command)
+            if row is None:  # removed since this process saw it (a flushed test database)
+                _known_windows.discard(command)
+                continue
+            now = time.time()
+            horizon = now - span
+            stamps = [stamp for stamp in row[0] if stamp > horizon]
+            job_stamps = [stamp for stamp in row[1] if stamp > horizon]
+            wait = _wait_needed(stamps, limit, now, span)
+            if background:
+                wait = max(wait, _wait_needed(job_stamps, background_limit, now, span))
+            if wait <= 0:
+                stamps.append(now)
+                if background:
+                    job_stamps.append(now)
+                _write_window(command, stamps, job_stamps)
+                return time.monotonic() - started
+        # Sleep outside the transaction; a little jitter spreads the waiters out.
+        time.sleep(min(wait, 0.25) + random.uniform(0, 0.002))
+
+
+# Plain SQL: this runs before every call to Tencent, and the ORM's per-query cost would be most of it.
+def _read_window(command: str) -> tuple[list[float], list[float]] | None:
+    connection = connections[RATELIMIT_DB]
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        # The table name and lock clause are constants; the command is a bound parameter.
+        cursor.execute(f"SELECT stamps, job_stamps FROM {_TABLE} WHERE command = %s{lock}", [command])  # noqa: S608
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return tuple(json.loads(value) if isinstance(value, str | bytes) else value for value in row)
+
+
+def _write_window(command: str, stamps: list[float], job_stamps: list[float]) -> None:
+    connection = connections[RATELIMIT_DB]
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_TABLE} SET stamps = %s{cast}, job_stamps = %s{cast} WHERE command = %s",  # noqa: S608
+            [json.dumps(stamps), json.dumps(job_stamps), command],
+        )
