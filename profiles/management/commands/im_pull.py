@@ -10,6 +10,7 @@ from profiles.im import tags as catalogue
 from profiles.models import ImRequest, Profile
 
 ALL_BATCH = 1000  # local copies read per round with --all; each round makes up to 10 calls of 100
+SHOWN_FAILURES = 5  # failures named in the error; all of them are written to stderr before it
 
 
 class Command(BaseCommand):
@@ -50,7 +51,11 @@ class Command(BaseCommand):
             self.stderr.write(failure.describe())
         summary = f"Refreshed {pulled} profile(s) in {calls} call(s); {len(failures)} failed."
         if failures:
-            raise CommandError(summary)
+            # The error itself names the failed users: a caller of call_command (or a log that keeps
+            # only the last line) sees who failed and why, not just how many.
+            shown = "; ".join(failure.describe() for failure in list(failures.values())[:SHOWN_FAILURES])
+            more = f" (and {len(failures) - SHOWN_FAILURES} more above)" if len(failures) > SHOWN_FAILURES else ""
+            raise CommandError(f"{summary} {shown}{more}")
         self.stdout.write(self.style.SUCCESS(summary))
 
     def _all_batches(self):

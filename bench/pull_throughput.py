@@ -1,0 +1,273 @@
+"""How fast ``profile_pull`` refreshes 10,000 local copies from Tencent, and how much memory it takes.
+
+Run: ``.venv/bin/python bench/pull_throughput.py [--users 10000]``. Against the in-process emulator, the
+same portrait_get calls are also sent bare (a ``requests.Session``, no parsing, no audit, no database) in
+the same run, so the difference is what the service adds: audit rows and subjects, parsing, the local
+copies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_USERS_PER_S = 5_000
+TARGET_MEMORY_MB = 200
+TENCENT_CALLS_PER_S = 200  # spec §1: portrait_get rate limit per SDKAppID
+CUSTOM_KEYWORDS = ("Tier", "Motto")
+MB = 1024 * 1024
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10_000, help="accounts to pull (default 10000)")
+    parser.add_argument(
+        "--chunk", type=int, default=None,
+        help="UserIDs per profile_pull call (default: im_pull --all's round, 1000)",
+    )
+    args = parser.parse_args()
+    if args.users < 100:
+        parser.error("--users must be at least 100")
+    return args
+
+
+def set_up_django(database_dir: str) -> None:
+    # Before django.setup(): settings read DATABASE_URL once, at import.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "improfile_site.settings"
+    os.environ["DATABASE_URL"] = f"sqlite:///{Path(database_dir) / 'bench.sqlite3'}"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    # Production runs with DEBUG off; with it on, every query is also kept in connection.queries.
+    settings.DEBUG = False
+
+
+def realistic_profile(n: int) -> dict[str, object]:
+    """All 12 standard tags and both custom tags set, with the shapes real apps use."""
+    nick = f"玩家{n}号" if n % 3 == 0 else f"Player {n} the Bold"
+    return {
+        "Tag_Profile_IM_Nick": nick,
+        "Tag_Profile_IM_Gender": ("Gender_Type_Unknown", "Gender_Type_Female", "Gender_Type_Male")[n % 3],
+        "Tag_Profile_IM_BirthDay": 19700101 + (n % 50) * 10000 + (n % 12) * 100 + n % 28,
+        "Tag_Profile_IM_Location": f"86-{n % 34}-{n % 20}-{n % 9}",
+        "Tag_Profile_IM_SelfSignature": f"Signature of user {n}: 生活就像一盒巧克力, you never know. " * 2,
+        "Tag_Profile_IM_AllowType": ("AllowType_Type_NeedConfirm", "AllowType_Type_AllowAny",
+                                     "AllowType_Type_DenyAny")[n % 3],
+        "Tag_Profile_IM_Language": n % 7,
+        "Tag_Profile_IM_Image": f"https://cdn.example.com/avatars/{n // 1000}/{n}.png?v=3",
+        "Tag_Profile_IM_MsgSettings": n % 2,
+        "Tag_Profile_IM_AdminForbidType": "AdminForbid_Type_SendOut" if n % 50 == 0 else "AdminForbid_Type_None",
+        "Tag_Profile_IM_Level": n % 100,
+        # One third-party SDK sends uint32 as numeric strings (spec §2); some of ours do too.
+        "Tag_Profile_IM_Role": str(n % 4) if n % 10 == 0 else n % 4,
+        "Tag_Profile_Custom_Tier": ("bronze", "silver", "gold", "platinum")[n % 4],
+        "Tag_Profile_Custom_Motto": f"motto #{n}: keep going",
+    }
+
+
+def rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB: the process's peak resident set so far.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclasses.dataclass
+class PassResult:
+    label: str
+    users: int
+    seconds: float
+    calls: int
+    created: int
+    bare_seconds: float
+    bare_calls: int
+    tracemalloc_peak_mb: float | None = None
+    max_rss_mb: float = 0.0
+
+    @property
+    def users_per_s(self) -> float:
+        return self.users / self.seconds
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.seconds
+
+
+def run(users: int, chunk: int | None) -> None:
+    import requests
+    from django.conf import settings
+    from django.db import connections
+
+    from profiles import services
+    from profiles.im import tags as catalogue
+    from profiles.im.client import PORTRAIT_GET, new_random
+    from profiles.im.emulator import Emulator, EmulatorServer
+    from profiles.management.commands.im_pull import ALL_BATCH
+    from profiles.models import CustomTagDefinition, ImRequest, Profile
+    from profiles.services.pull import PULL_BATCH_SIZE, readable_tags
+
+    chunk = chunk or ALL_BATCH
+    config = settings.IM
+    emulator = Emulator(
+        sdkappid=config.sdkappid, secret_key=config.secret_key, admin_identifiers=[config.admin_identifier],
+    )
+    server = EmulatorServer(emulator, port=0).start()
+    results: list[PassResult] = []
+    try:
+        settings.IM = dataclasses.replace(config, api_base=server.url)
+        client = services.im_client()
+        for keyword in CUSTOM_KEYWORDS:
+            emulator.define_custom_tag(catalogue.CustomTag(keyword=keyword))
+            CustomTagDefinition.objects.create(keyword=keyword, label=keyword)
+        user_ids = [f"user_{n:06d}" for n in range(users)]
+        for n, user_id in enumerate(user_ids):
+            emulator.add_account(user_id, realistic_profile(n))
+        tags = readable_tags(services.custom_tag_definitions())
+        assert len(tags) == 14, tags
+        rss_before = rss_mb()
+
+        session = requests.Session()
+        session.headers["Content-Type"] = "application/json"
+
+        def bare_pass() -> tuple[float, int]:
+            """The same portrait_get calls, sent and decoded, nothing else."""
+            calls = 0
+            started = time.perf_counter()
+            for start in range(0, len(user_ids), PULL_BATCH_SIZE):
+                body = {"To_Account": user_ids[start:start + PULL_BATCH_SIZE], "TagList": tags}
+                payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+                response = session.post(client.build_url(PORTRAIT_GET, new_random()), data=payload,
+                                        timeout=client.timeout)
+                answer = response.json()
+                assert response.status_code == 200 and answer["ErrorCode"] == 0, answer
+                calls += 1
+            return time.perf_counter() - started, calls
+
+        service_calls = 0
+
+        def service_pass(label: str, *, expect_created: int, memory: bool = False) -> PassResult:
+            nonlocal service_calls
+            bare_seconds, bare_calls = bare_pass()
+            pulled = created = calls = 0
+            if memory:
+                tracemalloc.start()
+            started = time.perf_counter()
+            # As im_pull --all does: rounds of ALL_BATCH UserIDs, each one profile_pull.
+            for start in range(0, len(user_ids), chunk):
+                outcome = services.profile_pull(
+                    user_ids=user_ids[start:start + chunk], actor=None, source=ImRequest.Source.COMMAND,
+                    purpose="bench",
+                )
+                assert outcome.ok, outcome.message
+                pulled += len(outcome.pulled)
+                created += len(outcome.created)
+                calls += outcome.calls
+            seconds = time.perf_counter() - started
+            peak = None
+            if memory:
+                peak = tracemalloc.get_traced_memory()[1] / MB
+                tracemalloc.stop()
+            service_calls += calls
+            assert pulled == users and created == expect_created, (pulled, created)
+            result = PassResult(label, pulled, seconds, calls, created, bare_seconds, bare_calls, peak, rss_mb())
+            results.append(result)
+            return result
+
+        def change_in_tencent(every: int, mark: str) -> None:
+            """Change every ``every``-th profile as its user would, with values not seen before."""
+            for n in range(0, users, every):
+                emulator.set_as_user(user_ids[n], {"Tag_Profile_IM_Nick": f"renamed {mark} {n}",
+                                                   "Tag_Profile_Custom_Tier": f"diamond {mark}"})
+
+        def empty_local_copies() -> None:
+            Profile.objects.all().delete()
+
+        passes: list[tuple[str, Callable[[], object], int, bool]] = [
+            ("creates #1 (empty database)", empty_local_copies, users, False),
+            ("creates #2 (empty database)", empty_local_copies, users, False),
+            ("updates, 10% changed in Tencent", lambda: change_in_tencent(10, "a"), 0, False),
+            ("updates, all changed in Tencent", lambda: change_in_tencent(1, "b"), 0, False),
+            ("updates, nothing changed", lambda: None, 0, False),
+            # tracemalloc slows allocation-heavy code several times over: its passes are not timed.
+            ("memory: creates (tracemalloc on)", empty_local_copies, users, True),
+            ("memory: updates, all changed (tracemalloc on)", lambda: change_in_tencent(1, "c"), 0, True),
+        ]
+        for label, prepare, expect_created, memory in passes:
+            prepare()
+            service_pass(label, expect_created=expect_created, memory=memory)
+
+        # Every service call must have its audit row, or the bench measured less than the real thing.
+        copies = Profile.objects.count()
+        audit_rows = ImRequest.objects.filter(command=PORTRAIT_GET).count()
+        assert copies == users, f"{copies} local copies, expected {users}"
+        assert audit_rows == service_calls, f"{audit_rows} audit rows for {service_calls} calls"
+        assert ImRequest.objects.exclude(state=ImRequest.State.OK).count() == 0
+        bare_total = sum(r.bare_calls for r in results)
+        sent = len(emulator.requests(PORTRAIT_GET))
+        assert sent == service_calls + bare_total, f"emulator saw {sent}, expected {service_calls + bare_total}"
+        sample = Profile.objects.get(user_id=user_ids[10])
+        assert sample.role == 2 and sample.nick == "renamed c 10"  # role arrived as the string "2"
+        assert sample.custom_values["Tag_Profile_Custom_Tier"] == "diamond c"
+        assert sample.version == 1 and sample.unknown_tags == {}
+    finally:
+        server.stop()
+        connections.close_all()
+
+    print(f"pull_throughput: {users} users, profile_pull on rounds of {chunk} (as im_pull --all), "
+          f"{PULL_BATCH_SIZE} per portrait_get, 14 tags each (12 standard + 2 custom)")
+    print(f"  Tencent's ceiling: {TENCENT_CALLS_PER_S} portrait_get calls/s = "
+          f"{TENCENT_CALLS_PER_S * PULL_BATCH_SIZE:,} users/s (spec §1)")
+    for r in results:
+        print(f"  {r.label}")
+        if r.tracemalloc_peak_mb is not None:
+            print(f"    service: {r.users} pulled ({r.created} created); time not shown, tracemalloc distorts it")
+            print(f"    memory:  tracemalloc peak {r.tracemalloc_peak_mb:.1f} MB, process max RSS so far "
+                  f"{r.max_rss_mb:.0f} MB")
+            continue
+        bare_per_call = r.bare_seconds / r.bare_calls * 1000
+        service_per_call = r.seconds / r.calls * 1000
+        added = service_per_call - bare_per_call
+        print(f"    service: {r.users} pulled ({r.created} created) in {r.seconds:.2f} s = "
+              f"{r.users_per_s:,.0f} users/s; {r.calls} calls = {r.calls_per_s:.0f} calls/s "
+              f"({r.calls_per_s / TENCENT_CALLS_PER_S:.0%} of the ceiling)")
+        print(f"    bare:    {r.bare_calls} calls in {r.bare_seconds:.2f} s = {r.bare_calls / r.bare_seconds:.0f} "
+              f"calls/s; the service adds {added:.1f} ms per call ({service_per_call:.1f} vs {bare_per_call:.1f} ms)")
+        print(f"    memory:  process max RSS so far {r.max_rss_mb:.0f} MB")
+        verdict = "PASS" if r.users_per_s >= TARGET_USERS_PER_S else "MISS"
+        print(f"    target >= {TARGET_USERS_PER_S:,} users/s: {verdict}")
+    timed = [r for r in results if r.tracemalloc_peak_mb is None]
+    slowest = min(timed, key=lambda r: r.users_per_s)
+    print(f"  throughput: slowest pass {slowest.users_per_s:,.0f} users/s ({slowest.label}); target >= "
+          f"{TARGET_USERS_PER_S:,} users/s: {'PASS' if slowest.users_per_s >= TARGET_USERS_PER_S else 'MISS'}")
+    peaks = [r.tracemalloc_peak_mb for r in results if r.tracemalloc_peak_mb is not None]
+    final_rss = max(r.max_rss_mb for r in results)
+    print(f"  memory: tracemalloc peak of a pull {max(peaks):.1f} MB; process max RSS {final_rss:.0f} MB "
+          f"({rss_before:.0f} MB before the first pull, with the in-process emulator holding {users} accounts)")
+    memory_ok = max(peaks) < TARGET_MEMORY_MB and final_rss < TARGET_MEMORY_MB
+    print(f"  target < {TARGET_MEMORY_MB} MB (tracemalloc peak and max RSS): {'PASS' if memory_ok else 'MISS'}")
+    print(f"  checked: {users} local copies, {service_calls} audit rows for {service_calls} portrait_get calls, "
+          "all OK")
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory(prefix="improfile-bench-") as database_dir:
+        set_up_django(database_dir)
+        run(args.users, args.chunk)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""im_pull: refresh local copies from the command line, through the same service as the admin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from profiles.im.client import PORTRAIT_GET
+from profiles.management.commands import im_pull
+from profiles.models import ImRequest, Profile
+
+from .conftest import audited_db
+
+pytestmark = audited_db
+
+NICK = "Tag_Profile_IM_Nick"
+
+
+def run(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("im_pull", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def local_and_remote(emulator, count: int) -> list[str]:
+    """``count`` users known to Tencent, each with a stale local copy."""
+    user_ids = [f"u_{n:03d}" for n in range(count)]
+    for user_id in user_ids:
+        emulator.add_account(user_id, {NICK: f"fresh {user_id}"})
+    Profile.objects.bulk_create([Profile(user_id=user_id, nick="stale") for user_id in user_ids])
+    return user_ids
+
+
+def test_it_refreshes_the_users_named(emulator, remote_user, cast):
+    remote_user("u_1")
+    remote_user("u_2")
+    remote_user("u_3")
+    emulator.set_as_user("u_1", {NICK: "one"})
+    emulator.set_as_user("u_2", {NICK: "two"})
+    emulator.set_as_user("u_3", {NICK: "three"})
+    out, err = run("u_1", "u_2", "--actor", "editor")
+    assert "Refreshed 2 profile(s) in 1 call(s); 0 failed." in out and err == ""
+    assert dict(Profile.objects.values_list("user_id", "nick")) == {"u_1": "one", "u_2": "two", "u_3": "old nick"}
+    row = ImRequest.objects.get()
+    assert row.command == PORTRAIT_GET and row.source == "command" and row.actor == cast.editor
+    assert sorted(row.subjects.values_list("user_id", flat=True)) == ["u_1", "u_2"]
+
+
+def test_it_creates_the_local_copy_of_a_user_it_did_not_know(emulator):
+    emulator.add_account("u_new", {NICK: "newcomer"})
+    run("u_new")
+    assert Profile.objects.get(user_id="u_new").nick == "newcomer"
+    assert ImRequest.objects.get().actor is None
+
+
+def test_all_refreshes_250_local_copies_in_3_calls(emulator):
+    user_ids = local_and_remote(emulator, 250)
+    out, _err = run("--all")
+    assert "Refreshed 250 profile(s) in 3 call(s); 0 failed." in out
+    assert [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)] == [100, 100, 50]
+    assert ImRequest.objects.filter(command=PORTRAIT_GET).count() == 3
+    assert set(Profile.objects.values_list("nick", flat=True)) == {f"fresh {u}" for u in user_ids}
+    assert not Profile.objects.filter(last_pulled_at=None).exists()
+
+
+def test_all_walks_the_local_copies_in_rounds_and_reports_progress(emulator, monkeypatch):
+    monkeypatch.setattr(im_pull, "ALL_BATCH", 120)
+    local_and_remote(emulator, 250)
+    out, _err = run("--all")
+    # Rounds of 120, 120 and 10 copies: 2 + 2 + 1 calls, every copy read exactly once.
+    assert [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)] == [100, 20, 100, 20, 10]
+    sent = [u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]]
+    assert len(sent) == len(set(sent)) == 250
+    assert "120 refreshed so far (2 calls)" in out and "250 refreshed so far (5 calls)" in out
+
+
+def test_all_with_no_local_copies_sends_nothing(emulator):
+    out, _err = run("--all")
+    assert "Refreshed 0 profile(s) in 0 call(s)" in out and emulator.requests() == []
+
+
+def test_a_user_that_fails_makes_it_fail_naming_the_user(emulator, remote_user):
+    remote_user("u_1")
+    emulator.set_as_user("u_1", {NICK: "refreshed anyway"})
+    err = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("im_pull", "u_1", "u_ghost", stdout=StringIO(), stderr=err)
+    message = str(caught.value)
+    assert "1 failed" in message and "u_ghost" in message and "40003" in message
+    assert "u_ghost: ErrorCode 40003" in err.getvalue()
+    # The others are refreshed all the same.
+    assert Profile.objects.get(user_id="u_1").nick == "refreshed anyway"
+    assert not Profile.objects.filter(user_id="u_ghost").exists()
+
+
+def test_a_failure_exits_non_zero_from_the_shell(emulator, remote_user, settings):
+    remote_user("u_1")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "IM_API_BASE": settings.IM.api_base,
+    }
+    for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "im_pull", "u_1", "u_ghost"],
+        capture_output=True, text=True, env=env, cwd=settings.BASE_DIR, timeout=60,
+    )
+    assert done.returncode == 1
+    assert "u_ghost" in done.stderr and "40003" in done.stderr
+    assert len(emulator.requests(PORTRAIT_GET)) == 1
+
+
+@pytest.mark.parametrize("args", [(), ("u_1", "--all")], ids=["neither", "both"])
+def test_it_needs_user_ids_or_all_but_not_both(emulator, args):
+    with pytest.raises(CommandError, match="one or more UserIDs, or --all"):
+        run(*args)
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize(("user_id", "problem"), [("x" * 33, "33 bytes"), ("ü", "printable ASCII")])
+def test_an_invalid_user_id_is_refused_before_anything_is_sent(emulator, user_id, problem):
+    with pytest.raises(CommandError, match=f"Invalid UserID.*{problem}"):
+        run("u_1", user_id)
+    assert emulator.requests() == [] and not ImRequest.objects.exists()
+
+
+def test_an_unknown_actor_is_refused_before_anything_is_sent(emulator):
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        run("u_1", "--actor", "ghost")
+    assert emulator.requests() == []
