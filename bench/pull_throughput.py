@@ -106,35 +106,77 @@ class PassResult:
         return self.calls / self.seconds
 
 
+def _serve_emulator(sdkappid: int, secret_key: str, admin: str, port_queue) -> None:
+    sys.path.insert(0, str(ROOT))
+    from profiles.im.emulator import Emulator, EmulatorServer
+
+    server = EmulatorServer(Emulator(sdkappid=sdkappid, secret_key=secret_key, admin_identifiers=[admin]))
+    port_queue.put(server.port)
+    server.serve_forever()
+
+
+class EmulatorProcess:
+    """The emulator in a child process, steered through its /_emulator/ control API."""
+
+    def __init__(self, config) -> None:
+        import multiprocessing
+
+        import requests
+
+        context = multiprocessing.get_context("spawn")
+        ports = context.Queue()
+        self.process = context.Process(
+            target=_serve_emulator, args=(config.sdkappid, config.secret_key, config.admin_identifier, ports),
+            daemon=True,
+        )
+        self.process.start()
+        self.url = f"http://127.0.0.1:{ports.get(timeout=30)}"
+        self.session = requests.Session()
+
+    def control(self, action: str, payload: dict) -> dict:
+        response = self.session.post(f"{self.url}/_emulator/{action}", json=payload, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def set_as_user(self, user_id: str, changes: dict) -> None:
+        self.control("set_as_user", {"user_id": user_id, "changes": changes})
+
+    def count_requests(self, command: str) -> int:
+        return len(self.control("requests", {"command": command})["requests"])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(timeout=10)
+
+
 def run(users: int, chunk: int | None) -> None:
     import requests
     from django.conf import settings
     from django.db import connections
 
     from profiles import services
-    from profiles.im import tags as catalogue
     from profiles.im.client import PORTRAIT_GET, new_random
-    from profiles.im.emulator import Emulator, EmulatorServer
     from profiles.management.commands.im_pull import ALL_BATCH
     from profiles.models import CustomTagDefinition, ImRequest, Profile
     from profiles.services.pull import PULL_BATCH_SIZE, readable_tags
 
     chunk = chunk or ALL_BATCH
     config = settings.IM
-    emulator = Emulator(
-        sdkappid=config.sdkappid, secret_key=config.secret_key, admin_identifiers=[config.admin_identifier],
-    )
-    server = EmulatorServer(emulator, port=0).start()
+    # Tencent's servers are not in our process: the emulator runs in a process of its own, so it
+    # does not compete with the code measured for the interpreter lock, and is driven over HTTP.
+    emulator = EmulatorProcess(config)
     results: list[PassResult] = []
     try:
-        settings.IM = dataclasses.replace(config, api_base=server.url)
+        settings.IM = dataclasses.replace(config, api_base=emulator.url)
         client = services.im_client()
+        emulator.control("custom_tags", {"custom_tags": [{"keyword": keyword} for keyword in CUSTOM_KEYWORDS]})
         for keyword in CUSTOM_KEYWORDS:
-            emulator.define_custom_tag(catalogue.CustomTag(keyword=keyword))
             CustomTagDefinition.objects.create(keyword=keyword, label=keyword)
         user_ids = [f"user_{n:06d}" for n in range(users)]
-        for n, user_id in enumerate(user_ids):
-            emulator.add_account(user_id, realistic_profile(n))
+        for start in range(0, users, 1000):
+            emulator.control("accounts", {"accounts": {
+                user_id: realistic_profile(start + n) for n, user_id in enumerate(user_ids[start:start + 1000])
+            }})
         tags = readable_tags(services.custom_tag_definitions())
         assert len(tags) == 14, tags
         rss_before = rss_mb()
@@ -216,14 +258,14 @@ def run(users: int, chunk: int | None) -> None:
         assert audit_rows == service_calls, f"{audit_rows} audit rows for {service_calls} calls"
         assert ImRequest.objects.exclude(state=ImRequest.State.OK).count() == 0
         bare_total = sum(r.bare_calls for r in results)
-        sent = len(emulator.requests(PORTRAIT_GET))
+        sent = emulator.count_requests(PORTRAIT_GET)
         assert sent == service_calls + bare_total, f"emulator saw {sent}, expected {service_calls + bare_total}"
         sample = Profile.objects.get(user_id=user_ids[10])
         assert sample.role == 2 and sample.nick == "renamed c 10"  # role arrived as the string "2"
         assert sample.custom_values["Tag_Profile_Custom_Tier"] == "diamond c"
         assert sample.version == 1 and sample.unknown_tags == {}
     finally:
-        server.stop()
+        emulator.stop()
         connections.close_all()
 
     print(f"pull_throughput: {users} users, profile_pull on rounds of {chunk} (as im_pull --all), "

@@ -126,7 +126,8 @@ def test_a_transport_failure_says_the_edit_is_safe_to_retry(editor_client, emula
 def test_a_custom_tag_is_edited_on_the_same_form(editor_client, emulator, remote_user, define_custom_tag):
     define_custom_tag("Mood")
     profile = remote_user("u_1")
-    response = editor_client.post(change_url(profile), form_data(editor_client, profile, custom_Mood="sunny"), follow=True)
+    data = form_data(editor_client, profile, custom_Mood="sunny")
+    response = editor_client.post(change_url(profile), data, follow=True)
     assert response.status_code == 200
     assert emulator.profile("u_1")["Tag_Profile_Custom_Mood"] == "sunny"
     assert Profile.objects.get(pk=profile.pk).custom_values == {"Tag_Profile_Custom_Mood": "sunny"}
@@ -144,7 +145,8 @@ def test_a_custom_value_over_500_bytes_is_refused_before_sending(editor_client, 
 def test_a_read_only_custom_tag_is_never_sent(editor_client, emulator, remote_user, define_custom_tag):
     define_custom_tag("Badge", admin_write=False)
     profile = remote_user("u_1")
-    editor_client.post(change_url(profile), form_data(editor_client, profile, nick="new", custom_Badge="gold"), follow=True)
+    data = form_data(editor_client, profile, nick="new", custom_Badge="gold")
+    editor_client.post(change_url(profile), data, follow=True)
     sent = emulator.requests("profile/portrait_set")[-1].body["ProfileItem"]
     assert [item["Tag"] for item in sent] == ["Tag_Profile_IM_Nick"]
 

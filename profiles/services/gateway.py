@@ -8,9 +8,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connections, transaction
 from django.utils import timezone
 
-from ..im.client import ACCOUNT_CHECK, ImClient, ImError, ImResponse, TransportError, new_random
+from ..im.client import ACCOUNT_CHECK, PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError, new_random
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
@@ -80,9 +81,7 @@ def im_call(
         changes=changes or [], **_actor_fields(actor),
     )
     if subjects:
-        ImRequestSubject.objects.using(AUTOCOMMIT_DB).bulk_create(
-            [ImRequestSubject(request=audit, user_id=subject) for subject in dict.fromkeys(subjects)]
-        )
+        _record_subjects(audit, subjects)
     try:
         response = client.call(command, body, random=nonce)
     except ImError as exc:
@@ -96,7 +95,9 @@ def im_call(
         audit.response_body = {"text": exc.response_text} if exc.response_text else None
         audit.latency_ms = exc.latency_ms
         audit.completed_at = timezone.now()
-        audit.save(using=AUTOCOMMIT_DB)
+        audit.save(using=AUTOCOMMIT_DB, update_fields=[
+            "state", "http_status", "transport_error", "response_body", "latency_ms", "completed_at",
+        ])
         exc.audit = audit
         raise
     _complete(audit, ImRequest.State.OK, response)
@@ -110,10 +111,47 @@ def _complete(audit: ImRequest, state: str, response: ImResponse) -> None:
     audit.error_code = response.error_code
     audit.error_info = response.error_info
     audit.error_display = response.error_display
-    audit.response_body = response.body
+    audit.response_body = _stored_answer(response)
     audit.latency_ms = response.latency_ms
     audit.completed_at = timezone.now()
-    audit.save(using=AUTOCOMMIT_DB)
+    audit.save(using=AUTOCOMMIT_DB, update_fields=_COMPLETION_FIELDS)
+
+
+def _stored_answer(response: ImResponse) -> dict[str, Any]:
+    """The answer as the audit keeps it. A batch read's answer holds up to 100 whole profiles:
+    the audit keeps every user's ResultCode and how many tags came back, not the values, which
+    the local copies hold (and the trail need not duplicate)."""
+    items = response.body.get("UserProfileItem")
+    if response.command != PORTRAIT_GET or not isinstance(items, list) or len(items) <= 1:
+        return response.body
+    summary = []
+    for item in items:
+        if isinstance(item, dict):
+            returned = item.get("ProfileItem")
+            summary.append({
+                **{k: v for k, v in item.items() if k != "ProfileItem"},
+                "TagCount": len(returned) if isinstance(returned, list) else 0,
+            })
+    return {**response.body, "UserProfileItem": summary, "ProfileItemValuesOmitted": True}
+
+
+_COMPLETION_FIELDS = [
+    "state", "http_status", "action_status", "error_code", "error_info", "error_display", "response_body",
+    "latency_ms", "completed_at",
+]
+
+
+def _record_subjects(audit: ImRequest, subjects: list[str]) -> None:
+    # One multi-row statement: a batch read names up to 100 users, and model instances for each
+    # would cost more than the request itself.
+    connection = connections[AUTOCOMMIT_DB]
+    table = connection.ops.quote_name(ImRequestSubject._meta.db_table)
+    # One transaction, not one commit per row (the connection is in autocommit).
+    with transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (request_id, user_id) VALUES (%s, %s)",  # noqa: S608 (constant table name)
+            [(audit.pk, subject) for subject in dict.fromkeys(subjects)],
+        )
 
 
 def im_check(*, actor: AbstractBaseUser | None, source: str) -> ImRequest:
