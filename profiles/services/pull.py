@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -336,13 +336,22 @@ class _Parameters:
             f.get_db_prep_save(shared[f.name], connection) if f.name in shared else self._PER_ROW
             for f in self.fields
         ]
+        # A str for a text column or an int for an integer column is its own database value; only
+        # other values need the field's conversion (this runs for every value of every pulled row).
+        self.native = [
+            str if isinstance(f, models.CharField) else int if isinstance(f, models.IntegerField) else None
+            for f in self.fields
+        ]
 
     def of(self, row: Mapping[str, Any]) -> list[Any]:
         params = []
-        for model_field, prepared in zip(self.fields, self.prepared, strict=True):
+        for model_field, prepared, native in zip(self.fields, self.prepared, self.native, strict=True):
             if prepared is self._PER_ROW:
                 value = row[model_field.name]
-                prepared = None if value is None else model_field.get_db_prep_save(value, self.connection)
+                if value is None or (native is not None and type(value) is native):
+                    prepared = value
+                else:
+                    prepared = model_field.get_db_prep_save(value, self.connection)
             params.append(prepared)
         return params
 
