@@ -131,13 +131,23 @@ STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 
 LOGIN_URL = "admin:login"
 
+# Background jobs (django-q2). A job runs in slices of IM_JOB_SLICE_SECONDS that re-queue
+# themselves, so a task never nears Q_TIMEOUT; a slice whose worker died is delivered again after
+# Q_RETRY seconds, and the job's items whose claim lapsed are taken up again.
+IM_JOB_SLICE_SECONDS = env.float("IM_JOB_SLICE_SECONDS", default=20.0)
+IM_JOB_CONCURRENCY = env.int("IM_JOB_CONCURRENCY", default=8)
+IM_JOB_MAX_ATTEMPTS = env.int("IM_JOB_MAX_ATTEMPTS", default=5)
+IM_JOB_BACKOFF_BASE = env.float("IM_JOB_BACKOFF_BASE", default=1.0)
+IM_JOB_BACKOFF_CAP = env.float("IM_JOB_BACKOFF_CAP", default=60.0)
 Q_CLUSTER = {
     "name": "improfile",
     "orm": "default",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": 300,
-    "retry": 360,
+    "timeout": env.int("Q_TIMEOUT", default=120),
+    "retry": env.int("Q_RETRY", default=150),
+    "max_attempts": 0,  # a slice is re-delivered until the job is finished; jobs are idempotent
     "catch_up": False,
+    "ack_failures": True,
 }
 
 LOGGING = {

@@ -345,6 +345,8 @@ class BulkJobItem(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Which worker slice holds the item, and until when; a lapsed claim means that worker died.
+    claimed_by = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     error_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True)

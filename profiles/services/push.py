@@ -19,6 +19,18 @@ from .validation import validate_tag_values
 
 
 @dataclass(frozen=True)
+class JobCall:
+    """Which background job, item attempt and purpose a push is made for."""
+
+    job_id: int
+    attempt: int
+    purpose: str
+
+    def call_options(self) -> dict[str, Any]:
+        return {"background": True, "job_id": self.job_id, "attempt": self.attempt, "purpose": self.purpose}
+
+
+@dataclass(frozen=True)
 class Conflict:
     """One tag that changed in Tencent while an agent was editing it."""
 
@@ -79,6 +91,8 @@ def profile_push(
     source: str,
     started_from: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
+    send_unchanged: bool = False,
+    job: JobCall | None = None,
     client: ImClient | None = None,
 ) -> PushOutcome:
     """Push the tags in ``values`` that differ from what the caller started from (spec §4).
@@ -90,7 +104,11 @@ def profile_push(
       When given, one audited ``portrait_get`` first compares them with Tencent's current values;
       if anything changed there meanwhile, nothing is sent and the conflicts are returned.
       Without it, the local copy is the base and no remote read is made.
-    - Sends only changed tags, audits the request, and updates the local copy only on success.
+    - Sends only changed tags (all requested tags with ``send_unchanged``: a background job sets
+      what it was asked to whatever the local copy says), audits the request, and updates the
+      local copy only on success.
+    - ``job``: the background job, attempt and purpose this push belongs to (audited with it, and
+      rate-limited as background work).
     """
     cleaned = validate_tag_values(values)
 
@@ -99,7 +117,7 @@ def profile_push(
             return started_from[tag]
         return profile.tag_value(tag)
 
-    changed = {tag: value for tag, value in cleaned.items() if not _same(base(tag), value)}
+    changed = {tag: value for tag, value in cleaned.items() if send_unchanged or not _same(base(tag), value)}
     if not changed:
         return PushOutcome(ok=True, user_id=profile.user_id, message="Nothing changed; nothing was sent to Tencent.")
 
@@ -163,7 +181,7 @@ def profile_push(
     try:
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
-            changes=changes, client=client,
+            changes=changes, client=client, **(job.call_options() if job else {}),
         )
     except ImError as exc:
         # spec §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.

@@ -1,0 +1,319 @@
+"""Background bulk edits: creating jobs, working their items through ``profile_push``, retrying only
+what spec §6 says a retry can help, and finishing every item exactly once.
+
+Interfaces (admin, command line) call ``job_create``; django-q2 tasks (profiles/tasks.py) call
+``job_work`` for a slice of time and enqueue themselves again until the job is finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import close_old_connections, connections, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from ..im.client import PORTRAIT_SET
+from ..im.errors import Retry, describe
+from ..models import BulkJob, BulkJobItem, ImRequest, Profile
+from .gateway import im_client
+from .push import JobCall, profile_push
+from .validation import TagValidationError
+
+logger = logging.getLogger(__name__)
+
+ITEM_BATCH = 1000  # rows per bulk_create when a job is created
+# A claim covers a few items; a worker that died lets its claim lapse and another takes the items.
+CLAIM_SECONDS = 30
+TERMINAL = (BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    user_id: str
+    values: dict[str, Any]
+    line: int | None = None
+
+
+def job_create(
+    *,
+    actor: AbstractBaseUser | None,
+    source: str,
+    source_name: str,
+    rows: Iterable[JobRow],
+    retry_of: BulkJob | None = None,
+    enqueue: bool = True,
+) -> BulkJob:
+    """Create a job and its items (validated by the caller), and enqueue it once committed."""
+    with transaction.atomic():
+        job = BulkJob.objects.create(
+            created_by=actor if actor is not None and actor.is_authenticated else None,
+            created_by_username=actor.get_username() if actor is not None and actor.is_authenticated else "",
+            source=source, source_name=source_name[:255], retry_of=retry_of,
+        )
+        total = 0
+        batch: list[BulkJobItem] = []
+        for row in rows:
+            batch.append(BulkJobItem(job=job, user_id=row.user_id, values=row.values, line=row.line))
+            if len(batch) >= ITEM_BATCH:
+                BulkJobItem.objects.bulk_create(batch)
+                total += len(batch)
+                batch = []
+        if batch:
+            BulkJobItem.objects.bulk_create(batch)
+            total += len(batch)
+        job.total = total
+        job.save(update_fields=["total"])
+        if enqueue:
+            # A worker must never see a job that is not committed (CONVENTIONS).
+            transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    return job
+
+
+def job_enqueue(*, job_id: int, copies: int | None = None) -> None:
+    """Queue ``copies`` slices of work for the job (one per worker by default)."""
+    from django_q.tasks import async_task
+
+    for _ in range(copies or settings.Q_CLUSTER.get("workers", 1)):
+        async_task("profiles.tasks.run_job_slice", job_id, group=f"job-{job_id}")
+
+
+def job_cancel(*, job: BulkJob) -> int:
+    """Stop a job: pending items are never sent. Items already on the wire finish normally."""
+    BulkJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    cancelled = _cancel_unsent(job.pk)
+    _finish_if_done(job.pk)
+    return cancelled
+
+
+def _cancel_unsent(job_id: int) -> int:
+    return BulkJobItem.objects.filter(
+        job_id=job_id, state__in=[BulkJobItem.State.PENDING, BulkJobItem.State.RETRY_WAIT]
+    ).update(state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.")
+
+
+def job_retry_failed(*, job: BulkJob, actor: AbstractBaseUser | None) -> BulkJob | None:
+    """A new job with the failed items of ``job``; None when nothing failed."""
+    failed = job.items.filter(state=BulkJobItem.State.FAILED).order_by("pk")
+    if not failed.exists():
+        return None
+    rows = (JobRow(user_id=item.user_id, values=item.values, line=item.line) for item in failed.iterator())
+    return job_create(
+        actor=actor, source=BulkJob.Source.RETRY, source_name=f"failed items of job #{job.pk}", rows=rows,
+        retry_of=job,
+    )
+
+
+# --- working a job ------------------------------------------------------------------------------
+
+
+def max_attempts() -> int:
+    return settings.IM_JOB_MAX_ATTEMPTS
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to base·2^(attempt-1), capped."""
+    ceiling = min(settings.IM_JOB_BACKOFF_CAP, settings.IM_JOB_BACKOFF_BASE * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
+    """Atomically take up to ``count`` items that are due: pending, due for retry, or abandoned
+    by a worker whose claim lapsed (those may have been sent already)."""
+    now = timezone.now()
+    due = (
+        Q(state=BulkJobItem.State.PENDING)
+        | Q(state=BulkJobItem.State.RETRY_WAIT, next_attempt_at__lte=now)
+        | Q(state=BulkJobItem.State.SENDING, claimed_until__lt=now)
+    )
+    with transaction.atomic():
+        pks = list(
+            BulkJobItem.objects.filter(due, job_id=job_id).order_by("pk").values_list("pk", flat=True)[:count]
+        )
+        if not pks:
+            return []
+        # The state in the WHERE clause makes the claim safe against another worker's claim.
+        BulkJobItem.objects.filter(due, pk__in=pks).update(
+            claimed_by=worker, claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+        )
+    return list(BulkJobItem.objects.filter(pk__in=pks, claimed_by=worker))
+
+
+def _already_succeeded(job_id: int, item: BulkJobItem) -> ImRequest | None:
+    """For an abandoned item: did its request go out and succeed before the worker died?"""
+    return (
+        ImRequest.objects.filter(
+            job_id=job_id, user_id=item.user_id, command=PORTRAIT_SET, state=ImRequest.State.OK
+        ).order_by("-pk").first()
+    )
+
+
+def _process(job: BulkJob, item: BulkJobItem) -> None:
+    abandoned = item.state == BulkJobItem.State.SENDING
+    if abandoned and _already_succeeded(job.pk, item) is not None:
+        _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
+        return
+    attempt = item.attempts + 1
+    BulkJobItem.objects.filter(pk=item.pk).update(state=BulkJobItem.State.SENDING, attempts=attempt)
+    purpose = f"job #{job.pk}" + (", re-sent: the answer was never recorded (worker stopped)" if abandoned else "")
+    profile = Profile.objects.filter(user_id=item.user_id).first() or Profile(user_id=item.user_id)
+    try:
+        outcome = profile_push(
+            profile=profile, values=item.values, actor=job.created_by, source=ImRequest.Source.JOB,
+            send_unchanged=True, job=JobCall(job_id=job.pk, attempt=attempt, purpose=purpose),
+        )
+    except TagValidationError as exc:
+        _finish(item, BulkJobItem.State.FAILED, None, f"Not sent: {exc}")
+        return
+    if outcome.ok:
+        _finish(item, BulkJobItem.State.SUCCEEDED, 0, outcome.message)
+        return
+    code = outcome.error_code
+    policy = describe(code).retry if code is not None else Retry.BACKOFF
+    limit = max_attempts()
+    if policy is Retry.LIMITED:
+        limit = min(limit, 3)  # spec §6: "retry once or twice"
+    if policy is Retry.NEW_USERSIG:
+        # spec §6: a new UserSig, then one retry; a second 70001 in a row is final.
+        im_client().usersig.invalidate()
+        limit = attempt if item.error_code == 70001 else attempt + 1
+    if policy is Retry.NEVER or attempt >= limit:
+        reason = outcome.message if policy is Retry.NEVER else f"Gave up after {attempt} attempts: {outcome.message}"
+        _finish(item, BulkJobItem.State.FAILED, code, reason)
+        return
+    delay = 0.0 if policy is Retry.NEW_USERSIG else 60.0 if policy is Retry.LATER else backoff_seconds(attempt)
+    BulkJobItem.objects.filter(pk=item.pk).update(
+        state=BulkJobItem.State.RETRY_WAIT, error_code=code, message=outcome.message,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), claimed_by="", claimed_until=None,
+    )
+
+
+def _finish(item: BulkJobItem, state: str, code: int | None, message: str) -> None:
+    BulkJobItem.objects.filter(pk=item.pk).update(
+        state=state, error_code=code, message=message, finished_at=timezone.now(), claimed_by="",
+        claimed_until=None,
+    )
+
+
+def _finish_if_done(job_id: int) -> bool:
+    open_items = BulkJobItem.objects.filter(job_id=job_id).exclude(state__in=TERMINAL)
+    if open_items.exists():
+        return False
+    job = BulkJob.objects.get(pk=job_id)
+    if job.finished_at is None:
+        state = BulkJob.State.CANCELLED if job.cancel_requested else BulkJob.State.DONE
+        BulkJob.objects.filter(pk=job_id, finished_at=None).update(state=state, finished_at=timezone.now())
+    return True
+
+
+def job_work(*, job_id: int, seconds: float) -> bool:
+    """Work on a job for about ``seconds``, with IM_JOB_CONCURRENCY requests in flight.
+
+    Returns True when the job is finished (every item terminal), False when work remains.
+    """
+    job = BulkJob.objects.select_related("created_by").get(pk=job_id)
+    if job.finished_at is not None:
+        return True
+    if job.started_at is None:
+        BulkJob.objects.filter(pk=job_id, started_at=None).update(
+            started_at=timezone.now(), state=BulkJob.State.RUNNING
+        )
+    worker = uuid.uuid4().hex
+    deadline = timezone.now() + timedelta(seconds=seconds)
+    concurrency = settings.IM_JOB_CONCURRENCY
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def next_item() -> BulkJobItem | None:
+        with lock:
+            if stop.is_set() or timezone.now() >= deadline:
+                return None
+            if not pending:
+                if BulkJob.objects.filter(pk=job_id, cancel_requested=True).exists():
+                    _cancel_unsent(job_id)
+                    stop.set()
+                    return None
+                pending.extend(_claim(job_id, worker, concurrency * 2))
+                if not pending:
+                    return None
+            return pending.pop(0)
+
+    def run() -> None:
+        try:
+            while (item := next_item()) is not None:
+                try:
+                    _process(job, item)
+                except Exception:  # one item's failure must not strand the others
+                    logger.exception("job %s: item %s failed unexpectedly", job_id, item.pk)
+                    _finish(item, BulkJobItem.State.FAILED, None, "Unexpected error while sending; see the logs.")
+        finally:
+            connections.close_all()
+
+    pending: list[BulkJobItem] = []
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"job{job_id}") as pool:
+        for _ in range(concurrency):
+            pool.submit(run)
+    close_old_connections()
+    return _finish_if_done(job_id)
+
+
+def job_next_due(job_id: int) -> float | None:
+    """Seconds until the job's next retry is due (None when nothing waits)."""
+    waiting = (
+        BulkJobItem.objects.filter(job_id=job_id, state=BulkJobItem.State.RETRY_WAIT)
+        .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    )
+    if waiting is None:
+        return None
+    return max(0.0, (waiting - timezone.now()).total_seconds())
+
+
+def job_counts(job: BulkJob) -> dict[str, Any]:
+    """Counts by state and by ErrorCode, rate and time left, for the job page."""
+    by_state = dict(job.items.values_list("state").annotate(n=Count("pk")).order_by())
+    by_code = list(
+        job.items.filter(state=BulkJobItem.State.FAILED).values_list("error_code")
+        .annotate(n=Count("pk")).order_by("-n")
+    )
+    done = sum(by_state.get(state, 0) for state in TERMINAL)
+    started = job.started_at
+    end = job.finished_at or timezone.now()
+    elapsed = (end - started).total_seconds() if started else 0.0
+    finished_items = by_state.get(BulkJobItem.State.SUCCEEDED, 0) + by_state.get(BulkJobItem.State.FAILED, 0)
+    rate = finished_items / elapsed if elapsed > 0 else 0.0
+    remaining = job.total - done
+    return {
+        "total": job.total,
+        "done": done,
+        "by_state": {state.value: by_state.get(state.value, 0) for state in BulkJobItem.State},
+        "by_code": [
+            {"code": code, "meaning": describe(code).meaning if code is not None else "no answer", "count": n}
+            for code, n in by_code
+        ],
+        "rate": round(rate, 1),
+        "seconds_left": round(remaining / rate) if rate > 0 and remaining else (0 if not remaining else None),
+        "state": job.state,
+        "finished": job.finished_at is not None,
+    }
+
+
+__all__ = [
+    "JobRow",
+    "job_cancel",
+    "job_counts",
+    "job_create",
+    "job_enqueue",
+    "job_next_due",
+    "job_retry_failed",
+    "job_work",
+]

@@ -1,0 +1,22 @@
+"""django-q2 tasks: thin wrappers that take ids, call a service, and re-queue unfinished work."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django_q.tasks import async_task
+
+from .services import jobs
+
+
+def run_job_slice(job_id: int) -> str:
+    """Work on a job for one slice; queue the next slice while work remains."""
+    if jobs.job_work(job_id=job_id, seconds=settings.IM_JOB_SLICE_SECONDS):
+        return f"job {job_id} finished"
+    due_in = jobs.job_next_due(job_id)
+    if due_in and due_in > 1:
+        # Only retries remain and none is due yet: wait for the earliest, a slice at most.
+        time.sleep(min(due_in, settings.IM_JOB_SLICE_SECONDS))
+    async_task("profiles.tasks.run_job_slice", job_id, group=f"job-{job_id}")
+    return f"job {job_id}: slice done, more to do"
