@@ -15,10 +15,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from . import selectors, services
-from .forms import CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
+from .forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
 from .im import tags as catalogue
 from .im.errors import describe
-from .models import CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .models import BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .services.jobs import JobRow
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 
@@ -34,7 +35,7 @@ class ProfileAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
-    actions = ["refresh_from_tencent"]
+    actions = ["refresh_from_tencent", "set_fields"]
 
     def get_urls(self):
         custom = [
@@ -108,6 +109,42 @@ class ProfileAdmin(admin.ModelAdmin):
             user_ids=user_ids, actor=request.user, source=ImRequest.Source.ADMIN, purpose="refresh selected"
         )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.WARNING)
+
+    @admin.action(description="Set fields… (background job)", permissions=["run_bulk"])
+    def set_fields(self, request: HttpRequest, queryset: QuerySet[Profile]) -> HttpResponse | None:
+        """Selected profiles → a form of tags → a preview → confirm → a background job."""
+        definitions = list(CustomTagDefinition.objects.all())
+        step = request.POST.get("step", "")
+        form = BulkSetForm(request.POST if step else None, definitions=definitions)
+        count = queryset.count()
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "form": form, "count": count,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "title": f"Set fields on {count} selected profile(s)",
+        }
+        if step and form.is_valid():
+            values = form.tag_values()
+            if step == "confirm":
+                rows = (
+                    JobRow(user_id=user_id, values=values)
+                    for user_id in queryset.order_by("pk").values_list("user_id", flat=True).iterator()
+                )
+                job = services.job_create(
+                    actor=request.user, source=BulkJob.Source.SELECTION,
+                    source_name=f"{count} selected profile(s)", rows=rows,
+                )
+                self.message_user(request, f"Job #{job.pk} started for {job.total} profile(s).", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
+            sample = [
+                {"user_id": profile.user_id,
+                 "changes": [(tag, profile.tag_value(tag), value) for tag, value in values.items()]}
+                for profile in queryset.order_by("pk")[:10]
+            ]
+            context.update({"preview": True, "values": values, "sample": sample})
+        return TemplateResponse(request, "admin/profiles/profile/set_fields.html", context)
+
+    def has_run_bulk_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.run_bulkjob") and self.has_change_permission(request)
 
     def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
                         extra_context: dict[str, Any] | None = None):
@@ -338,3 +375,103 @@ class ExternalChangeAdmin(admin.ModelAdmin):
     @admin.display(description="Callback body")
     def body_json(self, obj: ExternalChange) -> str:
         return _pretty_json(obj.body)
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(admin.ModelAdmin):
+    """Background jobs: a live progress page, cancel, retry failed items, results as CSV."""
+
+    list_display = ["__str__", "created_at", "created_by_username", "state", "progress", "total"]
+    list_filter = ["state", "source"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: BulkJob | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: BulkJob | None = None) -> bool:
+        return False
+
+    @admin.display(description="Done")
+    def progress(self, obj: BulkJob) -> str:
+        done = obj.items.filter(state__in=services.jobs.TERMINAL).count()
+        return f"{done} / {obj.total}"
+
+    def get_urls(self):
+        custom = [
+            path("<int:pk>/status/", self.admin_site.admin_view(self.status_view), name="profiles_bulkjob_status"),
+            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="profiles_bulkjob_cancel"),
+            path("<int:pk>/retry-failed/", self.admin_site.admin_view(self.retry_view),
+                 name="profiles_bulkjob_retry"),
+            path("<int:pk>/results.csv", self.admin_site.admin_view(self.results_view),
+                 name="profiles_bulkjob_results"),
+        ]
+        return custom + super().get_urls()
+
+    def _job(self, request: HttpRequest, pk: int) -> BulkJob:
+        job = get_object_or_404(BulkJob, pk=pk)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        return job
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        job = self._job(request, int(object_id))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": job, "job": job,
+            "title": str(job), "counts": services.jobs.job_counts(job),
+            "can_run": request.user.has_perm("profiles.run_bulkjob"),
+        }
+        return TemplateResponse(request, "admin/profiles/bulkjob/job.html", context)
+
+    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from django.http import JsonResponse
+
+        return JsonResponse(services.jobs.job_counts(self._job(request, pk)))
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = self._job(request, pk)
+        if request.method != "POST" or not request.user.has_perm("profiles.run_bulkjob"):
+            raise PermissionDenied
+        cancelled = services.jobs.job_cancel(job=job)
+        self.message_user(request, f"Job #{job.pk} cancelled; {cancelled} pending item(s) will not be sent.")
+        return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
+
+    def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = self._job(request, pk)
+        if request.method != "POST" or not request.user.has_perm("profiles.run_bulkjob"):
+            raise PermissionDenied
+        retry = services.jobs.job_retry_failed(job=job, actor=request.user)
+        if retry is None:
+            self.message_user(request, "No failed items to retry.", messages.INFO)
+            return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
+        self.message_user(request, f"Job #{retry.pk} retries {retry.total} failed item(s).", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[retry.pk]))
+
+    def results_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        import csv
+
+        from django.http import StreamingHttpResponse
+
+        job = self._job(request, pk)
+
+        class Echo:
+            def write(self, value: str) -> str:
+                return value
+
+        writer = csv.writer(Echo())
+
+        def rows():
+            yield writer.writerow(["UserID", "outcome", "ErrorCode", "meaning", "attempts", "line"])
+            for item in job.items.order_by("pk").iterator(chunk_size=2000):
+                meaning = describe(item.error_code).meaning if item.error_code not in (None, 0) else ""
+                yield writer.writerow([
+                    item.user_id, item.state, "" if item.error_code is None else item.error_code,
+                    meaning or item.message, item.attempts, item.line or "",
+                ])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.csv"'
+        return response

@@ -129,7 +129,11 @@ def backoff_seconds(attempt: int) -> float:
 
 def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
     """Atomically take up to ``count`` items that are due: pending, due for retry, or abandoned
-    by a worker whose claim lapsed (those may have been sent already)."""
+    by a worker whose claim lapsed (those may have been sent already).
+
+    The claim itself moves them to SENDING, so no other thread or process can take them; each
+    returned item carries ``abandoned`` (it was SENDING under a lapsed claim before).
+    """
     now = timezone.now()
     due = (
         Q(state=BulkJobItem.State.PENDING)
@@ -137,16 +141,20 @@ def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
         | Q(state=BulkJobItem.State.SENDING, claimed_until__lt=now)
     )
     with transaction.atomic():
-        pks = list(
-            BulkJobItem.objects.filter(due, job_id=job_id).order_by("pk").values_list("pk", flat=True)[:count]
+        candidates = dict(
+            BulkJobItem.objects.filter(due, job_id=job_id).order_by("pk").values_list("pk", "state")[:count]
         )
-        if not pks:
+        if not candidates:
             return []
-        # The state in the WHERE clause makes the claim safe against another worker's claim.
-        BulkJobItem.objects.filter(due, pk__in=pks).update(
-            claimed_by=worker, claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+        # `due` again in the UPDATE: a row another worker claimed meanwhile no longer matches.
+        BulkJobItem.objects.filter(due, pk__in=list(candidates)).update(
+            state=BulkJobItem.State.SENDING, claimed_by=worker,
+            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
         )
-    return list(BulkJobItem.objects.filter(pk__in=pks, claimed_by=worker))
+    items = list(BulkJobItem.objects.filter(pk__in=list(candidates), claimed_by=worker).order_by("pk"))
+    for item in items:
+        item.abandoned = candidates[item.pk] == BulkJobItem.State.SENDING
+    return items
 
 
 def _already_succeeded(job_id: int, item: BulkJobItem) -> ImRequest | None:
@@ -159,12 +167,12 @@ def _already_succeeded(job_id: int, item: BulkJobItem) -> ImRequest | None:
 
 
 def _process(job: BulkJob, item: BulkJobItem) -> None:
-    abandoned = item.state == BulkJobItem.State.SENDING
+    abandoned = getattr(item, "abandoned", False)
     if abandoned and _already_succeeded(job.pk, item) is not None:
         _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
         return
     attempt = item.attempts + 1
-    BulkJobItem.objects.filter(pk=item.pk).update(state=BulkJobItem.State.SENDING, attempts=attempt)
+    BulkJobItem.objects.filter(pk=item.pk).update(attempts=attempt)
     purpose = f"job #{job.pk}" + (", re-sent: the answer was never recorded (worker stopped)" if abandoned else "")
     profile = Profile.objects.filter(user_id=item.user_id).first() or Profile(user_id=item.user_id)
     try:

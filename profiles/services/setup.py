@@ -15,9 +15,12 @@ AUDITORS_GROUP = "Audit reviewers"
 _GROUP_PERMISSIONS = {
     EDITORS_GROUP: [
         "view_profile", "add_profile", "change_profile", "view_customtagdefinition", "view_imrequest",
+        "view_bulkjob", "run_bulkjob",
         "view_externalchange",
     ],
-    AUDITORS_GROUP: ["view_imrequest", "view_externalchange", "view_profile", "view_customtagdefinition"],
+    AUDITORS_GROUP: [
+        "view_imrequest", "view_externalchange", "view_profile", "view_customtagdefinition", "view_bulkjob",
+    ],
 }
 
 
