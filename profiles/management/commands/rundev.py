@@ -1,4 +1,5 @@
-"""`make run`: migrate, seed the demo, start the emulator and the web server; Ctrl-C stops both."""
+"""`make run`: migrate, seed the demo, start the emulator, the web server and the django-q2 cluster;
+Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ class Command(BaseCommand):
             children.append(
                 subprocess.Popen([sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"])
             )
+            # The django-q2 cluster (ORM broker) that runs bulk jobs.
+            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"]))
             if not _wait_for_port(addr, port):
                 raise CommandError(f"The web server did not start on {addr}:{port}.")
             self.stdout.write(self.style.SUCCESS(
