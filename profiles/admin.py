@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import selectors, services
+from . import admin_csv, selectors, services
 from .forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
 from .im import tags as catalogue
 from .im.errors import describe
@@ -35,10 +35,12 @@ class ProfileAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
-    actions = ["refresh_from_tencent", "set_fields"]
+    actions = ["refresh_from_tencent", "set_fields", admin_csv.export_selected_csv]
 
     def get_urls(self):
         custom = [
+            # Before super().get_urls(): its "<path:object_id>/" would swallow these.
+            *admin_csv.csv_admin_urls(self),
             path("open/", self.admin_site.admin_view(self.open_user_view), name="profiles_profile_open"),
             path("<int:pk>/refresh/", self.admin_site.admin_view(self.refresh_view), name="profiles_profile_refresh"),
             path(

@@ -1,0 +1,184 @@
+"""Admin views for CSV import (upload → preview of every bad row → confirm starts a job) and export.
+
+Plain functions taking the ModelAdmin, so ProfileAdmin wires them with ``csv_admin_urls(self)`` and
+``export_selected_csv`` in its actions; the file format itself lives in ``profiles/csvio.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+
+from . import csvio
+from .models import BulkJob, Profile
+from .services.jobs import job_create
+from .services.validation import custom_tag_definitions
+
+IMPORT_URL_NAME = "profiles_profile_import_csv"
+EXPORT_URL_NAME = "profiles_profile_export_csv"
+# An upload the user never confirmed is deleted after this long (checked at each new upload).
+UPLOAD_MAX_AGE_SECONDS = 24 * 3600
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_SESSION_PREFIX = "improfile_csv_upload_"
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8. A header row with UserID and tag names (Tag_Profile_IM_Nick or nick, ...); "
+        "one user per row; an empty cell leaves that tag alone.",
+    )
+
+
+def upload_dir() -> Path:
+    configured = getattr(settings, "CSV_UPLOAD_DIR", None)
+    directory = Path(configured) if configured else Path(settings.VAR_DIR) / "uploads"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _upload_path(token: str) -> Path:
+    if not _TOKEN_RE.fullmatch(token):
+        raise PermissionDenied
+    return upload_dir() / f"{token}.csv"
+
+
+def _remove_stale_uploads() -> None:
+    cutoff = time.time() - UPLOAD_MAX_AGE_SECONDS
+    for stale in upload_dir().glob("*.csv"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except FileNotFoundError:
+            pass  # another request removed it first
+
+
+def _can_import(request: HttpRequest) -> bool:
+    return request.user.has_perm("profiles.run_bulkjob") and request.user.has_perm("profiles.change_profile")
+
+
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+    return {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **extra}
+
+
+def csv_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """GET: the upload form. POST a file: check it and show the preview. POST a token: confirm or cancel."""
+    if not _can_import(request):
+        raise PermissionDenied
+    if request.method == "POST" and "token" in request.POST:
+        return _confirm(model_admin, request, request.POST["token"])
+    form = CsvUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        return _preview(model_admin, request, form.cleaned_data["file"])
+    return TemplateResponse(
+        request, "admin/profiles/profile/csv_import.html",
+        _context(model_admin, request, "Import profiles from CSV", form=form,
+                 max_bad_rows=csvio.MAX_BAD_ROWS_SHOWN),
+    )
+
+
+def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -> HttpResponse:
+    _remove_stale_uploads()
+    token = secrets.token_urlsafe(24)
+    target = _upload_path(token)
+    with target.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    with target.open("rb") as stream:
+        check = csvio.csv_check(stream)
+    if check.ok and check.good:
+        # The session ties the token to this user; the file name shown is the one uploaded.
+        request.session[_SESSION_PREFIX + token] = {"name": upload.name, "good": check.good}
+    else:
+        target.unlink(missing_ok=True)
+        token = ""
+    return TemplateResponse(
+        request, "admin/profiles/profile/csv_preview.html",
+        _context(model_admin, request, f"Check of {upload.name}", check=check, token=token,
+                 file_name=upload.name, columns=check.columns),
+    )
+
+
+def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) -> HttpResponse:
+    target = _upload_path(token)
+    upload = request.session.pop(_SESSION_PREFIX + token, None)
+    import_url = reverse(f"admin:{IMPORT_URL_NAME}")
+    if upload is None or not target.exists():
+        # Without the session entry the file may be another user's: leave it to the stale clean-up.
+        model_admin.message_user(
+            request, "That upload is no longer available (already used, cancelled or expired); upload the file again.",
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(import_url)
+    try:
+        if "cancel" in request.POST:
+            model_admin.message_user(request, f"Import of {upload['name']} cancelled; nothing was sent.")
+            return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
+        try:
+            with target.open("rb") as stream:
+                job = job_create(
+                    actor=request.user, source=BulkJob.Source.CSV, source_name=upload["name"],
+                    rows=csvio.csv_good_rows(stream, definitions=custom_tag_definitions()),
+                )
+        except csvio.CsvFormatError as exc:
+            model_admin.message_user(request, f"{upload['name']} cannot be imported: {exc}", messages.ERROR)
+            return HttpResponseRedirect(import_url)
+    finally:
+        target.unlink(missing_ok=True)
+    message = f"Started job #{job.pk} with {job.total} rows of {upload['name']}."
+    if job.total != upload["good"]:
+        # Custom tag definitions changed between the check and the confirmation.
+        message += f" The check found {upload['good']} good rows; the definitions changed since."
+    model_admin.message_user(request, message, messages.SUCCESS if job.total == upload["good"] else messages.WARNING)
+    return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
+
+
+def _export_response(queryset: QuerySet[Profile]) -> StreamingHttpResponse:
+    lines: Iterator[str] = csvio.csv_export_lines(queryset)
+    response = StreamingHttpResponse((line.encode("utf-8") for line in lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="profiles-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+    return response
+
+
+def csv_export_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """The local copies as CSV, streamed; with the change list's filters and search when given."""
+    if not request.user.has_perm("profiles.view_profile"):
+        raise PermissionDenied
+    try:
+        queryset = model_admin.get_changelist_instance(request).get_queryset(request)
+    except IncorrectLookupParameters:
+        model_admin.message_user(request, "Those filters are not valid; nothing was exported.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
+    return _export_response(queryset)
+
+
+@admin.action(description="Export selected to CSV", permissions=["view"])
+def export_selected_csv(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Profile]):
+    if not request.user.has_perm("profiles.view_profile"):
+        raise PermissionDenied
+    return _export_response(queryset)
+
+
+def csv_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
+    """The import and export URLs, for ``ProfileAdmin.get_urls``."""
+    site = model_admin.admin_site
+    return [
+        path("import-csv/", site.admin_view(functools.partial(csv_import_view, model_admin)), name=IMPORT_URL_NAME),
+        path("export-csv/", site.admin_view(functools.partial(csv_export_view, model_admin)), name=EXPORT_URL_NAME),
+    ]
