@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from profiles import services
+from profiles.csvio import csv_check, csv_good_rows
 from profiles.im import tags as catalogue
-from profiles.models import ImRequest, Profile
+from profiles.models import BulkJob, ImRequest, Profile
 
 
 class Command(BaseCommand):
-    help = "Set tags on a Tencent IM profile: im_set USERID TAG=VALUE... --actor USERNAME"
+    help = (
+        "Set tags on a Tencent IM profile: im_set USERID TAG=VALUE... --actor USERNAME; "
+        "or queue a background job from a CSV file: im_set --csv FILE --actor USERNAME [--wait]"
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("user_id", help="The Tencent IM UserID.")
+        parser.add_argument("user_id", nargs="?", help="The Tencent IM UserID.")
         parser.add_argument(
-            "assignments", nargs="+", metavar="TAG=VALUE",
+            "assignments", nargs="*", metavar="TAG=VALUE",
             help="A wire name (Tag_Profile_IM_Nick), a short name (nick) or Tag_Profile_Custom_<kw>, "
             "then = and the value.",
         )
         parser.add_argument("--actor", required=True, help="Username of the staff member making the edit.")
+        parser.add_argument("--csv", metavar="FILE", help="A CSV file (UserID column + tag columns): run as a job.")
+        parser.add_argument("--skip-bad", action="store_true", help="With --csv: queue the good rows even if "
+                            "some rows are bad (they are listed).")
+        parser.add_argument("--wait", action="store_true", help="With --csv: follow the job to its end.")
 
-    def handle(self, *args, user_id: str, assignments: list[str], actor: str, **options):
+    def handle(self, *args, user_id: str | None, assignments: list[str], actor: str, csv: str | None,
+               skip_bad: bool, wait: bool, **options):
+        actor_user = self._actor(actor)
+        if csv:
+            if user_id or assignments:
+                raise CommandError("Give either --csv FILE or USERID TAG=VALUE..., not both.")
+            self._csv_job(Path(csv), actor_user, skip_bad=skip_bad, wait=wait)
+            return
+        if not user_id or not assignments:
+            raise CommandError("Give USERID and at least one TAG=VALUE (or --csv FILE).")
         try:
             catalogue.validate_user_id(user_id)
         except ValueError as exc:
             raise CommandError(f"Invalid UserID {user_id!r}: {exc}") from None
-        user_model = get_user_model()
-        try:
-            actor_user = user_model.objects.get(**{user_model.USERNAME_FIELD: actor})
-        except user_model.DoesNotExist:
-            raise CommandError(f"No user named {actor!r}; --actor must be an existing username.") from None
-        if not actor_user.is_active or not actor_user.has_perm("profiles.change_profile"):
-            raise CommandError(f"User {actor!r} is not allowed to change profiles.")
 
         values: dict[str, object] = {}
         for assignment in assignments:
@@ -58,3 +71,72 @@ class Command(BaseCommand):
         if not outcome.ok:
             raise CommandError(outcome.message)
         self.stdout.write(outcome.message)
+
+    def _actor(self, actor: str):
+        user_model = get_user_model()
+        try:
+            actor_user = user_model.objects.get(**{user_model.USERNAME_FIELD: actor})
+        except user_model.DoesNotExist:
+            raise CommandError(f"No user named {actor!r}; --actor must be an existing username.") from None
+        if not actor_user.is_active or not actor_user.has_perm("profiles.change_profile"):
+            raise CommandError(f"User {actor!r} is not allowed to change profiles.")
+        return actor_user
+
+    def _csv_job(self, path: Path, actor_user, *, skip_bad: bool, wait: bool) -> None:
+        if not actor_user.has_perm("profiles.run_bulkjob"):
+            raise CommandError(f"User {actor_user.get_username()!r} is not allowed to start bulk jobs.")
+        try:
+            with path.open("rb") as stream:
+                check = csv_check(stream)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
+        if check.problems:
+            raise CommandError(f"{path.name} cannot be used: " + " ".join(check.problems))
+        for bad in check.bad_rows[:20]:
+            self.stderr.write(f"line {bad.line} ({bad.user_id or 'no UserID'}): {bad.reason}")
+        if check.bad > 20:
+            self.stderr.write(f"... and {check.bad - 20} more bad rows")
+        if check.good == 0:
+            raise CommandError(f"{path.name}: no good rows ({check.bad} bad); nothing queued.")
+        if check.bad and not skip_bad:
+            raise CommandError(
+                f"{path.name}: {check.bad} bad row(s), {check.good} good; fix them or pass --skip-bad "
+                "to queue only the good rows. Nothing queued."
+            )
+        with path.open("rb") as stream:
+            job = services.job_create(
+                actor=actor_user, source=BulkJob.Source.CSV, source_name=path.name, rows=csv_good_rows(stream),
+            )
+        self.stdout.write(f"Job #{job.pk} queued: {job.total} row(s) from {path.name}"
+                          + (f" ({check.bad} bad row(s) skipped)." if check.bad else "."))
+        if wait:
+            self._follow(job)
+
+    def _follow(self, job: BulkJob) -> None:
+        """A progress bar on the terminal until the job ends; non-zero exit if any item failed."""
+        started = time.monotonic()
+        warned = False
+        while True:
+            job.refresh_from_db()
+            counts = services.jobs.job_counts(job)
+            width = 30
+            filled = int(width * counts["done"] / counts["total"]) if counts["total"] else width
+            left = "—" if counts["seconds_left"] is None else f"{counts['seconds_left']} s"
+            self.stdout.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {counts['done']}/{counts['total']} "
+                f"{counts['rate']}/s, {left} left ", ending="",
+            )
+            self.stdout.flush()
+            if counts["finished"]:
+                break
+            if not warned and counts["done"] == 0 and time.monotonic() - started > 10:
+                self.stderr.write("\nNothing has started yet: is a worker running (python manage.py qcluster)?")
+                warned = True
+            time.sleep(0.5)
+        by_state = counts["by_state"]
+        self.stdout.write(
+            f"\nJob #{job.pk} {counts['state']}: {by_state['succeeded']} succeeded, {by_state['failed']} failed, "
+            f"{by_state['cancelled']} cancelled."
+        )
+        if by_state["failed"]:
+            raise CommandError(f"{by_state['failed']} item(s) failed; see the job page or its results CSV.")
