@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,30 +89,28 @@ def parse_profile_items(
     None ("not set", spec §3); a value of the wrong shape, or a tag nobody defined, is kept as
     unknown rather than dropped."""
     remote = RemoteProfile()
+    values, unknown = remote.values, remote.unknown
+    standard_by_wire = catalogue.STANDARD_BY_WIRE
+    uint32 = catalogue.ValueType.UINT32
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or not isinstance(item.get("Tag"), str):
             continue
         tag, value = item["Tag"], item.get("Value")
-        standard = catalogue.STANDARD_BY_WIRE.get(tag)
-        if standard is not None:
-            if standard.value_type is catalogue.ValueType.UINT32:
-                # spec §2: a uint32 may arrive as a number or as a numeric string.
-                number = catalogue.coerce_uint32_from_wire(value)
-                if number is None:
-                    remote.unknown[tag] = value
-                else:
-                    remote.values[tag] = number
-            elif isinstance(value, str):
-                remote.values[tag] = value
+        standard = standard_by_wire.get(tag)
+        if standard is not None and standard.value_type is uint32:
+            # spec §2: a uint32 may arrive as a number or as a numeric string.
+            number = catalogue.coerce_uint32_from_wire(value)
+            if number is None:
+                unknown[tag] = value
             else:
-                remote.unknown[tag] = value
-        elif tag in definitions and isinstance(value, str):
-            remote.values[tag] = value
+                values[tag] = number
+        elif (standard is not None or tag in definitions) and isinstance(value, str):
+            values[tag] = value
         else:
-            remote.unknown[tag] = value
+            unknown[tag] = value
     for tag in requested:
-        if tag not in remote.values and tag not in remote.unknown:
-            remote.values[tag] = None
+        if tag not in values and tag not in unknown:
+            values[tag] = None
     return remote
 
 
@@ -342,14 +341,24 @@ class _Parameters:
             str if isinstance(f, models.CharField) else int if isinstance(f, models.IntegerField) else None
             for f in self.fields
         ]
+        # On SQLite a JSON column is text that Django writes with json.dumps; calling it directly
+        # skips the field machinery (two JSON columns on every pulled row).
+        self.as_json = [
+            isinstance(f, models.JSONField) and f.encoder is None and connection.vendor == "sqlite"
+            for f in self.fields
+        ]
 
     def of(self, row: Mapping[str, Any]) -> list[Any]:
         params = []
-        for model_field, prepared, native in zip(self.fields, self.prepared, self.native, strict=True):
+        for model_field, prepared, native, as_json in zip(
+            self.fields, self.prepared, self.native, self.as_json, strict=True
+        ):
             if prepared is self._PER_ROW:
                 value = row[model_field.name]
                 if value is None or (native is not None and type(value) is native):
                     prepared = value
+                elif as_json:
+                    prepared = json.dumps(value)
                 else:
                     prepared = model_field.get_db_prep_save(value, self.connection)
             params.append(prepared)
