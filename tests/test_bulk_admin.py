@@ -8,7 +8,6 @@ import io
 import pytest
 from django.urls import reverse
 
-from profiles.im.emulator import Fault
 from profiles.models import BulkJob, BulkJobItem, ImRequest, Profile
 from profiles.services import jobs
 

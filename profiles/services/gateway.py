@@ -72,8 +72,6 @@ def im_call(
     the row attached as ``exc.audit``.
     """
     client = client or im_client()
-    # Every process shares one rate limit (spec §1); background work leaves room for agents.
-    rate_limit_acquire(command=command, background=background)
     nonce = new_random()
     audit = ImRequest.objects.using(AUTOCOMMIT_DB).create(
         source=source, purpose=purpose, user_id=user_id, command=command, job_id=job_id,
@@ -82,6 +80,11 @@ def im_call(
     )
     if subjects:
         _record_subjects(audit, subjects)
+    # Every process shares one rate limit (spec §1); background work leaves room for agents.
+    # Taken after the audit writes, right before sending: the limiter stamps the call when it
+    # leaves, and a database write in between (waiting its turn for SQLite's lock) would let
+    # calls stamped in one second arrive in the next.
+    rate_limit_acquire(command=command, background=background)
     try:
         response = client.call(command, body, random=nonce)
     except ImError as exc:

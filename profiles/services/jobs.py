@@ -28,6 +28,7 @@ from ..im.errors import Retry, describe
 from ..models import BulkJob, BulkJobItem, ImRequest, Profile
 from .gateway import im_client
 from .push import JobCall, profile_push
+from .ratelimit import RATELIMIT_DB
 from .validation import TagValidationError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 ITEM_BATCH = 1000  # rows per bulk_create when a job is created
 # A claim covers a few items; a worker that died lets its claim lapse and another takes the items.
 CLAIM_SECONDS = 30
+# The connection whose transactions begin IMMEDIATE on SQLite (settings.DATABASES), for claims.
+CLAIM_DB = RATELIMIT_DB
 TERMINAL = (BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED)
 
 
@@ -140,20 +143,27 @@ def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
         | Q(state=BulkJobItem.State.RETRY_WAIT, next_attempt_at__lte=now)
         | Q(state=BulkJobItem.State.SENDING, claimed_until__lt=now)
     )
-    with transaction.atomic():
-        candidates = dict(
-            BulkJobItem.objects.filter(due, job_id=job_id).order_by("pk").values_list("pk", "state")[:count]
-        )
+    # The claim reads, then writes. On SQLite a deferred transaction that has read cannot take the
+    # write lock once another connection has written meanwhile ("database is locked" at once, no
+    # busy wait), so the claim runs on the connection whose transactions begin IMMEDIATE (write
+    # lock first, waiting its turn). On PostgreSQL, SKIP LOCKED lets concurrent claims pass by.
+    items_db = BulkJobItem.objects.using(CLAIM_DB)
+    with transaction.atomic(using=CLAIM_DB):
+        chosen = items_db.filter(due, job_id=job_id).order_by("pk")
+        if connections[CLAIM_DB].features.has_select_for_update_skip_locked:
+            chosen = chosen.select_for_update(skip_locked=True)
+        candidates = dict(chosen.values_list("pk", "state")[:count])
         if not candidates:
             return []
         # `due` again in the UPDATE: a row another worker claimed meanwhile no longer matches.
-        BulkJobItem.objects.filter(due, pk__in=list(candidates)).update(
+        items_db.filter(due, pk__in=list(candidates)).update(
             state=BulkJobItem.State.SENDING, claimed_by=worker,
             claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
         )
     items = list(BulkJobItem.objects.filter(pk__in=list(candidates), claimed_by=worker).order_by("pk"))
     for item in items:
-        item.abandoned = candidates[item.pk] == BulkJobItem.State.SENDING
+        item.claimed_from = candidates[item.pk]
+        item.abandoned = item.claimed_from == BulkJobItem.State.SENDING
     return items
 
 
@@ -206,6 +216,23 @@ def _process(job: BulkJob, item: BulkJobItem) -> None:
     )
 
 
+def _release(items: list[BulkJobItem]) -> None:
+    """Give back items this worker claimed but never started (its slice is over): they were not
+    sent, so they return to the state they were claimed from at once, instead of lying as a
+    SENDING claim that lapses only after CLAIM_SECONDS and then counts as possibly sent."""
+    for item in items:
+        previous = getattr(item, "claimed_from", BulkJobItem.State.PENDING)
+        if previous == BulkJobItem.State.SENDING:
+            # Abandoned before we took it: it stays so, claimable again now.
+            changes: dict[str, Any] = {"claimed_by": "", "claimed_until": timezone.now()}
+        else:
+            changes = {"state": previous, "claimed_by": "", "claimed_until": None}
+        BulkJobItem.objects.filter(pk=item.pk, claimed_by=item.claimed_by, state=BulkJobItem.State.SENDING).update(
+            **changes
+        )
+    items.clear()
+
+
 def _finish(item: BulkJobItem, state: str, code: int | None, message: str) -> None:
     BulkJobItem.objects.filter(pk=item.pk).update(
         state=state, error_code=code, message=message, finished_at=timezone.now(), claimed_by="",
@@ -245,6 +272,7 @@ def job_work(*, job_id: int, seconds: float) -> bool:
     def next_item() -> BulkJobItem | None:
         with lock:
             if stop.is_set() or timezone.now() >= deadline:
+                _release(pending)
                 return None
             if not pending:
                 if BulkJob.objects.filter(pk=job_id, cancel_requested=True).exists():
@@ -256,9 +284,18 @@ def job_work(*, job_id: int, seconds: float) -> bool:
                     return None
             return pending.pop(0)
 
+    def next_item_or_none() -> BulkJobItem | None:
+        # A database error here (SQLite busy beyond its timeout, a dropped connection) must end
+        # this thread visibly, not silently through its unread Future.
+        try:
+            return next_item()
+        except Exception:
+            logger.exception("job %s: could not take the next item", job_id)
+            return None
+
     def run() -> None:
         try:
-            while (item := next_item()) is not None:
+            while (item := next_item_or_none()) is not None:
                 try:
                     _process(job, item)
                 except Exception:  # one item's failure must not strand the others

@@ -1,0 +1,159 @@
+"""Bulk jobs across processes: the shared rate limit holds for two workers, and a django-q2 cluster
+killed mid-job and started again finishes every item exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from profiles.im.client import PORTRAIT_SET
+from profiles.models import BulkJob, BulkJobItem, ImRequest
+from profiles.services.jobs import JobRow, job_create
+
+from .conftest import audited_db
+
+pytestmark = audited_db
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def max_in_window(stamps: list[float], span: float = 1.0) -> int:
+    """The most stamps in any half-open window [t, t + span)."""
+    stamps = sorted(stamps)
+    best = start = 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= span:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def child_env(emulator_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IM_", "Q_", "DATABASE_URL"))}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "improfile_site.settings",
+        # The test database: a file both this process and the children open (settings.py).
+        "DATABASE_URL": f"sqlite:///{django_settings.DATABASES['default']['NAME']}",
+        "IM_API_BASE": emulator_url,
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    })
+    return env
+
+
+def make_job(emulator, count: int, *, enqueue: bool = False) -> BulkJob:
+    user_ids = [f"u_{n:04d}" for n in range(count)]
+    for user_id in user_ids:
+        emulator.add_account(user_id, {"Tag_Profile_IM_Nick": "old"})
+    return job_create(
+        actor=None, source=BulkJob.Source.COMMAND, source_name="test", enqueue=enqueue,
+        rows=[JobRow(user_id=u, values={"Tag_Profile_IM_Nick": f"new {u}"}) for u in user_ids],
+    )
+
+
+def test_the_rate_limit_holds_across_two_worker_processes(emulator, settings):
+    limit = 20
+    # Each process signs as its own admin, so the emulator's log tells which process sent what.
+    emulator.state.admin_identifiers = ("administrator", "second_admin")
+    job = make_job(emulator, 60)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "job_worker.py"), str(job.pk)],
+            env=child_env(settings.IM.api_base, IM_RATE_LIMIT=str(limit), IM_JOB_CONCURRENCY="4",
+                          IM_ADMIN_IDENTIFIER=admin),
+        )
+        for admin in ("administrator", "second_admin")
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0
+
+    records = emulator.requests(PORTRAIT_SET)
+    per_process = Counter(record.query["identifier"] for record in records)
+    assert per_process["administrator"] > 0 and per_process["second_admin"] > 0
+    assert max_in_window([record.at for record in records]) <= limit
+    assert Counter(record.body["From_Account"] for record in records) == {f"u_{n:04d}": 1 for n in range(60)}
+    job.refresh_from_db()
+    assert job.state == BulkJob.State.DONE
+    assert BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SUCCEEDED).count() == 60
+
+
+def start_cluster(env: dict[str, str]) -> subprocess.Popen:
+    # A session of its own, so the whole cluster (sentinel, pusher, monitor, workers) can be killed.
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_cluster(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_cluster_killed_mid_job_and_restarted_finishes_every_item_exactly_once(emulator, settings):
+    count = 120
+    emulator.set_latency(0.02)
+    env = child_env(
+        settings.IM.api_base, IM_RATE_LIMIT="40", Q_WORKERS="1", Q_TIMEOUT="5", Q_RETRY="6",
+        IM_JOB_SLICE_SECONDS="2",
+    )
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 1}
+    job = make_job(emulator, count, enqueue=True)
+
+    def succeeded() -> int:
+        return BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SUCCEEDED).count()
+
+    cluster = start_cluster(env)
+    try:
+        wait_for(lambda: succeeded() >= 20, 30, "the first cluster to make progress")
+        kill_cluster(cluster)
+        in_flight = BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SENDING)
+        in_flight_count = in_flight.count()
+        assert in_flight_count and succeeded() < count
+        # The dead worker's claims lapse after CLAIM_SECONDS; let that time pass at once.
+        in_flight.update(claimed_until=timezone.now() - timedelta(seconds=1))
+
+        cluster = start_cluster(env)
+        wait_for(lambda: BulkJob.objects.get(pk=job.pk).finished_at is not None, 45, "the job to finish")
+    finally:
+        kill_cluster(cluster)
+
+    assert succeeded() == count
+    ok = ImRequest.objects.filter(job=job, command=PORTRAIT_SET, state=ImRequest.State.OK)
+    assert Counter(ok.values_list("user_id", flat=True)) == {f"u_{n:04d}": 1 for n in range(count)}
+    # A request that went out unanswered (the kill) was sent again, and its audit row says so.
+    unanswered = ImRequest.objects.filter(job=job, state=ImRequest.State.PENDING)
+    for row in unanswered:
+        assert ok.filter(user_id=row.user_id, purpose__contains="re-sent").exists()
+    # Every request that reached the emulator was audited first; a user reached twice is one whose
+    # answer the kill lost (a body cut off by the kill is no request at all).
+    arrivals = Counter(r.body["From_Account"] for r in emulator.requests(PORTRAIT_SET) if r.body)
+    audited = Counter(ImRequest.objects.filter(job=job).values_list("user_id", flat=True))
+    assert all(arrivals[user_id] <= audited[user_id] for user_id in arrivals)
+    resent = set(ok.filter(purpose__contains="re-sent").values_list("user_id", flat=True))
+    assert {user_id for user_id, n in arrivals.items() if n > 1} <= resent
+
+
+@pytest.fixture(autouse=True)
+def restore_admins(emulator):
+    admins = emulator.state.admin_identifiers
+    yield
+    emulator.state.admin_identifiers = admins
