@@ -139,6 +139,8 @@ IM_JOB_CONCURRENCY = env.int("IM_JOB_CONCURRENCY", default=8)
 IM_JOB_MAX_ATTEMPTS = env.int("IM_JOB_MAX_ATTEMPTS", default=5)
 IM_JOB_BACKOFF_BASE = env.float("IM_JOB_BACKOFF_BASE", default=1.0)
 IM_JOB_BACKOFF_CAP = env.float("IM_JOB_BACKOFF_CAP", default=60.0)
+# A worker's claim on items lasts this long; after it lapses (the worker died) others take them.
+IM_JOB_CLAIM_SECONDS = env.int("IM_JOB_CLAIM_SECONDS", default=30)
 Q_CLUSTER = {
     "name": "improfile",
     "orm": "default",

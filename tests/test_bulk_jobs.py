@@ -256,3 +256,24 @@ def test_items_claimed_but_not_started_when_a_slice_ends_go_back_unsent(emulator
     work_until_done(job, timeout=5)
     assert len(emulator.requests(PORTRAIT_SET)) == 12
     assert not ImRequest.objects.filter(job=job, purpose__contains="re-sent").exists()
+
+
+def test_a_cancel_also_stops_items_already_claimed_by_a_busy_worker(emulator, settings):
+    settings.IM_JOB_CONCURRENCY = 4  # claims 8 at a time
+    emulator.set_latency(0.05)
+    job = make_job(emulator, [f"u_{n:02}" for n in range(40)])
+    worker = threading.Thread(target=job_work, kwargs={"job_id": job.pk, "seconds": 10})
+    worker.start()
+    deadline = time.monotonic() + 5
+    while len(emulator.requests(PORTRAIT_SET)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    job_cancel(job=job)
+    sent_at_cancel = len(emulator.requests(PORTRAIT_SET))
+    worker.join(timeout=10)
+    # Only requests already on the wire (one per thread at most) may still arrive.
+    assert len(emulator.requests(PORTRAIT_SET)) <= sent_at_cancel + settings.IM_JOB_CONCURRENCY
+    job.refresh_from_db()
+    assert job.state == BulkJob.State.CANCELLED
+    assert BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.CANCELLED).count() >= 40 - (
+        sent_at_cancel + settings.IM_JOB_CONCURRENCY
+    )

@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,13 +29,14 @@ from ..models import BulkJob, BulkJobItem, ImRequest, Profile
 from .gateway import im_client
 from .push import JobCall, profile_push
 from .ratelimit import RATELIMIT_DB
-from .validation import TagValidationError
+from .validation import TagValidationError, custom_tag_definitions
 
 logger = logging.getLogger(__name__)
 
 ITEM_BATCH = 1000  # rows per bulk_create when a job is created
 # A claim covers a few items; a worker that died lets its claim lapse and another takes the items.
-CLAIM_SECONDS = 30
+def claim_seconds() -> int:
+    return settings.IM_JOB_CLAIM_SECONDS
 # The connection whose transactions begin IMMEDIATE on SQLite (settings.DATABASES), for claims.
 CLAIM_DB = RATELIMIT_DB
 TERMINAL = (BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED)
@@ -158,7 +159,7 @@ def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
         # `due` again in the UPDATE: a row another worker claimed meanwhile no longer matches.
         items_db.filter(due, pk__in=list(candidates)).update(
             state=BulkJobItem.State.SENDING, claimed_by=worker,
-            claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+            claimed_until=now + timedelta(seconds=claim_seconds()),
         )
     items = list(BulkJobItem.objects.filter(pk__in=list(candidates), claimed_by=worker).order_by("pk"))
     for item in items:
@@ -176,7 +177,17 @@ def _already_succeeded(job_id: int, item: BulkJobItem) -> ImRequest | None:
     )
 
 
-def _process(job: BulkJob, item: BulkJobItem) -> None:
+def _cancel_claimed(items: list[BulkJobItem]) -> None:
+    """Items claimed into this worker's memory but not started: cancelled, never sent."""
+    if items:
+        BulkJobItem.objects.filter(pk__in=[item.pk for item in items], claimed_by=items[0].claimed_by).update(
+            state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.",
+            claimed_by="", claimed_until=None,
+        )
+        items.clear()
+
+
+def _process(job: BulkJob, item: BulkJobItem, *, definitions: Mapping[str, Any] | None = None) -> None:
     abandoned = getattr(item, "abandoned", False)
     if abandoned and _already_succeeded(job.pk, item) is not None:
         _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
@@ -184,11 +195,15 @@ def _process(job: BulkJob, item: BulkJobItem) -> None:
     attempt = item.attempts + 1
     BulkJobItem.objects.filter(pk=item.pk).update(attempts=attempt)
     purpose = f"job #{job.pk}" + (", re-sent: the answer was never recorded (worker stopped)" if abandoned else "")
-    profile = Profile.objects.filter(user_id=item.user_id).first() or Profile(user_id=item.user_id)
+    if hasattr(item, "profile"):  # looked up with the claim
+        profile = item.profile or Profile(user_id=item.user_id)
+    else:
+        profile = Profile.objects.filter(user_id=item.user_id).first() or Profile(user_id=item.user_id)
     try:
         outcome = profile_push(
             profile=profile, values=item.values, actor=job.created_by, source=ImRequest.Source.JOB,
             send_unchanged=True, job=JobCall(job_id=job.pk, attempt=attempt, purpose=purpose),
+            definitions=definitions,
         )
     except TagValidationError as exc:
         _finish(item, BulkJobItem.State.FAILED, None, f"Not sent: {exc}")
@@ -219,7 +234,7 @@ def _process(job: BulkJob, item: BulkJobItem) -> None:
 def _release(items: list[BulkJobItem]) -> None:
     """Give back items this worker claimed but never started (its slice is over): they were not
     sent, so they return to the state they were claimed from at once, instead of lying as a
-    SENDING claim that lapses only after CLAIM_SECONDS and then counts as possibly sent."""
+    SENDING claim that lapses only after IM_JOB_CLAIM_SECONDS and then counts as possibly sent."""
     for item in items:
         previous = getattr(item, "claimed_from", BulkJobItem.State.PENDING)
         if previous == BulkJobItem.State.SENDING:
@@ -269,17 +284,29 @@ def job_work(*, job_id: int, seconds: float) -> bool:
     lock = threading.Lock()
     stop = threading.Event()
 
+    definitions = custom_tag_definitions()  # once per slice, not once per item
+
+    def cancelled() -> bool:
+        # Before every item: a cancel must also stop the items already claimed into memory.
+        return BulkJob.objects.filter(pk=job_id, cancel_requested=True).exists()
+
     def next_item() -> BulkJobItem | None:
         with lock:
             if stop.is_set() or timezone.now() >= deadline:
                 _release(pending)
                 return None
+            if cancelled():
+                _cancel_claimed(pending)
+                _cancel_unsent(job_id)
+                stop.set()
+                return None
             if not pending:
-                if BulkJob.objects.filter(pk=job_id, cancel_requested=True).exists():
-                    _cancel_unsent(job_id)
-                    stop.set()
-                    return None
-                pending.extend(_claim(job_id, worker, concurrency * 2))
+                claimed = _claim(job_id, worker, concurrency * 2)
+                # The local copies of the whole claim in one query, not one per item.
+                copies = {p.user_id: p for p in Profile.objects.filter(user_id__in=[i.user_id for i in claimed])}
+                for item in claimed:
+                    item.profile = copies.get(item.user_id)
+                pending.extend(claimed)
                 if not pending:
                     return None
             return pending.pop(0)
@@ -297,7 +324,7 @@ def job_work(*, job_id: int, seconds: float) -> bool:
         try:
             while (item := next_item_or_none()) is not None:
                 try:
-                    _process(job, item)
+                    _process(job, item, definitions=definitions)
                 except Exception:  # one item's failure must not strand the others
                     logger.exception("job %s: item %s failed unexpectedly", job_id, item.pk)
                     _finish(item, BulkJobItem.State.FAILED, None, "Unexpected error while sending; see the logs.")

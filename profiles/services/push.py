@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
-from ..models import ImRequest, Profile
+from ..models import CustomTagDefinition, ImRequest, Profile
 from .gateway import AUTOCOMMIT_DB, im_call
 from .pull import remote_read
 from .validation import validate_tag_values
@@ -93,6 +93,7 @@ def profile_push(
     expected_version: int | None = None,
     send_unchanged: bool = False,
     job: JobCall | None = None,
+    definitions: Mapping[str, CustomTagDefinition] | None = None,
     client: ImClient | None = None,
 ) -> PushOutcome:
     """Push the tags in ``values`` that differ from what the caller started from (spec §4).
@@ -110,7 +111,7 @@ def profile_push(
     - ``job``: the background job, attempt and purpose this push belongs to (audited with it, and
       rate-limited as background work).
     """
-    cleaned = validate_tag_values(values)
+    cleaned = validate_tag_values(values, definitions=definitions)
 
     def base(tag: str) -> Any:
         if started_from is not None and tag in started_from:
