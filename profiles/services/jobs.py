@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import close_old_connections, connections, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from ..im.client import PORTRAIT_SET
@@ -157,8 +157,9 @@ def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
         if not candidates:
             return []
         # `due` again in the UPDATE: a row another worker claimed meanwhile no longer matches.
+        # The attempt is counted here, in the same statement, rather than in a write of its own.
         items_db.filter(due, pk__in=list(candidates)).update(
-            state=BulkJobItem.State.SENDING, claimed_by=worker,
+            state=BulkJobItem.State.SENDING, claimed_by=worker, attempts=F("attempts") + 1,
             claimed_until=now + timedelta(seconds=claim_seconds()),
         )
     items = list(BulkJobItem.objects.filter(pk__in=list(candidates), claimed_by=worker).order_by("pk"))
@@ -190,10 +191,10 @@ def _cancel_claimed(items: list[BulkJobItem]) -> None:
 def _process(job: BulkJob, item: BulkJobItem, *, definitions: Mapping[str, Any] | None = None) -> None:
     abandoned = getattr(item, "abandoned", False)
     if abandoned and _already_succeeded(job.pk, item) is not None:
+        BulkJobItem.objects.filter(pk=item.pk).update(attempts=F("attempts") - 1)  # nothing sent now
         _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
         return
-    attempt = item.attempts + 1
-    BulkJobItem.objects.filter(pk=item.pk).update(attempts=attempt)
+    attempt = item.attempts  # counted by the claim
     purpose = f"job #{job.pk}" + (", re-sent: the answer was never recorded (worker stopped)" if abandoned else "")
     if hasattr(item, "profile"):  # looked up with the claim
         profile = item.profile or Profile(user_id=item.user_id)
@@ -242,6 +243,7 @@ def _release(items: list[BulkJobItem]) -> None:
             changes: dict[str, Any] = {"claimed_by": "", "claimed_until": timezone.now()}
         else:
             changes = {"state": previous, "claimed_by": "", "claimed_until": None}
+        changes["attempts"] = F("attempts") - 1  # the claim counted an attempt that never went out
         BulkJobItem.objects.filter(pk=item.pk, claimed_by=item.claimed_by, state=BulkJobItem.State.SENDING).update(
             **changes
         )
