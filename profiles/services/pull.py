@@ -383,6 +383,10 @@ def _update_if_unchanged_locally(
     )
     with connection.cursor() as cursor:
         cursor.executemany(sql, [[*parameters.of(row), copy.pk, copy.version] for _user_id, copy, row in rows])
+        written_total = cursor.rowcount
+    if written_total == len(rows):  # the usual case: every copy was still as read
+        result.updated.extend(user_id for user_id, _copy, _row in rows)
+        return
     # executemany gives no count per row (nor, on every driver, a total): the rows written are the
     # ones that now carry this pull's timestamp. The others changed (or went) since they were read.
     pks = [copy.pk for _user_id, copy, _row in rows]
