@@ -1,0 +1,44 @@
+"""The shared sliding-window rate limit (spec §1): never more than the limit in any second, and
+room kept for an agent's save while a job uses the rest."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from profiles.im.client import ACCOUNT_CHECK, PORTRAIT_SET
+from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limit_acquire
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "autocommit", "ratelimit"])
+
+
+@pytest.fixture
+def limit_of_5(settings):
+    settings.IM = dataclasses.replace(settings.IM, rate_limit=5)
+
+
+def test_the_limits_follow_the_spec_groups(limit_of_5, settings):
+    assert command_limit(PORTRAIT_SET) == 5 and command_limit(ACCOUNT_CHECK) == 2  # half, spec §1
+    settings.IM = dataclasses.replace(settings.IM, rate_limit=200)
+    assert job_limit(PORTRAIT_SET) == 198 and command_limit(PORTRAIT_SET) == 200
+
+
+def test_no_window_of_one_second_holds_more_than_the_limit(limit_of_5):
+    stamps = []
+    for _ in range(12):
+        rate_limit_acquire(command=PORTRAIT_SET, background=False)
+        stamps.append(time.monotonic())
+    for index in range(len(stamps) - 5):
+        assert stamps[index + 5] - stamps[index] >= WINDOW_SECONDS
+
+
+def test_a_job_at_its_ceiling_leaves_room_for_an_agent(limit_of_5):
+    for _ in range(job_limit(PORTRAIT_SET)):  # the job takes all it may: 4 of 5
+        rate_limit_acquire(command=PORTRAIT_SET, background=True)
+    started = time.monotonic()
+    rate_limit_acquire(command=PORTRAIT_SET, background=False)
+    assert time.monotonic() - started < 0.1  # the agent is not queued behind the job
+    waited = rate_limit_acquire(command=PORTRAIT_SET, background=True)
+    assert waited > 0.5  # the job waits for its window to move on
