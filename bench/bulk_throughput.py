@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _benchlib import set_up_django  # noqa: E402  (bench/ is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 TARGET_SHARE = 0.95
@@ -36,17 +38,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def set_up_django() -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "improfile_site.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.DEBUG = False
-
-
 def work(job_id: int) -> None:
     """A worker process: slices of job_work until the job is finished (the django-q2 task's loop)."""
     set_up_django()
@@ -56,17 +47,6 @@ def work(job_id: int) -> None:
 
     while not job_work(job_id=job_id, seconds=settings.IM_JOB_SLICE_SECONDS):
         time.sleep(0.05)
-
-
-def max_in_window(stamps: list[float], span: float = 1.0) -> int:
-    """The largest number of stamps in any half-open window [t, t + span)."""
-    stamps = sorted(stamps)
-    best = start = 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= span:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def run(args: argparse.Namespace, database_dir: str) -> bool:
@@ -148,6 +128,8 @@ def run(args: argparse.Namespace, database_dir: str) -> bool:
 
     span = max(job_stamps) - min(job_stamps)
     rate = (len(job_stamps) - 1) / span
+    from profiles.im.emulator import max_in_window
+
     window = max_in_window(all_stamps)
     target_rate = TARGET_SHARE * args.rate_limit
     print(f"bulk_throughput: {args.edits} edits, IM_RATE_LIMIT={args.rate_limit}, emulator latency "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+
+from _benchlib import set_up_django  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_USERS_PER_S = 5_000
@@ -39,22 +40,6 @@ def parse_args() -> argparse.Namespace:
     if args.users < 100:
         parser.error("--users must be at least 100")
     return args
-
-
-def set_up_django(database_dir: str) -> None:
-    # Before django.setup(): settings read DATABASE_URL once, at import.
-    os.environ["DJANGO_SETTINGS_MODULE"] = "improfile_site.settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{Path(database_dir) / 'bench.sqlite3'}"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    # Production runs with DEBUG off; with it on, every query is also kept in connection.queries.
-    settings.DEBUG = False
 
 
 def realistic_profile(n: int) -> dict[str, object]:

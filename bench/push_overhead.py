@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _benchlib import set_up_django  # noqa: E402  (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_ADDED_MS = 5.0
@@ -33,23 +33,6 @@ def parse_args() -> argparse.Namespace:
     if args.n < 10:
         parser.error("--n must be at least 10")
     return args
-
-
-def set_up_django(database_dir: str) -> None:
-    # Before django.setup(): settings read DATABASE_URL once, at import.
-    os.environ["DJANGO_SETTINGS_MODULE"] = "improfile_site.settings"
-    os.environ["DATABASE_URL"] = f"sqlite:///{Path(database_dir) / 'bench.sqlite3'}"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    # Production runs with DEBUG off; with it on, every query is also timed and kept in
-    # connection.queries, a cost only development pays.
-    settings.DEBUG = False
 
 
 def percentile_90(samples: list[float]) -> float:

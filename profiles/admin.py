@@ -24,6 +24,20 @@ from .services.jobs import JobRow
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody edits through the admin, superusers included: the audit trail, external
+    changes, jobs. Viewing needs the model's view permission."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     form = ProfileForm
@@ -278,7 +292,7 @@ def _pretty_json(value: Any) -> str:
 
 
 @admin.register(ImRequest)
-class ImRequestAdmin(admin.ModelAdmin):
+class ImRequestAdmin(ReadOnlyAdmin):
     """The audit trail: visible to whoever may view it, editable by nobody (superusers included)."""
 
     list_display = [
@@ -303,14 +317,6 @@ class ImRequestAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ImRequest | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ImRequest | None = None) -> bool:
-        return False
 
     @admin.display(description="Tags")
     def tags(self, obj: ImRequest) -> str:
@@ -343,7 +349,7 @@ class ImRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExternalChange)
-class ExternalChangeAdmin(admin.ModelAdmin):
+class ExternalChangeAdmin(ReadOnlyAdmin):
     """Profile changes made outside this app, as Tencent reported them (spec §8). Read-only."""
 
     list_display = ["received_at", "user_id", "operator_account", "platform", "tags", "event_time"]
@@ -357,14 +363,6 @@ class ExternalChangeAdmin(admin.ModelAdmin):
               "changes_table", "body_json"]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ExternalChange | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ExternalChange | None = None) -> bool:
-        return False
 
     @admin.display(description="Tags")
     def tags(self, obj: ExternalChange) -> str:
@@ -380,7 +378,7 @@ class ExternalChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(BulkJob)
-class BulkJobAdmin(admin.ModelAdmin):
+class BulkJobAdmin(ReadOnlyAdmin):
     """Background jobs: a live progress page, cancel, retry failed items, results as CSV."""
 
     list_display = ["__str__", "created_at", "created_by_username", "state", "progress", "total"]
@@ -388,14 +386,6 @@ class BulkJobAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: BulkJob | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: BulkJob | None = None) -> bool:
-        return False
 
     @admin.display(description="Done")
     def progress(self, obj: BulkJob) -> str:

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from profiles.im.client import PORTRAIT_SET
+from profiles.im.emulator import max_in_window
 from profiles.models import BulkJob, BulkJobItem, ImRequest
 from profiles.services.jobs import JobRow, job_create
 
@@ -23,17 +24,6 @@ from .conftest import audited_db
 
 pytestmark = audited_db
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def max_in_window(stamps: list[float], span: float = 1.0) -> int:
-    """The most stamps in any half-open window [t, t + span)."""
-    stamps = sorted(stamps)
-    best = start = 0
-    for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= span:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def child_env(emulator_url: str, **extra: str) -> dict[str, str]:

@@ -227,6 +227,18 @@ class _CallbackSender:
                 self._jobs = None
 
 
+def max_in_window(stamps: list[float], span: float = 1.0) -> int:
+    """The most timestamps in any half-open window [t, t + span): what a per-second rate limit,
+    counted where the requests arrive, sees at its worst (spec §1)."""
+    ordered = sorted(stamps)
+    best = start = 0
+    for end, stamp in enumerate(ordered):
+        while stamp - ordered[start] >= span:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
 class Emulator:
     """The emulated Tencent IM app. Thread-safe; use :class:`EmulatorServer` to serve it over HTTP."""
 
