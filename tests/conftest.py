@@ -105,3 +105,18 @@ def remote_user(emulator):
         return profile
 
     return create
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for a child process (a command, a worker) to use the test database."""
+    from urllib.parse import quote
+
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    scheme = {"postgresql": "postgres", "mysql": "mysql"}[db["ENGINE"].rsplit(".", 1)[-1]]
+    credentials = f"{quote(db.get('USER') or '')}:{quote(db.get('PASSWORD') or '')}@" if db.get("USER") else ""
+    return f"{scheme}://{credentials}{db.get('HOST') or 'localhost'}:{db.get('PORT') or ''}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test

@@ -13,14 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from profiles.im.client import PORTRAIT_SET
 from profiles.im.emulator import max_in_window
 from profiles.models import BulkJob, BulkJobItem, ImRequest
 from profiles.services.jobs import JobRow, job_create
 
-from .conftest import audited_db
+from .conftest import audited_db, test_database_url
 
 pytestmark = audited_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +30,7 @@ def child_env(emulator_url: str, **extra: str) -> dict[str, str]:
     env.update({
         "DJANGO_SETTINGS_MODULE": "improfile_site.settings",
         # The test database: a file both this process and the children open (settings.py).
-        "DATABASE_URL": f"sqlite:///{django_settings.DATABASES['default']['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "IM_API_BASE": emulator_url,
         "LOG_LEVEL": "WARNING",
         **extra,

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from profiles.im.emulator import Fault
 from profiles.models import ImRequest, Profile
 
-from .conftest import audited_db
+from .conftest import audited_db, test_database_url
 
 pytestmark = audited_db
 
@@ -83,7 +83,7 @@ def test_im_set_exits_non_zero_with_a_one_line_reason_from_the_shell(emulator, r
     remote_user("u_1")
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "IM_API_BASE": settings.IM.api_base,
     }
     for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):

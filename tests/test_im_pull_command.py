@@ -14,7 +14,7 @@ from profiles.im.client import PORTRAIT_GET
 from profiles.management.commands import im_pull
 from profiles.models import ImRequest, Profile
 
-from .conftest import audited_db
+from .conftest import audited_db, test_database_url
 
 pytestmark = audited_db
 
@@ -102,7 +102,7 @@ def test_a_failure_exits_non_zero_from_the_shell(emulator, remote_user, settings
     remote_user("u_1")
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "IM_API_BASE": settings.IM.api_base,
     }
     for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
