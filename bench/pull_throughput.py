@@ -168,6 +168,7 @@ def run(users: int, chunk: int | None) -> None:
 
         session = requests.Session()
         session.headers["Content-Type"] = "application/json"
+        session.trust_env = False  # configured like the service's client: no per-call environment reads
 
         def bare_pass() -> tuple[float, int]:
             """The same portrait_get calls, sent and decoded, nothing else."""

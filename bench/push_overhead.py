@@ -86,6 +86,7 @@ def run(n: int) -> None:
 
         session = requests.Session()
         session.headers["Content-Type"] = "application/json"
+        session.trust_env = False  # configured like the service's client: no per-call environment reads
 
         def push_bare() -> float:
             body = {"From_Account": USER_ID, "ProfileItem": [{"Tag": NICK, "Value": next_nick()}]}

@@ -7,6 +7,7 @@ errors are separate exception types; neither ever carries the URL, which holds t
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -139,6 +140,11 @@ class ImClient:
         # A Session reuses connections (keep-alive), as spec §1 asks.
         self.session = requests.Session()
         self.session.headers["Content-Type"] = "application/json"
+        # What requests would read from the environment on every call (proxies, a CA bundle, and
+        # ~/.netrc from disk), read once here: the same settings, without the per-call cost.
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
     def __repr__(self) -> str:
         return f"ImClient(base_url={self.base_url!r}, sdkappid={self.sdkappid})"
