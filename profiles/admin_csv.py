@@ -6,6 +6,7 @@ Plain functions taking the ModelAdmin, so ProfileAdmin wires them with ``csv_adm
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import secrets
@@ -62,11 +63,9 @@ def _upload_path(token: str) -> Path:
 def _remove_stale_uploads() -> None:
     cutoff = time.time() - UPLOAD_MAX_AGE_SECONDS
     for stale in upload_dir().glob("*.csv"):
-        try:
+        with contextlib.suppress(FileNotFoundError):  # another request removed it first
             if stale.stat().st_mtime < cutoff:
                 stale.unlink()
-        except FileNotFoundError:
-            pass  # another request removed it first
 
 
 def _can_import(request: HttpRequest) -> bool:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 from io import StringIO
 
 import pytest
@@ -14,7 +11,7 @@ from django.core.management import CommandError, call_command
 from profiles.im.emulator import Fault
 from profiles.models import ImRequest, Profile
 
-from .conftest import audited_db, test_database_url
+from .conftest import audited_db, run_manage
 
 pytestmark = audited_db
 
@@ -81,17 +78,7 @@ def test_im_set_reports_tencents_refusal_in_one_line(emulator, remote_user, cast
 
 def test_im_set_exits_non_zero_with_a_one_line_reason_from_the_shell(emulator, remote_user, cast, settings):
     remote_user("u_1")
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "IM_API_BASE": settings.IM.api_base,
-    }
-    for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "im_set", "u_1", "gender=Robot", "--actor", "editor"],
-        capture_output=True, text=True, env=env, cwd=settings.BASE_DIR, timeout=60,
-    )
+    done = run_manage("im_set", "u_1", "gender=Robot", "--actor", "editor")
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "40605" in done.stderr
     assert emulator.requests() == []

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from io import StringIO
 
 import pytest
@@ -14,7 +11,7 @@ from profiles.im.client import PORTRAIT_GET
 from profiles.management.commands import im_pull
 from profiles.models import ImRequest, Profile
 
-from .conftest import audited_db, test_database_url
+from .conftest import audited_db, run_manage
 
 pytestmark = audited_db
 
@@ -100,17 +97,7 @@ def test_a_user_that_fails_makes_it_fail_naming_the_user(emulator, remote_user):
 
 def test_a_failure_exits_non_zero_from_the_shell(emulator, remote_user, settings):
     remote_user("u_1")
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "IM_API_BASE": settings.IM.api_base,
-    }
-    for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "im_pull", "u_1", "u_ghost"],
-        capture_output=True, text=True, env=env, cwd=settings.BASE_DIR, timeout=60,
-    )
+    done = run_manage("im_pull", "u_1", "u_ghost")
     assert done.returncode == 1
     assert "u_ghost" in done.stderr and "40003" in done.stderr
     assert len(emulator.requests(PORTRAIT_GET)) == 1
