@@ -121,3 +121,16 @@ def test_an_unknown_actor_is_refused_before_anything_is_sent(emulator):
     with pytest.raises(CommandError, match="No user named 'ghost'"):
         run("u_1", "--actor", "ghost")
     assert emulator.requests() == []
+
+
+def test_an_actor_who_may_not_change_profiles_is_refused(emulator, cast):
+    with pytest.raises(CommandError, match="'auditor' is not allowed"):
+        run("u_1", "--actor", "auditor")
+    assert emulator.requests() == []
+    out, _err = run_ok_as_editor(emulator)
+    assert "Refreshed 1 profile(s)" in out
+
+
+def run_ok_as_editor(emulator) -> tuple[str, str]:
+    emulator.add_account("u_1", {"Tag_Profile_IM_Nick": "x"})
+    return run("u_1", "--actor", "editor")

@@ -35,6 +35,9 @@ class Command(BaseCommand):
             actor_user = user_model.objects.filter(**{user_model.USERNAME_FIELD: actor}).first()
             if actor_user is None:
                 raise CommandError(f"No user named {actor!r}.")
+            # A pull rewrites local copies: the same permission as refreshing in the admin.
+            if not actor_user.is_active or not actor_user.has_perm("profiles.change_profile"):
+                raise CommandError(f"User {actor!r} is not allowed to refresh profiles.")
         batches = [user_ids] if user_ids else self._all_batches()
         pulled = calls = 0
         failures: dict[str, services.PullFailure] = {}
