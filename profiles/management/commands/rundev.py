@@ -3,6 +3,8 @@ Ctrl-C stops them all."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -20,6 +22,17 @@ from profiles import services
 from profiles.demo import DEMO_CUSTOM_TAGS, demo_accounts
 
 DEMO_USERNAME = "admin"
+
+
+def _start(command: list[str]) -> subprocess.Popen:
+    # Its own session: a terminal's Ctrl-C reaches only rundev, which then stops each child once
+    # (qcluster stops its workers cleanly on one SIGTERM, not on a SIGINT followed by a SIGTERM).
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -81,7 +94,7 @@ class Command(BaseCommand):
                 services.demo_seed_local(
                     accounts=demo_accounts(settings.IM_DEMO_ACCOUNTS), custom_tags=list(DEMO_CUSTOM_TAGS)
                 )
-                children.append(subprocess.Popen([
+                children.append(_start([
                     sys.executable, "manage.py", "im_emulator", "--demo",
                     # The webhook (spec §8) goes to this web server; the token comes from settings.
                     "--callback-url", f"http://{_callback_host(addr)}:{port}/im/callback",
@@ -90,11 +103,9 @@ class Command(BaseCommand):
                     raise CommandError(f"The emulator did not start on port {emulator_port}.")
             else:
                 self.stdout.write(f"Using Tencent at {config.api_base} (SDKAppID {config.sdkappid}).")
-            children.append(
-                subprocess.Popen([sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"])
-            )
+            children.append(_start([sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"]))
             # The django-q2 cluster (ORM broker) that runs bulk jobs.
-            children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"]))
+            children.append(_start([sys.executable, "manage.py", "qcluster"]))
             if not _wait_for_port(addr, port):
                 raise CommandError(f"The web server did not start on {addr}:{port}.")
             self.stdout.write(self.style.SUCCESS(
@@ -105,14 +116,14 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # One SIGTERM to each child's whole process group (qcluster's workers included), time
+            # to stop cleanly, then SIGKILL for anything left.
             for child in children:
-                if child.poll() is None:
-                    child.terminate()
+                _signal_group(child, signal.SIGTERM)
             for child in children:
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=15)
+                _signal_group(child, signal.SIGKILL)
             self.stdout.write("Stopped.")
 
     def _wait(self, children: list[subprocess.Popen]) -> None:
