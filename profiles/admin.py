@@ -273,6 +273,12 @@ class ErrorCodeFilter(admin.SimpleListFilter):
         return queryset
 
 
+def short_tag_names(names: list[str]) -> str:
+    """Tag names without the common "Tag_Profile_" prefix, so a list column fits; detail pages
+    show the full names."""
+    return ", ".join(name.removeprefix("Tag_Profile_") for name in names)
+
+
 def changes_table(changes: list[dict[str, Any]] | None) -> str:
     """A before → after table of tag changes, for audit rows and external changes alike."""
     if not changes:
@@ -317,11 +323,9 @@ class ImRequestAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
 
-
     @admin.display(description="Tags")
     def tags(self, obj: ImRequest) -> str:
-        # Without the common "Tag_Profile_" prefix, so the list fits; the detail page has full names.
-        return ", ".join(name.removeprefix("Tag_Profile_") for name in obj.tag_names)
+        return short_tag_names(obj.tag_names)
 
     @admin.display(description="ErrorCode", ordering="error_code")
     def error_code_with_meaning(self, obj: ImRequest) -> str:
@@ -363,10 +367,9 @@ class ExternalChangeAdmin(ReadOnlyAdmin):
               "changes_table", "body_json"]
     readonly_fields = fields
 
-
     @admin.display(description="Tags")
     def tags(self, obj: ExternalChange) -> str:
-        return ", ".join(name.removeprefix("Tag_Profile_") for name in obj.tag_names)
+        return short_tag_names(obj.tag_names)
 
     @admin.display(description="Before → after")
     def changes_table(self, obj: ExternalChange) -> str:
@@ -385,7 +388,6 @@ class BulkJobAdmin(ReadOnlyAdmin):
     list_filter = ["state", "source"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-
 
     @admin.display(description="Done")
     def progress(self, obj: BulkJob) -> str:

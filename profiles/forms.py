@@ -135,10 +135,6 @@ class ProfileForm(forms.ModelForm):
                 return field_name
         return None
 
-    def label_for_tag(self, wire_name: str) -> str:
-        field_name = self._field_for_tag(wire_name)
-        return str(self.fields[field_name].label) if field_name else wire_name
-
     def clean_started_from(self) -> dict[str, Any] | None:
         raw = self.cleaned_data.get("started_from")
         if not raw:

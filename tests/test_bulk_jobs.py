@@ -149,15 +149,21 @@ def test_a_job_cancelled_before_work_sends_nothing(emulator):
     assert emulator.requests() == [] and not ImRequest.objects.exists()
 
 
+def work_in_background_until_sent(emulator, job, sent: int) -> threading.Thread:
+    """A worker thread on ``job``, returned once ``sent`` requests reached the emulator."""
+    worker = threading.Thread(target=job_work, kwargs={"job_id": job.pk, "seconds": 10})
+    worker.start()
+    deadline = time.monotonic() + 5
+    while len(emulator.requests(PORTRAIT_SET)) < sent and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return worker
+
+
 def test_a_job_cancelled_midway_finishes_what_was_sent_and_cancels_the_rest(emulator, settings):
     settings.IM_JOB_CONCURRENCY = 1
     emulator.set_latency(0.03)
     job = make_job(emulator, [f"u_{n:02}" for n in range(40)])
-    worker = threading.Thread(target=job_work, kwargs={"job_id": job.pk, "seconds": 10})
-    worker.start()
-    deadline = time.monotonic() + 5
-    while len(emulator.requests(PORTRAIT_SET)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = work_in_background_until_sent(emulator, job, 3)
     job_cancel(job=job)
     worker.join(timeout=10)
     assert not worker.is_alive()
@@ -262,11 +268,7 @@ def test_a_cancel_also_stops_items_already_claimed_by_a_busy_worker(emulator, se
     settings.IM_JOB_CONCURRENCY = 4  # claims 8 at a time
     emulator.set_latency(0.05)
     job = make_job(emulator, [f"u_{n:02}" for n in range(40)])
-    worker = threading.Thread(target=job_work, kwargs={"job_id": job.pk, "seconds": 10})
-    worker.start()
-    deadline = time.monotonic() + 5
-    while len(emulator.requests(PORTRAIT_SET)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    worker = work_in_background_until_sent(emulator, job, 2)
     job_cancel(job=job)
     sent_at_cancel = len(emulator.requests(PORTRAIT_SET))
     worker.join(timeout=10)
