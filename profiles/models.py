@@ -196,11 +196,40 @@ class ExternalChange(models.Model):
         return [change["tag"] for change in self.changes or []]
 
 
+class AuditRowImmutable(Exception):
+    """Raised on an attempt to change or delete a complete audit row through the ORM."""
+
+
+class ImRequestQuerySet(models.QuerySet):
+    """Refuses ``update()`` and ``delete()`` on complete audit rows: once a row is sealed into the
+    chain it can only be read (profiles.services.audit seals it; audit_archive removes old ones)."""
+
+    def _refuse_if_sealed(self, verb: str) -> None:
+        sealed = self.filter(chain_seq__isnull=False).values_list("pk", flat=True)[:1]
+        first = list(sealed)
+        if first:
+            raise AuditRowImmutable(
+                f"Audit row #{first[0]} is complete and cannot be {verb}: the audit trail is append-only "
+                "(python manage.py audit_archive is the only way to remove old rows)."
+            )
+
+    def update(self, **kwargs: Any) -> int:
+        self._refuse_if_sealed("changed")
+        return super().update(**kwargs)
+
+    def delete(self):
+        self._refuse_if_sealed("deleted")
+        return super().delete()
+
+    delete.queryset_only = True
+
+
 class ImRequest(models.Model):
     """One request sent to Tencent, written before it is sent and completed when it returns.
 
     Rows are written only by the service layer, through the "autocommit" connection, so they survive
-    a rollback of the caller's transaction.
+    a rollback of the caller's transaction. A complete row is sealed into a hash chain (``chain_*``,
+    profiles.services.audit) and can no longer be changed or deleted through the ORM.
     """
 
     class Source(models.TextChoices):
@@ -214,6 +243,8 @@ class ImRequest(models.Model):
         OK = "ok", "Accepted"
         IM_ERROR = "im_error", "Refused by Tencent"
         TRANSPORT_ERROR = "transport_error", "Transport error"
+        # The process died between sending and recording the answer; found and closed later.
+        UNANSWERED = "unanswered", "No answer ever recorded"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -245,11 +276,28 @@ class ImRequest(models.Model):
     # For background jobs: which job, and which attempt of that item this request was.
     job = models.ForeignKey("BulkJob", null=True, blank=True, on_delete=models.PROTECT, related_name="requests")
     attempt = models.PositiveSmallIntegerField(default=1)
+    # A push that undoes an earlier one points at it. No database constraint: the original may be
+    # archived (audit_archive) while the revert stays.
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="reverted_by",
+    )
+    # The hash chain (profiles.services.audit): position, the previous row's hash, this row's hash
+    # over its canonical content and that previous hash. Empty while the request is pending.
+    chain_seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
+    chain_prev = models.CharField(max_length=64, blank=True, editable=False)
+    chain_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    objects = ImRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "Tencent request"
         verbose_name_plural = "Tencent requests (audit)"
+        permissions = [
+            ("view_all_imrequest", "Can view every staff member's audit rows"),
+            ("export_imrequest", "Can export the audit trail"),
+            ("view_audit_dashboard", "Can view the audit dashboard"),
+        ]
         indexes = [
             models.Index(fields=["user_id", "created_at"], name="imrequest_user_time"),
             models.Index(fields=["error_code", "created_at"], name="imrequest_code_time"),
@@ -261,6 +309,24 @@ class ImRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.command} {self.user_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and self.pk is not None:
+            ImRequest.objects.using(kwargs.get("using") or self._state.db).filter(pk=self.pk)._refuse_if_sealed(
+                "changed"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        if self.pk is not None:
+            ImRequest.objects.using(kwargs.get("using") or self._state.db).filter(pk=self.pk)._refuse_if_sealed(
+                "deleted"
+            )
+        return super().delete(*args, **kwargs)
+
+    @property
+    def sealed(self) -> bool:
+        return self.chain_seq is not None
+
     @property
     def tag_names(self) -> list[str]:
         return [change["tag"] for change in self.changes or []]
@@ -270,6 +336,59 @@ class ImRequest(models.Model):
         if self.error_code is None:
             return self.transport_error
         return describe(self.error_code).meaning
+
+
+class AuditChainHead(models.Model):
+    """The end of the audit hash chain: the last sealed row's position and hash. One row (id 1),
+    locked by every seal, so rows sealed by several processes at once still form one chain; it also
+    tells audit_verify where the chain must end (so removing the newest rows shows)."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}"
+
+
+class AuditAnchor(models.Model):
+    """Where the chain starts after audit_archive removed the rows before it: the last archived
+    row's position and hash, and the file they went to."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=150, blank=True)
+    seq = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    before = models.DateTimeField(help_text="Rows created before this were archived.")
+    rows = models.PositiveBigIntegerField(default=0)
+    file_name = models.CharField(max_length=500)
+    file_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"Anchor at #{self.seq} ({self.file_name})"
+
+
+class AuditExport(models.Model):
+    """One download of the audit trail: who, when, which filter, which format, how many rows."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    format = models.CharField(max_length=8)
+    # The audit list's query string: the filters and search the export applied.
+    filter = models.TextField(blank=True)
+    rows = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty until the download finished.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export by {self.actor_username or 'unknown'} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class ImRequestSubject(models.Model):

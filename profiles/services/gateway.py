@@ -4,6 +4,7 @@ for every request the application sends."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -15,10 +16,8 @@ from ..im.client import ACCOUNT_CHECK, PORTRAIT_GET, ImClient, ImError, ImRespon
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
+from .audit import AUTOCOMMIT_DB, audit_seal
 from .ratelimit import rate_limit_acquire
-
-# A second connection to the same database, outside any caller's transaction (settings.DATABASES).
-AUTOCOMMIT_DB = "autocommit"
 
 _clients: dict[ImConfig, ImClient] = {}
 _clients_lock = threading.Lock()
@@ -63,19 +62,23 @@ def im_call(
     background: bool = False,
     job_id: int | None = None,
     attempt: int = 1,
+    reverts: ImRequest | None = None,
+    conclude: Callable[[ImResponse], str] | None = None,
     client: ImClient | None = None,
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
 
     The row goes through the "autocommit" connection, so it survives whatever the
-    caller's transaction does. Raises ImError / TransportError after completing the row, with
+    caller's transaction does. Completing it seals it into the audit chain, after which it cannot
+    change: ``conclude`` turns an accepted answer into the row's note (what the service made of it,
+    e.g. a conflict) before that. Raises ImError / TransportError after completing the row, with
     the row attached as ``exc.audit``.
     """
     client = client or im_client()
     nonce = new_random()
     audit = ImRequest.objects.using(AUTOCOMMIT_DB).create(
         source=source, purpose=purpose, user_id=user_id, command=command, job_id=job_id,
-        attempt=attempt, request_body=body, random=nonce,
+        attempt=attempt, request_body=body, random=nonce, reverts=reverts,
         changes=changes or [], **_actor_fields(actor),
     )
     if subjects:
@@ -98,11 +101,17 @@ def im_call(
         audit.response_body = {"text": exc.response_text} if exc.response_text else None
         audit.latency_ms = exc.latency_ms
         audit.completed_at = timezone.now()
-        audit.save(using=AUTOCOMMIT_DB, update_fields=[
-            "state", "http_status", "transport_error", "response_body", "latency_ms", "completed_at",
-        ])
+        audit_seal(audit, ["state", "http_status", "transport_error", "response_body", "latency_ms", "completed_at"])
         exc.audit = audit
         raise
+    if conclude is not None:
+        try:
+            audit.note = conclude(response)
+        except Exception as exc:
+            # The row is completed whatever happens; the caller still gets the error.
+            audit.note = f"The answer could not be processed: {type(exc).__name__}: {exc}"[:1000]
+            _complete(audit, ImRequest.State.OK, response)
+            raise
     _complete(audit, ImRequest.State.OK, response)
     return audit, response
 
@@ -117,7 +126,7 @@ def _complete(audit: ImRequest, state: str, response: ImResponse) -> None:
     audit.response_body = _stored_answer(response)
     audit.latency_ms = response.latency_ms
     audit.completed_at = timezone.now()
-    audit.save(using=AUTOCOMMIT_DB, update_fields=_COMPLETION_FIELDS)
+    audit_seal(audit, _COMPLETION_FIELDS)
 
 
 def _stored_answer(response: ImResponse) -> dict[str, Any]:
@@ -140,7 +149,7 @@ def _stored_answer(response: ImResponse) -> dict[str, Any]:
 
 _COMPLETION_FIELDS = [
     "state", "http_status", "action_status", "error_code", "error_info", "error_display", "response_body",
-    "latency_ms", "completed_at",
+    "latency_ms", "completed_at", "note",
 ]
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from ..im.client import PORTRAIT_SET
 from ..im.errors import Retry, describe
 from ..models import BulkJob, BulkJobItem, ImRequest, Profile
+from .audit import audit_close_unanswered
 from .gateway import im_client
 from .push import JobCall, profile_push
 from .ratelimit import RATELIMIT_DB
@@ -195,6 +196,12 @@ def _process(job: BulkJob, item: BulkJobItem, *, definitions: Mapping[str, Any] 
         _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
         return
     attempt = item.attempts  # counted by the claim
+    if abandoned:
+        audit_close_unanswered(
+            job_id=job.pk, user_id=item.user_id, command=PORTRAIT_SET,
+            note=f"The worker stopped before Tencent's answer was recorded; the edit was sent again "
+            f"(attempt {attempt}).",
+        )
     purpose = f"job #{job.pk}" + (", re-sent: the answer was never recorded (worker stopped)" if abandoned else "")
     if hasattr(item, "profile"):  # looked up with the claim
         profile = item.profile or Profile(user_id=item.user_id)

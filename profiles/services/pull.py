@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from ..im import tags as catalogue
-from ..im.client import PORTRAIT_GET, ImClient, ImError, TransportError
+from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError
 from ..im.errors import describe
 from ..models import CustomTagDefinition, ImRequest, Profile
 from .gateway import AUTOCOMMIT_DB, im_call
@@ -122,54 +122,65 @@ def remote_read(
     source: str,
     definitions: Mapping[str, CustomTagDefinition] | None = None,
     purpose: str = "",
+    conclude: Callable[[RemoteRead], str] | None = None,
     client: ImClient | None = None,
 ) -> RemoteRead:
     """``portrait_get`` for ``user_ids`` in batches of 100, each call audited. Per-user failures
-    (ResultCode != 0, Fail_Account, a whole call refused) are collected, never raised."""
+    (ResultCode != 0, Fail_Account, a whole call refused) are collected, never raised.
+    ``conclude`` sees the read so far as each answer arrives and gives the audit row its note."""
     if definitions is None:
         definitions = custom_tag_definitions()
     result = RemoteRead()
     for start in range(0, len(user_ids), PULL_BATCH_SIZE):
         batch = list(user_ids[start:start + PULL_BATCH_SIZE])
         result.calls += 1
+
+        def take_answer(response: ImResponse, batch: list[str] = batch) -> str:
+            _take_answer(result, response, batch, tags, definitions)
+            return conclude(result) if conclude is not None else ""
+
         try:
-            audit, response = im_call(
+            audit, _response = im_call(
                 command=PORTRAIT_GET, body={"To_Account": batch, "TagList": list(tags)}, actor=actor,
                 source=source, user_id=batch[0] if len(batch) == 1 else "",
                 subjects=batch if len(batch) > 1 else None, purpose=purpose, client=client,
+                conclude=take_answer,
             )
             result.audits.append(audit)
         except ImError as exc:
             for user_id in batch:
                 result.failures[user_id] = PullFailure(user_id, exc.error_code, exc.info.meaning)
-            continue
         except TransportError as exc:
             for user_id in batch:
                 result.failures[user_id] = PullFailure(user_id, None, f"no answer from Tencent ({exc.reason})")
-            continue
-        failed_accounts = {a for a in response.body.get("Fail_Account") or [] if isinstance(a, str)}
-        asked = set(batch)
-        answered: set[str] = set()
-        for item in response.body.get("UserProfileItem") or []:
-            user_id = item.get("To_Account") if isinstance(item, dict) else None
-            # An answer for a user nobody asked about (or not a string at all) is ignored.
-            if not isinstance(user_id, str) or user_id not in asked:
-                continue
-            answered.add(user_id)
-            code = item.get("ResultCode", 0)
-            if code != 0 or user_id in failed_accounts:
-                code = code if isinstance(code, int) and code != 0 else None
-                reason = describe(code).meaning if code is not None else "listed in Fail_Account"
-                info = item.get("ResultInfo")
-                result.failures[user_id] = PullFailure(user_id, code, f"{reason}{f' ({info})' if info else ''}")
-                continue
-            result.profiles[user_id] = parse_profile_items(
-                item.get("ProfileItem"), requested=tags, definitions=definitions
-            )
-        for user_id in batch:
-            if user_id not in answered and user_id not in result.failures:
-                result.failures[user_id] = PullFailure(user_id, None, "missing from Tencent's answer")
     return result
+
+
+def _take_answer(
+    result: RemoteRead, response: ImResponse, batch: list[str], tags: Sequence[str],
+    definitions: Mapping[str, CustomTagDefinition],
+) -> None:
+    """Record one portrait_get answer's profiles and per-user failures into ``result``."""
+    failed_accounts = {a for a in response.body.get("Fail_Account") or [] if isinstance(a, str)}
+    asked = set(batch)
+    answered: set[str] = set()
+    for item in response.body.get("UserProfileItem") or []:
+        user_id = item.get("To_Account") if isinstance(item, dict) else None
+        # An answer for a user nobody asked about (or not a string at all) is ignored.
+        if not isinstance(user_id, str) or user_id not in asked:
+            continue
+        answered.add(user_id)
+        code = item.get("ResultCode", 0)
+        if code != 0 or user_id in failed_accounts:
+            code = code if isinstance(code, int) and code != 0 else None
+            reason = describe(code).meaning if code is not None else "listed in Fail_Account"
+            info = item.get("ResultInfo")
+            result.failures[user_id] = PullFailure(user_id, code, f"{reason}{f' ({info})' if info else ''}")
+            continue
+        result.profiles[user_id] = parse_profile_items(item.get("ProfileItem"), requested=tags, definitions=definitions)
+    for user_id in batch:
+        if user_id not in answered and user_id not in result.failures:
+            result.failures[user_id] = PullFailure(user_id, None, "missing from Tencent's answer")
 
 
 def profile_pull(

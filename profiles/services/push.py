@@ -13,8 +13,8 @@ from django.utils import timezone
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import CustomTagDefinition, ImRequest, Profile
-from .gateway import AUTOCOMMIT_DB, im_call
-from .pull import remote_read
+from .gateway import im_call
+from .pull import RemoteRead, remote_read
 from .validation import validate_tag_values
 
 
@@ -93,6 +93,7 @@ def profile_push(
     expected_version: int | None = None,
     send_unchanged: bool = False,
     job: JobCall | None = None,
+    reverts: ImRequest | None = None,
     definitions: Mapping[str, CustomTagDefinition] | None = None,
     client: ImClient | None = None,
 ) -> PushOutcome:
@@ -110,6 +111,7 @@ def profile_push(
       local copy only on success.
     - ``job``: the background job, attempt and purpose this push belongs to (audited with it, and
       rate-limited as background work).
+    - ``reverts``: the audited push this one undoes; the new audit row points at it.
     """
     cleaned = validate_tag_values(values, definitions=definitions)
 
@@ -133,8 +135,28 @@ def profile_push(
 
     before = {tag: base(tag) for tag in changed}
     if started_from is not None:
+        def find_conflicts(read: RemoteRead) -> list[Conflict]:
+            found = read.profiles.get(profile.user_id)
+            remote = found.values if found is not None else {}
+            return [
+                Conflict(tag=tag, started=base(tag), remote=remote.get(tag), yours=value)
+                for tag, value in changed.items()
+                if found is not None and not _same(base(tag), remote.get(tag)) and not _same(remote.get(tag), value)
+            ]
+
+        def conflict_note(read: RemoteRead) -> str:
+            # The conclusion is part of the read's audit row, sealed with it.
+            conflicts = find_conflicts(read)
+            if not conflicts:
+                return ""
+            return "Conflict, nothing sent — " + "; ".join(
+                f"{c.tag}: started from {json.dumps(c.started, ensure_ascii=False)}, Tencent has "
+                f"{json.dumps(c.remote, ensure_ascii=False)}, wanted {json.dumps(c.yours, ensure_ascii=False)}"
+                for c in conflicts
+            )
+
         read = remote_read(user_ids=[profile.user_id], tags=list(changed), actor=actor, source=source,
-                           purpose="conflict check before saving", client=client)
+                           purpose="conflict check before saving", conclude=conflict_note, client=client)
         failure = read.failures.get(profile.user_id)
         if failure is not None:
             return PushOutcome(
@@ -143,25 +165,12 @@ def profile_push(
                 f"sent: {failure.describe()}",
             )
         remote = read.profiles[profile.user_id].values
-        conflicts = [
-            Conflict(tag=tag, started=base(tag), remote=remote.get(tag), yours=value)
-            for tag, value in changed.items()
-            if not _same(base(tag), remote.get(tag)) and not _same(remote.get(tag), value)
-        ]
+        conflicts = find_conflicts(read)
         # A tag that Tencent already holds at the requested value needs no request.
         changed = {tag: value for tag, value in changed.items() if not _same(remote.get(tag), value)}
         if conflicts:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             names = ", ".join(conflict.tag for conflict in conflicts)
-            detail = "; ".join(
-                f"{c.tag}: started from {json.dumps(c.started, ensure_ascii=False)}, Tencent has "
-                f"{json.dumps(c.remote, ensure_ascii=False)}, wanted {json.dumps(c.yours, ensure_ascii=False)}"
-                for c in conflicts
-            )
-            # The read's row is complete; the conclusion drawn from it is written once, here.
-            ImRequest.objects.using(AUTOCOMMIT_DB).filter(pk__in=[a.pk for a in read.audits]).update(
-                note=f"Conflict, nothing sent — {detail}"
-            )
             return PushOutcome(
                 ok=False, user_id=profile.user_id, conflicts=conflicts,
                 message=f"{names} changed in Tencent since you opened {profile.user_id}; nothing was sent. "
@@ -182,7 +191,8 @@ def profile_push(
     try:
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
-            changes=changes, client=client, **(job.call_options() if job else {}),
+            changes=changes, client=client, reverts=reverts,
+            **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}"} if reverts else {}),
         )
     except ImError as exc:
         # spec §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.

@@ -1,0 +1,374 @@
+"""The audit trail's integrity: sealing complete rows into the hash chain, verifying the chain,
+and archiving old rows behind an anchor (profiles.auditchain has the hash format)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.db import IntegrityError, connections, models, transaction
+from django.utils import timezone
+
+from .. import auditchain
+from ..models import AuditAnchor, AuditChainHead, AuditRowImmutable, ImRequest, ImRequestSubject
+
+# A second connection to the same database, outside any caller's transaction (settings.DATABASES).
+AUTOCOMMIT_DB = "autocommit"
+_CHAIN_FIELDS = ["chain_seq", "chain_prev", "chain_hash"]
+_JSON_FIELDS = ("request_body", "response_body", "changes")
+# Columns read to check a row: what the hash covers, and the chain fields.
+_VERIFY_COLUMNS = [*auditchain.HASHED_FIELDS, "chain_prev", "chain_hash"]
+ARCHIVE_FORMAT = "improfile-audit-archive-v1"
+
+
+def _chain_values(audit: ImRequest) -> dict[str, Any]:
+    return {name: getattr(audit, "pk" if name == "id" else name) for name in auditchain.HASHED_FIELDS}
+
+
+def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
+    """Complete ``audit``: write ``fields`` (its answer) and its place in the chain, in one
+    transaction on the audit connection.
+
+    The first statement bumps the chain head, which takes SQLite's write lock (or PostgreSQL's row
+    lock on the head) before the previous hash is read: rows sealed by several processes at once
+    still form one unbroken chain. Raises AuditRowImmutable if the row was already sealed.
+    """
+    for name in _JSON_FIELDS:
+        setattr(audit, name, auditchain.normalise_json(getattr(audit, name)))
+    values = [*dict.fromkeys(fields), *_CHAIN_FIELDS]
+    for attempt in range(3):
+        try:
+            with transaction.atomic(using=AUTOCOMMIT_DB):
+                seq, previous = _advance_head()
+                audit.chain_seq, audit.chain_prev = seq, previous
+                audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit))
+                written = ImRequest.objects.using(AUTOCOMMIT_DB).filter(pk=audit.pk, chain_seq__isnull=True)
+                if models.QuerySet.update(written, **{name: getattr(audit, name) for name in values}) != 1:
+                    raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
+                AuditChainHead.objects.using(AUTOCOMMIT_DB).filter(pk=1).update(hash=audit.chain_hash)
+            return
+        except IntegrityError:
+            # Two processes created the head of an empty chain at once; the loser tries again.
+            audit.chain_seq = None
+            if attempt == 2:
+                raise
+
+
+def _advance_head() -> tuple[int, str]:
+    """Take the chain's lock and the next position: (new seq, previous row's hash)."""
+    connection = connections[AUTOCOMMIT_DB]
+    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET seq = seq + 1 WHERE id = 1")  # noqa: S608 (constant table name)
+        if cursor.rowcount == 0:  # a new, empty database (or one flushed by a test run)
+            cursor.execute(
+                f"INSERT INTO {table} (id, seq, hash) VALUES (1, 1, %s)", [auditchain.GENESIS]  # noqa: S608
+            )
+        cursor.execute(f"SELECT seq, hash FROM {table} WHERE id = 1")  # noqa: S608
+        seq, previous = cursor.fetchone()
+    return int(seq), previous
+
+
+def audit_close_unanswered(*, job_id: int, user_id: str, command: str, note: str) -> int:
+    """Seal the pending rows of requests whose answer was never recorded (their worker died), so
+    the trail says so instead of showing them as still in flight. Returns how many."""
+    closed = 0
+    for audit in ImRequest.objects.using(AUTOCOMMIT_DB).filter(
+        job_id=job_id, user_id=user_id, command=command, state=ImRequest.State.PENDING, chain_seq__isnull=True,
+    ):
+        audit.state = ImRequest.State.UNANSWERED
+        audit.completed_at = timezone.now()
+        audit.note = note
+        audit_seal(audit, ["state", "completed_at", "note"])
+        closed += 1
+    return closed
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChainProblem:
+    kind: str  # "removed", "out_of_order", "altered", "truncated"
+    seq: int
+    row_id: int | None
+    message: str
+
+
+@dataclass
+class ChainWalker:
+    """Checks rows in chain order against the chain that should link them."""
+
+    seq: int = 0
+    previous: str = auditchain.GENESIS
+    checked: int = 0
+    problem: ChainProblem | None = None
+
+    def feed(self, values: Mapping[str, Any]) -> bool:
+        """Check one row; False (and ``problem`` set) at the first row that breaks the chain."""
+        seq, row_id = values["chain_seq"], values["id"]
+        if seq != self.seq + 1:
+            if seq > self.seq + 1:
+                gap = f"#{self.seq + 1}" if seq == self.seq + 2 else f"#{self.seq + 1} to #{seq - 1}"
+                message = f"chain position {gap} is missing before row id {row_id} (#{seq}): removed"
+            else:
+                message = f"row id {row_id} claims position #{seq} after #{self.seq}: inserted out of order"
+            return self._fail("removed" if seq > self.seq + 1 else "out_of_order", seq, row_id, message)
+        if values["chain_prev"] != self.previous:
+            return self._fail(
+                "out_of_order", seq, row_id,
+                f"row id {row_id} (#{seq}) does not follow the row before it in the chain (its previous "
+                "hash differs): a row was removed, inserted or moved here",
+            )
+        if auditchain.row_hash(values["chain_prev"], values) != values["chain_hash"]:
+            return self._fail(
+                "altered", seq, row_id,
+                f"row id {row_id} (#{seq}) no longer matches its hash: it was altered after it was recorded",
+            )
+        self.seq, self.previous = seq, values["chain_hash"]
+        self.checked += 1
+        return True
+
+    def finish(self, end_seq: int, end_hash: str, where: str) -> bool:
+        if (self.seq, self.previous) != (end_seq, end_hash):
+            return self._fail(
+                "truncated", self.seq + 1, None,
+                f"the chain ends at #{self.seq} but {where} records #{end_seq} as its last row: "
+                + ("the newest rows were removed" if end_seq > self.seq else "the end does not match"),
+            )
+        return True
+
+    def _fail(self, kind: str, seq: int, row_id: int | None, message: str) -> bool:
+        self.problem = ChainProblem(kind, seq, row_id, message)
+        return False
+
+
+@dataclass
+class VerifyReport:
+    start_seq: int
+    checked: int = 0
+    end_seq: int = 0
+    end_hash: str = ""
+    problem: ChainProblem | None = None
+    pending: int = 0
+    anchor: AuditAnchor | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def chain_start() -> tuple[int, str, AuditAnchor | None]:
+    """Where verification starts: the newest archive anchor, or the genesis."""
+    anchor = AuditAnchor.objects.order_by("-seq").first()
+    if anchor is None:
+        return 0, auditchain.GENESIS, None
+    return anchor.seq, anchor.hash, anchor
+
+
+def _stored_rows(after: int, up_to: int | None, batch: int) -> Iterator[dict[str, Any]]:
+    """Sealed rows in chain order, read in keyset pages: memory stays bounded at any size."""
+    last = after
+    while True:
+        page = ImRequest.objects.filter(chain_seq__gt=last)
+        if up_to is not None:
+            page = page.filter(chain_seq__lte=up_to)
+        rows = list(page.order_by("chain_seq").values_list(*_VERIFY_COLUMNS)[:batch])
+        for row in rows:
+            yield dict(zip(_VERIFY_COLUMNS, row, strict=True))
+        if len(rows) < batch:
+            return
+        last = rows[-1][_VERIFY_COLUMNS.index("chain_seq")]
+
+
+def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Walk the whole chain from its start (the newest anchor) to the head and report the first
+    row that was altered, removed or inserted out of order."""
+    start_seq, start_hash, anchor = chain_start()
+    walker = ChainWalker(seq=start_seq, previous=start_hash)
+    report = VerifyReport(start_seq=start_seq, anchor=anchor)
+    for values in _stored_rows(start_seq, None, batch):
+        if not walker.feed(values):
+            break
+        if progress is not None and walker.checked % 100_000 == 0:
+            progress(walker.checked)
+    else:
+        head = AuditChainHead.objects.filter(pk=1).first()
+        if head is not None:
+            walker.finish(head.seq, head.hash, "the chain head")
+        elif walker.seq != start_seq:
+            walker._fail("truncated", walker.seq, None, "the chain head is missing")
+    report.checked, report.end_seq, report.end_hash, report.problem = (
+        walker.checked, walker.seq, walker.previous, walker.problem,
+    )
+    report.pending = ImRequest.objects.filter(chain_seq__isnull=True).count()
+    return report
+
+
+# --- archiving -------------------------------------------------------------------------------
+
+@dataclass
+class ArchiveResult:
+    rows: int = 0
+    start_seq: int = 0
+    end_seq: int = 0
+    end_hash: str = ""
+    file_sha256: str = ""
+    left_pending: int = 0
+    anchor: AuditAnchor | None = None
+    problem: ChainProblem | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ArchiveError(Exception):
+    pass
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} to the archive")
+
+
+def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: int = 2000) -> ArchiveResult:
+    """Move the sealed rows created before ``before`` into a gzip JSON Lines file, then remove them.
+
+    What is archived is always a prefix of the chain (up to the first row created on or after
+    ``before``), checked as it is written, so the chain stays verifiable from the new anchor on;
+    the file holds the anchor it starts from and the one it ends at. Nothing is removed unless the
+    file was written completely. Pending rows (no answer recorded yet) are never archived.
+    """
+    to = Path(to)
+    if to.exists():
+        raise ArchiveError(f"{to} already exists; archives are never overwritten.")
+    if not to.parent.is_dir():
+        raise ArchiveError(f"the folder {to.parent} does not exist.")
+    start_seq, start_hash, _anchor = chain_start()
+    first_kept = (
+        ImRequest.objects.filter(chain_seq__gt=start_seq, created_at__gte=before)
+        .aggregate(first=models.Min("chain_seq"))["first"]
+    )
+    head = AuditChainHead.objects.filter(pk=1).first()
+    end_seq = (first_kept - 1) if first_kept is not None else (head.seq if head else start_seq)
+    result = ArchiveResult(start_seq=start_seq, end_seq=end_seq)
+    result.left_pending = ImRequest.objects.filter(chain_seq__isnull=True, created_at__lt=before).count()
+    if end_seq <= start_seq:
+        return result
+
+    walker = ChainWalker(seq=start_seq, previous=start_hash)
+    digest = hashlib.sha256()
+    handle, temporary = tempfile.mkstemp(prefix=".audit-archive-", suffix=".part", dir=to.parent)
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            hashing = _HashingWriter(raw, digest)
+            with gzip.GzipFile(fileobj=hashing, mode="wb", filename="", mtime=0) as archive:
+                def write(record: Mapping[str, Any]) -> None:
+                    archive.write(json.dumps(record, ensure_ascii=False, default=_json_default).encode() + b"\n")
+
+                write({
+                    "format": ARCHIVE_FORMAT, "chain_format": auditchain.FORMAT, "created_at": timezone.now(),
+                    "before": before, "start": {"seq": start_seq, "hash": start_hash},
+                })
+                for values in _stored_rows(start_seq, end_seq, batch):
+                    if not walker.feed(values):
+                        result.problem = walker.problem
+                        raise ArchiveError(f"the chain is broken, nothing was archived: {walker.problem.message}")
+                    write(values)
+                if walker.seq != end_seq:
+                    raise ArchiveError(
+                        f"the chain stops at #{walker.seq} before #{end_seq}: rows are missing, nothing was archived."
+                    )
+                write({"end": {"seq": walker.seq, "hash": walker.previous}, "rows": walker.checked})
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temporary, to)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    result.rows, result.end_hash, result.file_sha256 = walker.checked, walker.previous, digest.hexdigest()
+    with transaction.atomic():
+        result.anchor = AuditAnchor.objects.create(
+            seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=str(to),
+            file_sha256=result.file_sha256, created_by=actor_name,
+        )
+    _remove_archived(end_seq, batch)
+    return result
+
+
+class _HashingWriter:
+    """A file wrapper that hashes what goes through it (the archive file's SHA-256, kept with the anchor)."""
+
+    def __init__(self, raw: Any, digest: Any) -> None:
+        self.raw, self.digest = raw, digest
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _remove_archived(end_seq: int, batch: int) -> None:
+    """Delete archived rows (and their subject rows), a batch per transaction. The anchor is already
+    written, so an interrupted removal leaves rows the next run removes, never a broken chain."""
+    base = models.QuerySet(model=ImRequest)
+    while True:
+        ids = list(base.filter(chain_seq__lte=end_seq).order_by("chain_seq").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return
+        with transaction.atomic():
+            ImRequestSubject.objects.filter(request_id__in=ids).delete()
+            base.filter(pk__in=ids)._raw_delete(base.db)
+
+
+def read_archive(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of an archive file: the header, each row, the end."""
+    try:
+        with gzip.open(path, "rb") as archive:
+            for number, line in enumerate(archive, start=1):
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise ArchiveError(f"{path}, line {number}: not JSON ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise ArchiveError(f"{path}: not a readable gzip archive ({exc})") from None
+
+
+def archive_verify(path: Path) -> VerifyReport:
+    """Check an archive file on its own: its rows chain from its start anchor to its end."""
+    from django.utils.dateparse import parse_datetime
+
+    records = read_archive(path)
+    header = next(records, None)
+    if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
+        raise ArchiveError(f"{path} is not an improfile audit archive (no {ARCHIVE_FORMAT} header).")
+    start = header["start"]
+    walker = ChainWalker(seq=start["seq"], previous=start["hash"])
+    report = VerifyReport(start_seq=start["seq"])
+    end: dict[str, Any] | None = None
+    for record in records:
+        if "end" in record:
+            end = record["end"]
+            break
+        for name in ("created_at", "completed_at"):
+            if record.get(name):
+                record[name] = parse_datetime(record[name])
+        if not walker.feed(record):
+            break
+    if walker.problem is None:
+        if end is None:
+            walker._fail("truncated", walker.seq + 1, None, "the archive has no end record: it was cut short")
+        else:
+            walker.finish(end["seq"], end["hash"], "the archive's end record")
+    report.checked, report.end_seq, report.end_hash, report.problem = (
+        walker.checked, walker.seq, walker.previous, walker.problem,
+    )
+    return report
