@@ -19,6 +19,7 @@ from .forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_fie
 from .im import tags as catalogue
 from .im.errors import describe
 from .models import BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .selectors import audit_rows_visible_to
 from .services.jobs import JobRow
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
@@ -322,6 +323,11 @@ class ImRequestAdmin(ReadOnlyAdmin):
         "transport_error", "note", "latency", "changes_table", "request_json", "response_json",
     ]
     readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImRequest]:
+        # Audit reviewers see the whole trail; profile editors only the requests they made.
+        # Every audit page and export starts from this queryset.
+        return audit_rows_visible_to(request.user, super().get_queryset(request))
 
     @admin.display(description="Tags")
     def tags(self, obj: ImRequest) -> str:

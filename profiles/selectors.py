@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q, QuerySet
 
 from .models import ExternalChange, ImRequest
 
@@ -26,3 +27,14 @@ def profile_history(*, user_id: str, limit: int = 200) -> list[HistoryEntry]:
     entries = {("r", r.pk): HistoryEntry(at=r.created_at, request=r) for r in [*direct, *batched]}
     entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e) for e in external})
     return sorted(entries.values(), key=lambda entry: entry.at, reverse=True)[:limit]
+
+
+def audit_rows_visible_to(user: AbstractBaseUser, rows: QuerySet[ImRequest] | None = None) -> QuerySet[ImRequest]:
+    """The audit rows ``user`` may read: all of them with ``view_all_imrequest`` (audit reviewers),
+    otherwise only the requests they made themselves (profile editors); none without view rights."""
+    rows = ImRequest.objects.all() if rows is None else rows
+    if not user.has_perm("profiles.view_imrequest"):
+        return rows.none()
+    if user.has_perm("profiles.view_all_imrequest"):
+        return rows
+    return rows.filter(actor_id=user.pk)
