@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from . import admin_csv, selectors, services
 from .forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
@@ -111,13 +112,7 @@ class ProfileAdmin(admin.ModelAdmin):
         profile = get_object_or_404(Profile, pk=pk)
         if not self.has_view_or_change_permission(request, profile):
             raise PermissionDenied
-        context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "original": profile,
-            "title": f"Tencent history of {profile.user_id}",
-            "entries": selectors.profile_history(user_id=profile.user_id),
-            "can_view_audit": request.user.has_perm("profiles.view_imrequest"),
-        }
-        return TemplateResponse(request, "admin/profiles/profile/tencent_history.html", context)
+        return timeline_response(self.admin_site, request, user_id=profile.user_id, profile=profile)
 
     @admin.action(description="Refresh selected from Tencent", permissions=["change"])
     def refresh_from_tencent(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
@@ -198,7 +193,7 @@ class ProfileAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Profile | None = None) -> list[tuple[str | None, dict]]:
         tencent_user = ["user_id", "last_pulled_at", "last_pushed_at"]
         if obj is not None:
-            tencent_user += ["loaded_version", "started_from"]
+            tencent_user += ["loaded_version", "started_from", "reverts"]
             if obj.unknown_tags:
                 tencent_user.append("unknown_tags_table")
         fieldsets: list[tuple[str | None, dict]] = [
@@ -213,8 +208,26 @@ class ProfileAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_form(self, request: HttpRequest, obj: Profile | None = None, change: bool = False, **kwargs: Any):
-        kwargs["form"] = profile_form_class(actor=request.user, definitions=self._definitions(request))
+        kwargs["form"] = profile_form_class(
+            actor=request.user, definitions=self._definitions(request), revert_source=self._revert_source(request, obj)
+        )
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def _revert_source(self, request: HttpRequest, obj: Profile | None) -> ImRequest | None:
+        """The audit row named by ``?revert=`` on the change form, if it can be reverted here."""
+        raw = request.GET.get("revert", "")
+        if obj is None or request.method != "GET" or not raw:
+            return None
+        row = ImRequest.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        refusal = services.revert.revert_refusal(row=row, actor=request.user)
+        if refusal is None and row.user_id != obj.user_id:
+            refusal = f"Request #{row.pk} changed {row.user_id}, not {obj.user_id}."
+        if refusal is not None:
+            if not getattr(request, "_improfile_revert_refused", False):
+                request._improfile_revert_refused = True
+                self.message_user(request, f"Cannot revert: {refusal}", messages.ERROR)
+            return None
+        return row
 
     def save_form(self, request: HttpRequest, form: ProfileForm, change: bool) -> Profile:
         request._improfile_push_outcome = form.push_outcome
@@ -298,6 +311,28 @@ def _pretty_json(value: Any) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
 
 
+TIMELINE_LIMIT = 200
+
+
+def timeline_response(
+    site: admin.AdminSite, request: HttpRequest, *, user_id: str, profile: Profile | None = None
+) -> TemplateResponse:
+    """Every request and external change for ``user_id`` that the viewer may see, newest first:
+    reached from the profile page and from an audit row."""
+    user = request.user
+    entries = selectors.profile_history(
+        user_id=user_id, requests=audit_rows_visible_to(user),
+        external=user.has_perm("profiles.view_externalchange"), limit=TIMELINE_LIMIT,
+    )
+    context = {
+        **site.each_context(request), "opts": Profile._meta, "original": profile, "user_id": user_id,
+        "title": f"Timeline of {user_id}", "entries": entries, "limit": TIMELINE_LIMIT,
+        "can_view_audit": user.has_perm("profiles.view_imrequest"),
+        "only_own": not user.has_perm("profiles.view_all_imrequest"),
+    }
+    return TemplateResponse(request, "admin/profiles/timeline.html", context)
+
+
 @admin.register(ImRequest)
 class ImRequestAdmin(ReadOnlyAdmin):
     """The audit trail: visible to whoever may view it, editable by nobody (superusers included)."""
@@ -317,12 +352,24 @@ class ImRequestAdmin(ReadOnlyAdmin):
     show_facets = admin.ShowFacets.NEVER
     list_select_related = ["actor"]
     list_per_page = 100
-    fields = [
-        "created_at", "completed_at", "actor_username", "source", "purpose", "user_id", "command", "state",
-        "random", "http_status", "action_status", "error_code_with_meaning", "error_info", "error_display",
-        "transport_error", "note", "latency", "changes_table", "request_json", "response_json",
+    fieldsets = [
+        ("Request", {"fields": [
+            "created_at", "completed_at", "actor_display", "source_display", "purpose", "user_id_with_timeline",
+            "command", "attempt", "reverts_link", "reverted_by_links",
+        ]}),
+        ("Tencent's answer", {"fields": [
+            "state", "http_status", "action_status", "error_code_with_meaning", "error_advice", "error_info",
+            "error_display", "transport_error", "note", "latency",
+        ]}),
+        ("Tags", {"fields": ["changes_table"]}),
+        ("Bodies (the UserSig travels in the URL and is never stored)", {"fields": [
+            "random", "request_json", "response_json",
+        ]}),
+        ("Integrity (hash chain; python manage.py audit_verify checks it)", {"fields": [
+            "chain_seq", "chain_prev", "chain_hash",
+        ]}),
     ]
-    readonly_fields = fields
+    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImRequest]:
         # Audit reviewers see the whole trail; profile editors only the requests they made.
@@ -340,6 +387,95 @@ class ImRequestAdmin(ReadOnlyAdmin):
         if obj.error_code == 0:
             return "0"
         return f"{obj.error_code} — {obj.error_meaning}"
+
+    def get_urls(self):
+        custom = [
+            path("timeline/", self.admin_site.admin_view(self.timeline_view), name="profiles_imrequest_timeline"),
+            path("<int:pk>/revert/", self.admin_site.admin_view(self.revert_view), name="profiles_imrequest_revert"),
+        ]
+        return custom + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        row = self.get_object(request, object_id)
+        can_revert = row is not None and services.revert.revert_refusal(row=row, actor=request.user) is None
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_revert": can_revert})
+
+    def timeline_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        user_id = request.GET.get("user_id", "").strip()
+        if not user_id:
+            self.message_user(request, "Name a UserID to see its timeline.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
+        return timeline_response(
+            self.admin_site, request, user_id=user_id, profile=Profile.objects.filter(user_id=user_id).first()
+        )
+
+    def revert_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """"Revert this change": open the profile form pre-filled with the row's before values."""
+        row = ImRequest.objects.filter(pk=pk).first()
+        refusal = services.revert.revert_refusal(row=row, actor=request.user)
+        if refusal is not None:
+            if row is None or not self.has_view_permission(request):
+                raise PermissionDenied(refusal)
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:profiles_imrequest_change", args=[pk]))
+        profile = Profile.objects.filter(user_id=row.user_id).first()
+        if profile is None:  # no local copy any more: read the user from Tencent first
+            outcome = services.profile_open(user_id=row.user_id, actor=request.user, source=ImRequest.Source.ADMIN)
+            if not outcome.ok:
+                self.message_user(request, outcome.message, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:profiles_imrequest_change", args=[pk]))
+            profile = outcome.profile
+        return HttpResponseRedirect(f"{reverse('admin:profiles_profile_change', args=[profile.pk])}?revert={row.pk}")
+
+    @admin.display(description="Actor")
+    def actor_display(self, obj: ImRequest) -> str:
+        if not obj.actor_username:
+            return "system (no staff member)"
+        return obj.actor_username if obj.actor_id else f"{obj.actor_username} (account since deleted)"
+
+    @admin.display(description="Source")
+    def source_display(self, obj: ImRequest) -> str:
+        if obj.job_id is not None:
+            return format_html(
+                '{} <a href="{}">#{}</a>', obj.get_source_display(),
+                reverse("admin:profiles_bulkjob_change", args=[obj.job_id]), obj.job_id,
+            )
+        return obj.get_source_display()
+
+    @admin.display(description="UserID")
+    def user_id_with_timeline(self, obj: ImRequest) -> str:
+        if not obj.user_id:
+            return "— (several users: see the request body)"
+        url = f"{reverse('admin:profiles_imrequest_timeline')}?{urlencode({'user_id': obj.user_id})}"
+        return format_html('{} (<a href="{}">timeline</a>)', obj.user_id, url)
+
+    @admin.display(description="Reverts")
+    def reverts_link(self, obj: ImRequest) -> str:
+        if obj.reverts_id is None:
+            return "—"
+        return format_html('<a href="{}">request #{}</a>', reverse("admin:profiles_imrequest_change",
+                                                                  args=[obj.reverts_id]), obj.reverts_id)
+
+    @admin.display(description="Reverted by")
+    def reverted_by_links(self, obj: ImRequest) -> str:
+        later = list(ImRequest.objects.filter(reverts_id=obj.pk).order_by("pk").values_list("pk", "error_code"))
+        if not later:
+            return "—"
+        return format_html_join(", ", '<a href="{}">request #{}</a>{}', (
+            (reverse("admin:profiles_imrequest_change", args=[pk]), pk, "" if code == 0 else " (not applied)")
+            for pk, code in later
+        ))
+
+    @admin.display(description="What to do")
+    def error_advice(self, obj: ImRequest) -> str:
+        if obj.error_code is not None:
+            return describe(obj.error_code).advice
+        if obj.state == ImRequest.State.PENDING:
+            return "Wait: the answer has not been recorded yet."
+        return "Tencent's answer never arrived, so the change may or may not be applied: read the profile, then " \
+            "send again if needed (sending the same edit twice gives the same result)."
 
     @admin.display(description="Latency", ordering="latency_ms")
     def latency(self, obj: ImRequest) -> str:

@@ -91,9 +91,12 @@ class ProfileForm(forms.ModelForm):
     actor: AbstractBaseUser | None = None
     source: str = ImRequest.Source.ADMIN
     custom_definitions: tuple[CustomTagDefinition, ...] = ()
+    # "Revert this change": the audit row whose before values pre-fill the form.
+    revert_source: ImRequest | None = None
 
     loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     started_from = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+    reverts = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Profile
@@ -116,6 +119,24 @@ class ProfileForm(forms.ModelForm):
         if self.instance.pk is not None:
             self.initial["loaded_version"] = self.instance.version
             self.initial["started_from"] = json.dumps(self._tag_values(self.instance))
+        self.revert_row = self._revert_row()
+
+    def _revert_row(self) -> ImRequest | None:
+        """The audit row this edit reverts: pre-fill its before values on a new form; on a posted
+        one, the row named by the hidden field."""
+        if self.instance.pk is None:
+            return None
+        if not self.is_bound:
+            row = self.revert_source
+            if row is not None:
+                self.initial["reverts"] = row.pk
+                for wire_name, before in services.revert.revert_values(row).items():
+                    field_name = self._field_for_tag(wire_name)
+                    if field_name is not None:
+                        self.initial[field_name] = before
+            return row
+        raw = str(self.data.get(self.add_prefix("reverts"), "")).strip()
+        return ImRequest.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
 
     def _tag_fields(self) -> list[tuple[str, str, bool, bool]]:
         """(form field, wire name, is text, writable) for every tag on the form."""
@@ -201,12 +222,20 @@ class ProfileForm(forms.ModelForm):
                 return cleaned
         started = cleaned.get("started_from")
         values = self._requested_values(started or {})
+        reverts = None
+        if cleaned.get("reverts") is not None:
+            reverts = self.revert_row
+            refusal = services.revert.revert_refusal(row=reverts, actor=self.actor)
+            if refusal is None and reverts.user_id != profile.user_id:
+                refusal = f"Request #{reverts.pk} changed {reverts.user_id}, not {profile.user_id}."
+            if refusal is not None:
+                self.add_error(None, f"Cannot revert: {refusal}")
         if self.errors:
             return cleaned
         try:
             self.push_outcome = services.profile_push(
                 profile=profile, values=values, actor=self.actor, source=self.source,
-                started_from=started, expected_version=cleaned.get("loaded_version"),
+                started_from=started, expected_version=cleaned.get("loaded_version"), reverts=reverts,
             )
         except services.TagValidationError as exc:
             for wire_name, message in exc.errors.items():
@@ -221,12 +250,14 @@ class ProfileForm(forms.ModelForm):
 
 
 def profile_form_class(
-    *, actor: AbstractBaseUser | None, definitions: list[CustomTagDefinition], base: type[ProfileForm] = ProfileForm
+    *, actor: AbstractBaseUser | None, definitions: list[CustomTagDefinition], base: type[ProfileForm] = ProfileForm,
+    revert_source: ImRequest | None = None,
 ) -> type[ProfileForm]:
     """A ProfileForm subclass that declares one field per custom tag definition."""
     attrs: dict[str, Any] = {
         "actor": actor,
         "custom_definitions": tuple(definitions),
+        "revert_source": revert_source,
         "__module__": __name__,
     }
     for definition in definitions:

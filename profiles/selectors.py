@@ -18,14 +18,19 @@ class HistoryEntry:
     external: ExternalChange | None = None
 
 
-def profile_history(*, user_id: str, limit: int = 200) -> list[HistoryEntry]:
+def profile_history(
+    *, user_id: str, requests: QuerySet[ImRequest] | None = None, external: bool = True, limit: int = 200,
+) -> list[HistoryEntry]:
     """Every request the app sent about ``user_id`` (including batch reads that named it) and every
-    change reported from outside, newest first."""
-    direct = ImRequest.objects.filter(user_id=user_id).order_by("-created_at")[:limit]
-    batched = ImRequest.objects.filter(Q(subjects__user_id=user_id)).order_by("-created_at")[:limit]
-    external = ExternalChange.objects.filter(user_id=user_id).order_by("-received_at")[:limit]
+    change reported from outside, newest first. ``requests`` narrows the audit rows (to what the
+    viewer may see); ``external=False`` leaves out the external changes."""
+    rows = ImRequest.objects.all() if requests is None else requests
+    direct = rows.filter(user_id=user_id).order_by("-created_at")[:limit]
+    batched = rows.filter(Q(subjects__user_id=user_id)).order_by("-created_at")[:limit]
     entries = {("r", r.pk): HistoryEntry(at=r.created_at, request=r) for r in [*direct, *batched]}
-    entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e) for e in external})
+    if external:
+        changes = ExternalChange.objects.filter(user_id=user_id).order_by("-received_at")[:limit]
+        entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e) for e in changes})
     return sorted(entries.values(), key=lambda entry: entry.at, reverse=True)[:limit]
 
 

@@ -33,6 +33,25 @@ class ErrorCodeInfo:
     def describe(self) -> str:
         return f"ErrorCode {self.code}: {self.meaning}"
 
+    @property
+    def advice(self) -> str:
+        """What a person should do about this code, from its retry policy (spec §4–§6)."""
+        if self.code == 0:
+            return "Nothing: Tencent applied the request."
+        if self.retry is Retry.BACKOFF:
+            return "Transient: send again after a pause (background jobs retry it by themselves, with backoff)."
+        if self.retry is Retry.LIMITED:
+            return "Send again once or twice; if it keeps failing, report it with this request's details."
+        if self.retry is Retry.NEW_USERSIG:
+            return "Nothing: the app made a new UserSig and retried once; only a repeat needs a look at the clock."
+        if self.retry is Retry.LATER:
+            return "Wait about a minute, then send again."
+        if self.concerns_tag:
+            return "Retrying as is fails again: change the value (or the tag's settings in the console), then save."
+        if not self.known:
+            return "Retrying is not known to help: look the code up in Tencent's documentation."
+        return "Retrying as is fails again: fix the cause named in the meaning (configuration or account) first."
+
 
 def _table(*rows: tuple[tuple[int, ...], str, Retry] | tuple[tuple[int, ...], str, Retry, bool]):
     table: dict[int, ErrorCodeInfo] = {}

@@ -3,7 +3,7 @@ write, selectors read). Every request to Tencent goes through ``gateway.im_call`
 ``profile_push`` is the only path to ``v4/profile/portrait_set``.
 """
 
-from . import jobs
+from . import audit, jobs, revert
 from .accounts import OpenOutcome, account_exists, profile_open
 from .callbacks import external_change_record
 from .gateway import AUTOCOMMIT_DB, im_call, im_check, im_client
@@ -14,6 +14,8 @@ from .setup import AUDITORS_GROUP, EDITORS_GROUP, demo_seed_local, groups_ensure
 from .validation import TagValidationError, custom_tag_check_limit, custom_tag_definitions, validate_tag_values
 
 __all__ = [
+    "audit",
+    "revert",
     "job_cancel",
     "job_create",
     "job_retry_failed",
