@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -413,11 +413,13 @@ class ImRequestAdmin(ReadOnlyAdmin):
 
     def revert_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """"Revert this change": open the profile form pre-filled with the row's before values."""
+        if not (self.has_view_permission(request) and request.user.has_perm("profiles.change_profile")):
+            raise PermissionDenied  # reverting is a profile edit
         row = ImRequest.objects.filter(pk=pk).first()
         refusal = services.revert.revert_refusal(row=row, actor=request.user)
         if refusal is not None:
-            if row is None or not self.has_view_permission(request):
-                raise PermissionDenied(refusal)
+            if row is None or not self.get_queryset(request).filter(pk=row.pk).exists():
+                raise Http404(refusal)
             self.message_user(request, refusal, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:profiles_imrequest_change", args=[pk]))
         profile = Profile.objects.filter(user_id=row.user_id).first()

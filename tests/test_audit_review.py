@@ -151,7 +151,7 @@ def test_only_an_applied_profile_change_can_be_reverted(client, cast, emulator, 
 def test_an_auditor_cannot_revert(client, cast, edited):
     client.force_login(cast.auditor)
     assert "revert-link" not in client.get(row_url(edited)).content.decode()
-    assert client.get(reverse("admin:profiles_imrequest_revert", args=[edited.pk])).status_code == 302
+    assert client.get(reverse("admin:profiles_imrequest_revert", args=[edited.pk])).status_code == 403
     profile = Profile.objects.get(user_id="u_1")
     data = {"user_id": "u_1", "nick": "old nick", "reverts": str(edited.pk)}
     assert client.post(change_url(profile), data).status_code == 403
