@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,11 +13,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from . import admin_csv, selectors, services
-from .forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
+from . import admin_csv, charts, selectors, services
+from .dashboard import OUTCOMES, audit_dashboard
+from .forms import (
+    BulkSetForm,
+    CustomTagDefinitionForm,
+    DashboardRangeForm,
+    ProfileForm,
+    custom_field_name,
+    profile_form_class,
+)
 from .im import tags as catalogue
 from .im.errors import describe
 from .models import BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
@@ -24,6 +34,8 @@ from .selectors import audit_rows_visible_to
 from .services.jobs import JobRow
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
+# The "Audit reviewers" group has it (migration 0007); profile editors do not.
+DASHBOARD_PERMISSION = "profiles.view_audit_dashboard"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -375,6 +387,40 @@ class ImRequestAdmin(ReadOnlyAdmin):
         # Audit reviewers see the whole trail; profile editors only the requests they made.
         # Every audit page and export starts from this queryset.
         return audit_rows_visible_to(request.user, super().get_queryset(request))
+
+    def get_urls(self):
+        custom = [
+            # Before super().get_urls(): its "<path:object_id>/" would swallow this.
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="profiles_imrequest_dashboard"),
+        ]
+        return custom + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        extra_context = {**(extra_context or {}), "can_view_dashboard": request.user.has_perm(DASHBOARD_PERMISSION)}
+        return super().changelist_view(request, extra_context)
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Requests per UTC day by outcome, the failure rate, the top ErrorCodes and the top actors
+        over a range of days, with charts drawn on the server."""
+        if not request.user.has_perm(DASHBOARD_PERMISSION):
+            raise PermissionDenied
+        form = DashboardRangeForm(request.GET or None, today=timezone.now().astimezone(UTC).date())
+        start, end = form.date_range()
+        board = audit_dashboard(start=start, end=end, rows=self.get_queryset(request))
+        context = {
+            **self.admin_site.each_context(request),
+            # The page runs no JavaScript at all; the navigation sidebar needs it.
+            "is_nav_sidebar_enabled": False,
+            "opts": self.opts,
+            "title": "Audit dashboard",
+            "form": form,
+            "dashboard": board,
+            "outcomes": OUTCOMES,
+            "daily_chart": charts.daily_outcomes_chart(board.days),
+            "actors_chart": charts.top_actors_chart(board.top_actors),
+            "changelist_url": reverse("admin:profiles_imrequest_changelist"),
+        }
+        return TemplateResponse(request, "admin/profiles/imrequest/dashboard.html", context)
 
     @admin.display(description="Tags")
     def tags(self, obj: ImRequest) -> str:

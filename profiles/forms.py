@@ -7,6 +7,7 @@ with the user's input intact (CONVENTIONS: never catch a service error in ``save
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -320,3 +321,61 @@ class BulkSetForm(forms.Form):
                     field = CUSTOM_FIELD_PREFIX + catalogue.keyword_from_wire(wire_name)
                 self.add_error(field if field in self.fields else None, message)
         return cleaned
+
+
+class DashboardRangeForm(forms.Form):
+    """The audit dashboard's range of UTC days (a GET form). Either date may be left blank: the
+    default is the last ``DEFAULT_DAYS`` days up to today."""
+
+    DEFAULT_DAYS = 30
+    # A year and a leap day: the chart stays legible and the page fast.
+    MAX_DAYS = 366
+
+    start = forms.DateField(
+        label="From", required=False, input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+        error_messages={"invalid": "The start date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-01."},
+    )
+    end = forms.DateField(
+        label="To (inclusive)", required=False, input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+        error_messages={"invalid": "The end date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30."},
+    )
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def default_range(self) -> tuple[date, date]:
+        return self.today - timedelta(days=self.DEFAULT_DAYS - 1), self.today
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start is None and end is None:
+            start, end = self.default_range()
+        elif start is None:
+            start = end - timedelta(days=self.DEFAULT_DAYS - 1)
+        elif end is None:
+            end = max(start, self.today)
+        if start > end:
+            raise forms.ValidationError(
+                f"The start date ({start:%Y-%m-%d}) is after the end date ({end:%Y-%m-%d}).", code="reversed",
+            )
+        days = (end - start).days + 1
+        if days > self.MAX_DAYS:
+            raise forms.ValidationError(
+                f"The range from {start:%Y-%m-%d} to {end:%Y-%m-%d} covers {days} days; the dashboard shows "
+                f"at most {self.MAX_DAYS} days at a time.", code="too_long",
+            )
+        cleaned["start"], cleaned["end"] = start, end
+        return cleaned
+
+    def date_range(self) -> tuple[date, date]:
+        """The range to show: the one asked for when valid, otherwise the default (the page still
+        renders, with the form's errors saying why)."""
+        if self.is_valid():
+            return self.cleaned_data["start"], self.cleaned_data["end"]
+        return self.default_range()

@@ -1,0 +1,215 @@
+"""The auditors' dashboard: requests per UTC day split by outcome, the failure rate, the top ErrorCodes
+and the top actors over a range of days, all counted by the database (GROUP BY), never row by row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+
+from .im.errors import describe
+from .models import ImRequest
+
+TOP_N = 10
+# Shown for rows with no actor_username: requests the app sent on its own (webhooks, sweeps).
+SYSTEM_ACTOR = "system"
+
+# The three outcomes are decided by the ErrorCode alone, so every row falls in exactly one:
+# 0 = accepted, any other code = refused by Tencent, no code at all (NULL) = no answer.
+ACCEPTED = Q(error_code=0)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One of the three outcomes, as the page names and explains it."""
+
+    key: str
+    label: str
+    explanation: str
+
+    @property
+    def label_in_sentence(self) -> str:
+        return self.label[0].lower() + self.label[1:]
+
+
+OUTCOMES: tuple[Outcome, ...] = (
+    Outcome("accepted", "Accepted", "Tencent answered with ErrorCode 0."),
+    Outcome("refused", "Refused by Tencent", "Tencent answered with a non-zero ErrorCode."),
+    Outcome("no_answer", "No answer", "No ErrorCode: a transport error, still pending, or never answered."),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeCounts:
+    """How many requests had each outcome (one UTC day, or the whole range)."""
+
+    accepted: int = 0
+    refused: int = 0
+    no_answer: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.refused + self.no_answer
+
+    @property
+    def failed(self) -> int:
+        return self.refused + self.no_answer
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Refused and unanswered requests over all of them; None when there were none."""
+        return self.failed / self.total if self.total else None
+
+    @property
+    def failure_percent(self) -> float | None:
+        rate = self.failure_rate
+        return None if rate is None else rate * 100
+
+    def count(self, outcome: Outcome) -> int:
+        return getattr(self, outcome.key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayCounts(OutcomeCounts):
+    day: date
+
+
+@dataclass(frozen=True)
+class CodeCount:
+    """A non-zero ErrorCode, what the catalogue says it means, and how many requests got it."""
+
+    code: int
+    meaning: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ActorCount:
+    """One actor's requests, and how many of them failed (refused or unanswered)."""
+
+    username: str
+    requests: int
+    failures: int
+
+    @property
+    def name(self) -> str:
+        return self.username or SYSTEM_ACTOR
+
+    @property
+    def failure_percent(self) -> float:
+        # Every actor listed made at least one request.
+        return self.failures * 100 / self.requests
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the dashboard page shows, for the UTC days ``start`` to ``end`` inclusive."""
+
+    start: date
+    end: date
+    # One entry per calendar day from start to end inclusive; days without requests count zero.
+    days: list[DayCounts]
+    totals: OutcomeCounts
+    top_codes: list[CodeCount]
+    top_actors: list[ActorCount]
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.totals.failure_rate
+
+
+class UtcDate(TruncDate):
+    """The UTC calendar day of a datetime column, whatever TIME_ZONE says.
+
+    On SQLite, TruncDate calls a Python function for every row (django_datetime_cast_date), which
+    costs seconds on a million rows. With USE_TZ on (as here), Django stores datetimes there as UTC
+    text ("YYYY-MM-DD HH:MM:SS[.ffffff]"), so the first ten characters already are the UTC day, and
+    SQLite's own substr() reads them without leaving C. Other databases keep TruncDate's SQL
+    (on PostgreSQL: ``(created_at AT TIME ZONE 'UTC')::date``). Migration 0008 indexes exactly these
+    expressions, so a change here needs a new index there.
+    """
+
+    def __init__(self, expression: Any, **extra: Any) -> None:
+        super().__init__(expression, tzinfo=UTC, **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.lhs)
+        # DateField's SQLite converter turns the "YYYY-MM-DD" text back into a date.
+        return f"substr({sql}, 1, 10)", list(params)
+
+
+def utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The half-open instant range [start 00:00 UTC, the day after end 00:00 UTC), so a filter on
+    created_at compares the raw column and can use its index."""
+    return (
+        datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+    )
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+def audit_dashboard(*, start: date, end: date, rows: QuerySet[ImRequest] | None = None) -> Dashboard:
+    """The dashboard for the UTC days ``start`` to ``end`` inclusive, over ``rows`` (the audit rows
+    the viewer may see; all of them by default). Two grouped queries; no audit row is loaded."""
+    if start > end:
+        raise ValueError(f"start ({start}) is after end ({end})")
+    rows = ImRequest.objects.all() if rows is None else rows
+    # order_by(): the model's default ordering must not leak into GROUP BY.
+    rows = rows.order_by()
+
+    # One pass, grouped by UTC day and actor, gives both the per-day split and the actors' totals:
+    # at most (days x actors) small groups, summed here. The range is a range of the day expression
+    # itself, so the dashboard index (migration 0008: day, actor, ErrorCode) answers it without
+    # reading the table, and on SQLite in group order, instead of sorting every row of the range.
+    groups = (
+        rows.annotate(day=UtcDate("created_at")).filter(day__gte=start, day__lte=end)
+        .values_list("day", "actor_username")
+        # COUNT(error_code) counts the answered rows (NULL = no answer), so one filtered count
+        # (ErrorCode 0) is enough to split all three outcomes.
+        .annotate(requests=Count("*"), answered=Count("error_code"), accepted=Count("error_code", filter=ACCEPTED))
+    )
+    # Plain lists while summing: no object per group.
+    per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])  # accepted, refused, no answer
+    per_actor: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # requests, failures
+    for day, username, requests, answered, accepted in groups:
+        day_counts, actor_counts = per_day[day], per_actor[username]
+        day_counts[0] += accepted
+        day_counts[1] += answered - accepted
+        day_counts[2] += requests - answered
+        actor_counts[0] += requests
+        actor_counts[1] += requests - accepted
+
+    days = []
+    for day in _days(start, end):
+        accepted, refused, no_answer = per_day.get(day, (0, 0, 0))
+        days.append(DayCounts(day=day, accepted=accepted, refused=refused, no_answer=no_answer))
+    totals = OutcomeCounts(
+        accepted=sum(day.accepted for day in days),
+        refused=sum(day.refused for day in days),
+        no_answer=sum(day.no_answer for day in days),
+    )
+    ranked = sorted(per_actor.items(), key=lambda item: (-item[1][0], item[0]))[:TOP_N]
+    top_actors = [ActorCount(username, requests, failures) for username, (requests, failures) in ranked]
+    return Dashboard(
+        start=start, end=end, days=days, totals=totals, top_codes=_top_codes(rows, start, end), top_actors=top_actors,
+    )
+
+
+def _top_codes(rows: QuerySet[ImRequest], start: date, end: date) -> list[CodeCount]:
+    """The most frequent non-zero ErrorCodes. "error_code <> 0" cannot be read as a range of the
+    (error_code, created_at) index, but "> 0" and "< 0" each can, so refusals (a few percent of the
+    rows) are counted without scanning the accepted ones; no code is in both halves."""
+    low, high = utc_bounds(start, end)
+    by_code = rows.filter(created_at__gte=low, created_at__lt=high).values("error_code").annotate(count=Count("*"))
+    codes = (
+        by_code.filter(error_code__gt=0).union(by_code.filter(error_code__lt=0), all=True)
+        .order_by("-count", "error_code")[:TOP_N]
+    )
+    return [CodeCount(row["error_code"], describe(row["error_code"]).meaning, row["count"]) for row in codes]
