@@ -388,13 +388,6 @@ class ImRequestAdmin(ReadOnlyAdmin):
         # Every audit page and export starts from this queryset.
         return audit_rows_visible_to(request.user, super().get_queryset(request))
 
-    def get_urls(self):
-        custom = [
-            # Before super().get_urls(): its "<path:object_id>/" would swallow this.
-            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="profiles_imrequest_dashboard"),
-        ]
-        return custom + super().get_urls()
-
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
         extra_context = {**(extra_context or {}), "can_view_dashboard": request.user.has_perm(DASHBOARD_PERMISSION)}
         return super().changelist_view(request, extra_context)
@@ -436,6 +429,8 @@ class ImRequestAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         custom = [
+            # Before super().get_urls(): its "<path:object_id>/" would swallow these.
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="profiles_imrequest_dashboard"),
             path("timeline/", self.admin_site.admin_view(self.timeline_view), name="profiles_imrequest_timeline"),
             path("<int:pk>/revert/", self.admin_site.admin_view(self.revert_view), name="profiles_imrequest_revert"),
         ]
