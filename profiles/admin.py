@@ -11,20 +11,21 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import admin_csv, selectors, services
+from . import admin_csv, audit_export, selectors, services
 from .forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
 from .im import tags as catalogue
 from .im.client import COMMANDS
 from .im.errors import ERROR_CODES, describe
-from .models import BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .models import AuditExport, BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
 from .paginators import CappedCountPaginator
 from .selectors import audit_rows_visible_to
+from .services import exports
 from .services.jobs import JobRow
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
@@ -403,6 +404,52 @@ class ImRequestAdmin(ReadOnlyAdmin):
         # Every audit page and export starts from this queryset.
         return audit_rows_visible_to(request.user, super().get_queryset(request))
 
+    def get_urls(self):
+        site = self.admin_site
+        custom = [
+            # Before super().get_urls(): its "<path:object_id>/" would swallow these.
+            path("export.csv", site.admin_view(self.export_csv_view), name="profiles_imrequest_export_csv"),
+            path("export.jsonl", site.admin_view(self.export_jsonl_view), name="profiles_imrequest_export_jsonl"),
+        ]
+        return custom + super().get_urls()
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.export_imrequest") and self.has_view_permission(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        extra_context = {**(extra_context or {}), "can_export": self.has_export_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def export_csv_view(self, request: HttpRequest) -> HttpResponse:
+        return self._export(request, audit_export.CSV)
+
+    def export_jsonl_view(self, request: HttpRequest) -> HttpResponse:
+        return self._export(request, audit_export.JSONL)
+
+    def _export(self, request: HttpRequest, export_format: audit_export.ExportFormat) -> HttpResponse:
+        """The rows of the audit list with the filters and search of this query string, streamed.
+
+        The queryset is the change list's own, so every filter, the search and the editors'
+        own-rows restriction apply exactly as on the page; its paginator counts only a few pages.
+        """
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        try:
+            rows = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters:
+            self.message_user(request, "Those filters are not valid; nothing was exported.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
+        export = exports.audit_export_start(
+            actor=request.user, export_format=export_format.name, query_string=request.GET.urlencode()
+        )
+        response = StreamingHttpResponse(
+            exports.audit_export_stream(export=export, rows=rows), content_type=export_format.content_type
+        )
+        response["Content-Disposition"] = f'attachment; filename="{export_format.file_name(export.created_at)}"'
+        return response
+
     def get_paginator(
         self, request: HttpRequest, queryset: QuerySet[ImRequest], per_page: int, orphans: int = 0,
         allow_empty_first_page: bool = True,
@@ -443,6 +490,26 @@ class ImRequestAdmin(ReadOnlyAdmin):
     @admin.display(description="Response body")
     def response_json(self, obj: ImRequest) -> str:
         return "—" if obj.response_body is None else _pretty_json(obj.response_body)
+
+
+@admin.register(AuditExport)
+class AuditExportAdmin(ReadOnlyAdmin):
+    """Who downloaded the audit trail, when, with which filter, and whether the download finished."""
+
+    list_display = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
+    list_filter = ["format", ("created_at", admin.DateFieldListFilter)]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Filter")
+    def filter_link(self, obj: AuditExport) -> str:
+        # The audit list with the same filters, which shows the rows as they are now.
+        url = reverse("admin:profiles_imrequest_changelist")
+        if not obj.filter:
+            return format_html('<a href="{}">(the whole trail)</a>', url)
+        return format_html('<a href="{}?{}">{}</a>', url, obj.filter, obj.filter)
 
 
 @admin.register(ExternalChange)
