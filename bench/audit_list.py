@@ -169,7 +169,6 @@ def mount_stock_admin() -> None:
         ]
         date_hierarchy = "created_at"
         search_fields = ["=user_id"]
-        paginator = Paginator
 
         def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
             return Paginator(queryset, per_page, orphans, allow_empty_first_page)

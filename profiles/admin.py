@@ -273,14 +273,14 @@ class CatalogueListFilter(admin.SimpleListFilter):
     empty_label = ""
     empty_match: Any = None
 
-    def catalogue(self) -> list[tuple[str, str]]:
+    def known_choices(self) -> list[tuple[str, str]]:
         raise NotImplementedError
 
     def describe_unknown(self, value: str) -> str:
         return value
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        choices = self.catalogue()
+        choices = self.known_choices()
         value = self.value()
         if value is not None and value != self.empty_value and value not in dict(choices):
             choices.append((value, self.describe_unknown(value)))
@@ -303,7 +303,7 @@ class ErrorCodeFilter(CatalogueListFilter):
     parameter_name = "error_code"
     empty_label = "No code (transport error or no answer)"
 
-    def catalogue(self) -> list[tuple[str, str]]:
+    def known_choices(self) -> list[tuple[str, str]]:
         return [(str(code), f"{code} — {info.meaning}") for code, info in sorted(ERROR_CODES.items())]
 
     def describe_unknown(self, value: str) -> str:
@@ -321,7 +321,7 @@ class ActionStatusFilter(CatalogueListFilter):
     empty_label = "None (no answer)"
     empty_match = ""
 
-    def catalogue(self) -> list[tuple[str, str]]:
+    def known_choices(self) -> list[tuple[str, str]]:
         return [("OK", "OK"), ("FAIL", "FAIL")]  # spec §1
 
 
@@ -329,7 +329,7 @@ class CommandFilter(CatalogueListFilter):
     title = "command"
     parameter_name = "command"
 
-    def catalogue(self) -> list[tuple[str, str]]:
+    def known_choices(self) -> list[tuple[str, str]]:
         return [(command, command) for command in COMMANDS]
 
 
