@@ -140,6 +140,7 @@ def stock_admin_urls():
                         "error_code", "latency_ms"]
         list_filter = ["error_code", "action_status", "state", "source", "command", "actor", "created_at"]
         search_fields = ["=user_id"]
+        date_hierarchy = "created_at"
         list_per_page = 100
 
     site.register(ImRequest, StockImRequestAdmin)

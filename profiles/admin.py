@@ -7,9 +7,19 @@ from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -17,7 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from . import admin_csv, charts, selectors, services
+from . import admin_csv, audit_export, charts, selectors, services
 from .dashboard import OUTCOMES, audit_dashboard
 from .forms import (
     BulkSetForm,
@@ -28,9 +38,12 @@ from .forms import (
     profile_form_class,
 )
 from .im import tags as catalogue
-from .im.errors import describe
-from .models import BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .im.client import COMMANDS
+from .im.errors import ERROR_CODES, describe
+from .models import AuditExport, BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .paginators import CappedCountPaginator
 from .selectors import audit_rows_visible_to
+from .services import exports
 from .services.jobs import JobRow
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
@@ -278,25 +291,90 @@ class CustomTagDefinitionAdmin(admin.ModelAdmin):
         return False
 
 
-class ErrorCodeFilter(admin.SimpleListFilter):
-    title = "ErrorCode"
-    parameter_name = "error_code"
+def _is_int(value: str) -> bool:
+    return value.lstrip("-").isdigit()
+
+
+class CatalogueListFilter(admin.SimpleListFilter):
+    """A list filter whose choices come from a catalogue, not from the table: on a million audit rows
+    a SELECT DISTINCT for the sidebar costs more than the page. A value typed into the URL that the
+    catalogue does not know still filters, and is shown as a choice so the list says what it filters."""
+
+    # The choice for "the column is empty" (none when empty_label is blank), and the value it matches.
+    empty_value = "none"
+    empty_label = ""
+    empty_match: Any = None
+
+    def known_choices(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def describe_unknown(self, value: str) -> str:
+        return value
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        codes = (
-            ImRequest.objects.exclude(error_code=None).order_by("error_code")
-            .values_list("error_code", flat=True).distinct()
-        )
-        choices = [(str(code), f"{code} — {describe(code).meaning}") for code in codes]
-        return [*choices, ("none", "No code (transport error or no answer)")]
+        choices = self.known_choices()
+        value = self.value()
+        if value is not None and value != self.empty_value and value not in dict(choices):
+            choices.append((value, self.describe_unknown(value)))
+        return [*choices, (self.empty_value, self.empty_label)] if self.empty_label else choices
+
+    def filter_value(self, value: str) -> Any:
+        return value
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[ImRequest]) -> QuerySet[ImRequest]:
         value = self.value()
-        if value == "none":
-            return queryset.filter(error_code=None)
-        if value and value.lstrip("-").isdigit():
-            return queryset.filter(error_code=int(value))
-        return queryset
+        if value is None:
+            return queryset
+        if value == self.empty_value and self.empty_label:
+            return queryset.filter(**{self.parameter_name: self.empty_match})
+        return queryset.filter(**{self.parameter_name: self.filter_value(value)})
+
+
+class ErrorCodeFilter(CatalogueListFilter):
+    title = "ErrorCode"
+    parameter_name = "error_code"
+    empty_label = "No code (transport error or no answer)"
+
+    def known_choices(self) -> list[tuple[str, str]]:
+        return [(str(code), f"{code} — {info.meaning}") for code, info in sorted(ERROR_CODES.items())]
+
+    def describe_unknown(self, value: str) -> str:
+        return f"{value} — {describe(int(value)).meaning}" if _is_int(value) else value
+
+    def filter_value(self, value: str) -> Any:
+        if not _is_int(value):
+            raise IncorrectLookupParameters(f"ErrorCode {value!r} is not a number.")
+        return int(value)
+
+
+class ActionStatusFilter(CatalogueListFilter):
+    title = "ActionStatus"
+    parameter_name = "action_status"
+    empty_label = "None (no answer)"
+    empty_match = ""
+
+    def known_choices(self) -> list[tuple[str, str]]:
+        return [("OK", "OK"), ("FAIL", "FAIL")]  # spec §1
+
+
+class CommandFilter(CatalogueListFilter):
+    title = "command"
+    parameter_name = "command"
+
+    def known_choices(self) -> list[tuple[str, str]]:
+        return [(command, command) for command in COMMANDS]
+
+
+class ActorFilter(admin.RelatedFieldListFilter):
+    """The staff, read from the users table: RelatedOnlyFieldListFilter finds the actors with a
+    SELECT DISTINCT over every audit row. Someone who sees only their own rows is offered only
+    themselves. The URL is the same (``actor__id__exact``), so any user id still filters."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, str]]:
+        staff = get_user_model().objects.filter(is_staff=True)
+        if not request.user.has_perm("profiles.view_all_imrequest"):
+            staff = staff.filter(pk=request.user.pk)
+        return [(user.pk, str(user)) for user in staff.order_by(get_user_model().USERNAME_FIELD)]
 
 
 def short_tag_names(names: list[str]) -> str:
@@ -353,13 +431,17 @@ class ImRequestAdmin(ReadOnlyAdmin):
         "created_at", "actor_username", "source", "user_id", "command", "tags", "action_status",
         "error_code_with_meaning", "latency",
     ]
+    # Every filter's choices cost no query over the audit table, and there is no date_hierarchy: its
+    # links are a SELECT DISTINCT over every row's date (seconds on a million rows); the date filter
+    # below needs no query at all.
     list_filter = [
-        ErrorCodeFilter, "action_status", "state", "source", "command",
-        ("actor", admin.RelatedOnlyFieldListFilter), ("created_at", admin.DateFieldListFilter),
+        ErrorCodeFilter, ActionStatusFilter, "state", "source", CommandFilter,
+        ("actor", ActorFilter), ("created_at", admin.DateFieldListFilter),
     ]
-    search_fields = ["=user_id"]
+    # Exact and case-sensitive, as UserIDs are (spec §1), so the (user_id, created_at) index answers
+    # it; "=user_id" would be iexact, a LIKE that reads every row.
+    search_fields = ["user_id__exact"]
     search_help_text = "Exact UserID."
-    date_hierarchy = "created_at"
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_select_related = ["actor"]
@@ -389,7 +471,10 @@ class ImRequestAdmin(ReadOnlyAdmin):
         return audit_rows_visible_to(request.user, super().get_queryset(request))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
-        extra_context = {**(extra_context or {}), "can_view_dashboard": request.user.has_perm(DASHBOARD_PERMISSION)}
+        extra_context = {
+            **(extra_context or {}), "can_view_dashboard": request.user.has_perm(DASHBOARD_PERMISSION),
+            "can_export": self.has_export_permission(request),
+        }
         return super().changelist_view(request, extra_context)
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
@@ -414,6 +499,51 @@ class ImRequestAdmin(ReadOnlyAdmin):
             "changelist_url": reverse("admin:profiles_imrequest_changelist"),
         }
         return TemplateResponse(request, "admin/profiles/imrequest/dashboard.html", context)
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.export_imrequest") and self.has_view_permission(request)
+
+    def export_csv_view(self, request: HttpRequest) -> HttpResponse:
+        return self._export(request, audit_export.CSV)
+
+    def export_jsonl_view(self, request: HttpRequest) -> HttpResponse:
+        return self._export(request, audit_export.JSONL)
+
+    def _export(self, request: HttpRequest, export_format: audit_export.ExportFormat) -> HttpResponse:
+        """The rows of the audit list with the filters and search of this query string, streamed.
+
+        The queryset is the change list's own, so every filter, the search and the editors'
+        own-rows restriction apply exactly as on the page; its paginator counts only a few pages.
+        """
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        try:
+            rows = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters:
+            self.message_user(request, "Those filters are not valid; nothing was exported.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
+        export = exports.audit_export_start(
+            actor=request.user, export_format=export_format.name, query_string=request.GET.urlencode()
+        )
+        response = StreamingHttpResponse(
+            exports.audit_export_stream(export=export, rows=rows), content_type=export_format.content_type
+        )
+        response["Content-Disposition"] = f'attachment; filename="{export_format.file_name(export.created_at)}"'
+        return response
+
+    def get_paginator(
+        self, request: HttpRequest, queryset: QuerySet[ImRequest], per_page: int, orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> CappedCountPaginator:
+        # Never a COUNT(*) over everything the filters match: only as far as the pages near this one.
+        try:
+            current_page = int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            current_page = 1
+        return CappedCountPaginator(
+            queryset, per_page, orphans, allow_empty_first_page, current_page=current_page,
+        )
 
     @admin.display(description="Tags")
     def tags(self, obj: ImRequest) -> str:
@@ -431,6 +561,9 @@ class ImRequestAdmin(ReadOnlyAdmin):
         custom = [
             # Before super().get_urls(): its "<path:object_id>/" would swallow these.
             path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="profiles_imrequest_dashboard"),
+            path("export.csv", self.admin_site.admin_view(self.export_csv_view), name="profiles_imrequest_export_csv"),
+            path("export.jsonl", self.admin_site.admin_view(self.export_jsonl_view),
+                 name="profiles_imrequest_export_jsonl"),
             path("timeline/", self.admin_site.admin_view(self.timeline_view), name="profiles_imrequest_timeline"),
             path("<int:pk>/revert/", self.admin_site.admin_view(self.revert_view), name="profiles_imrequest_revert"),
         ]
@@ -535,6 +668,26 @@ class ImRequestAdmin(ReadOnlyAdmin):
     @admin.display(description="Response body")
     def response_json(self, obj: ImRequest) -> str:
         return "—" if obj.response_body is None else _pretty_json(obj.response_body)
+
+
+@admin.register(AuditExport)
+class AuditExportAdmin(ReadOnlyAdmin):
+    """Who downloaded the audit trail, when, with which filter, and whether the download finished."""
+
+    list_display = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
+    list_filter = ["format", ("created_at", admin.DateFieldListFilter)]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Filter")
+    def filter_link(self, obj: AuditExport) -> str:
+        # The audit list with the same filters, which shows the rows as they are now.
+        url = reverse("admin:profiles_imrequest_changelist")
+        if not obj.filter:
+            return format_html('<a href="{}">(the whole trail)</a>', url)
+        return format_html('<a href="{}?{}">{}</a>', url, obj.filter, obj.filter)
 
 
 @admin.register(ExternalChange)

@@ -288,7 +288,8 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_GUARD = "'"
 
 
-def _cell(value: Any) -> str:
+def guard_cell(value: Any) -> str:
+    """A value as CSV cell text, guarded against formula injection (any CSV this app writes uses it)."""
     text = "" if value is None else str(value)
     if isinstance(value, str) and text.startswith((*_FORMULA_STARTS, _FORMULA_GUARD)):
         return _FORMULA_GUARD + text
@@ -316,7 +317,7 @@ def csv_export_lines(
     yield (_BOM + header) if bom else header
     tags = columns[1:]
     for profile in queryset.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield writer.writerow([profile.user_id, *(_cell(profile.tag_value(tag)) for tag in tags)])
+        yield writer.writerow([profile.user_id, *(guard_cell(profile.tag_value(tag)) for tag in tags)])
 
 
 __all__ = [
@@ -328,4 +329,5 @@ __all__ = [
     "csv_export_lines",
     "csv_good_rows",
     "export_columns",
+    "guard_cell",
 ]

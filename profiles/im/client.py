@@ -28,6 +28,8 @@ PORTRAIT_GET = "profile/portrait_get"
 ACCOUNT_CHECK = "im_open_login_svc/account_check"
 ACCOUNT_IMPORT = "im_open_login_svc/account_import"
 MULTIACCOUNT_IMPORT = "im_open_login_svc/multiaccount_import"
+# Every command this client is used for (the audit list offers them as a filter).
+COMMANDS = (PORTRAIT_SET, PORTRAIT_GET, ACCOUNT_CHECK, ACCOUNT_IMPORT, MULTIACCOUNT_IMPORT)
 
 
 def new_random() -> int:

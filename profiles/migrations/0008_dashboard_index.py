@@ -1,6 +1,6 @@
 """The index behind the auditors' dashboard (profiles.dashboard): the UTC day of created_at, then the
 actor and the ErrorCode, so counting a range of days per day and actor reads one slice of the index
-(already in group order, for SQLite) instead of the table. bench/dashboard_speed.py has the figures.
+(already in group order, for SQLite) instead of the table. bench/audit_scale.py measures it.
 
 The day is an expression, spelled the way each backend's query spells it (profiles.dashboard.UtcDate),
 so this is raw SQL per vendor rather than a Meta index. Both end with created_at itself: SQLite (before

@@ -1,0 +1,54 @@
+"""A paginator for tables too big to count: it counts rows only as far as the pages near the current one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``(current_page + look_ahead) * per_page`` rows, plus one to know there are more.
+
+    The stock paginator runs ``COUNT(*)`` over everything the list's filters match on every page
+    view: on a million audit rows that costs more than the page itself (the whole table on
+    PostgreSQL). Counting through a LIMIT reads at most a few pages more than the page's OFFSET
+    already does, so the cost grows with the page asked for, not with the table. Prev/next and the
+    pages just ahead keep working; when the count was capped, the list says "more than N" and the
+    page links end in "…" instead of naming a last page that is not the last.
+    """
+
+    def __init__(
+        self, object_list: Any, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True, *,
+        current_page: int = 1, look_ahead: int = 9,
+    ) -> None:
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.count_limit = (max(current_page, 1) + look_ahead) * self.per_page
+
+    @cached_property
+    def count(self) -> int:
+        if not hasattr(self.object_list, "count"):  # a list: its length is already known
+            return len(self.object_list)
+        return self.object_list[: self.count_limit + 1].count()
+
+    @property
+    def count_is_capped(self) -> bool:
+        """True when there are more rows than were counted (``count`` is then ``count_limit + 1``)."""
+        return self.count > self.count_limit
+
+    def get_elided_page_range(self, number: int = 1, *, on_each_side: int = 3, on_ends: int = 2) -> Iterator[Any]:
+        if not self.count_is_capped:
+            yield from super().get_elided_page_range(number, on_each_side=on_each_side, on_ends=on_ends)
+            return
+        number = self.validate_number(number)
+        if number > 1 + on_each_side + on_ends:
+            yield from range(1, on_ends + 1)
+            yield self.ELLIPSIS
+            yield from range(number - on_each_side, number + 1)
+        else:
+            yield from range(1, number + 1)
+        # No last page: the count stopped before the end.
+        yield from range(number + 1, min(number + on_each_side, self.num_pages) + 1)
+        yield self.ELLIPSIS
