@@ -5,8 +5,9 @@ write, selectors read). Every request to Tencent goes through ``gateway.im_call`
 
 from . import audit, jobs, revert
 from .accounts import OpenOutcome, account_exists, profile_open
+from .audit import AUTOCOMMIT_DB
 from .callbacks import external_change_record
-from .gateway import AUTOCOMMIT_DB, im_call, im_check, im_client
+from .gateway import im_call, im_check, im_client
 from .jobs import job_cancel, job_create, job_retry_failed
 from .pull import PullFailure, PullOutcome, profile_pull
 from .push import Conflict, PushOutcome, profile_push

@@ -22,7 +22,6 @@ from ..models import AuditAnchor, AuditChainHead, AuditRowImmutable, ImRequest, 
 
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
-_CHAIN_FIELDS = ["chain_seq", "chain_prev", "chain_hash"]
 _JSON_FIELDS = ("request_body", "response_body", "changes")
 # Columns read to check a row: what the hash covers, and the chain fields.
 _VERIFY_COLUMNS = [*auditchain.HASHED_FIELDS, "chain_prev", "chain_hash"]
@@ -39,41 +38,49 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
 
     The first statement bumps the chain head, which takes SQLite's write lock (or PostgreSQL's row
     lock on the head) before the previous hash is read: rows sealed by several processes at once
-    still form one unbroken chain. Raises AuditRowImmutable if the row was already sealed.
+    still form one unbroken chain. Everything that does not depend on the previous hash is prepared
+    before that, so the lock is held for three short statements and one hash. Raises
+    AuditRowImmutable if the row was already sealed.
     """
     for name in _JSON_FIELDS:
         setattr(audit, name, auditchain.normalise_json(getattr(audit, name)))
-    values = [*dict.fromkeys(fields), *_CHAIN_FIELDS]
+    connection = connections[AUTOCOMMIT_DB]
+    quote = connection.ops.quote_name
+    columns, params = [], []
+    for name in dict.fromkeys(fields):
+        model_field = ImRequest._meta.get_field(name)
+        columns.append(f"{quote(model_field.column)} = %s")
+        params.append(model_field.get_db_prep_save(getattr(audit, model_field.attname), connection))
+    update = (
+        f"UPDATE {quote(ImRequest._meta.db_table)} SET {', '.join(columns)}, chain_seq = %s, chain_prev = %s, "  # noqa: S608
+        "chain_hash = %s WHERE id = %s AND chain_seq IS NULL"
+    )
+    head = quote(AuditChainHead._meta.db_table)
     for attempt in range(3):
         try:
-            with transaction.atomic(using=AUTOCOMMIT_DB):
-                seq, previous = _advance_head()
+            with transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
+                seq, previous = _advance_head(cursor, head)
                 audit.chain_seq, audit.chain_prev = seq, previous
                 audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit))
-                written = ImRequest.objects.using(AUTOCOMMIT_DB).filter(pk=audit.pk, chain_seq__isnull=True)
-                if models.QuerySet.update(written, **{name: getattr(audit, name) for name in values}) != 1:
+                cursor.execute(update, [*params, seq, previous, audit.chain_hash, audit.pk])
+                if cursor.rowcount != 1:
                     raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
-                AuditChainHead.objects.using(AUTOCOMMIT_DB).filter(pk=1).update(hash=audit.chain_hash)
+                cursor.execute(f"UPDATE {head} SET hash = %s WHERE id = 1", [audit.chain_hash])  # noqa: S608
             return
         except IntegrityError:
             # Two processes created the head of an empty chain at once; the loser tries again.
-            audit.chain_seq = None
+            audit.chain_seq, audit.chain_prev, audit.chain_hash = None, "", ""
             if attempt == 2:
                 raise
 
 
-def _advance_head() -> tuple[int, str]:
+def _advance_head(cursor: Any, head: str) -> tuple[int, str]:
     """Take the chain's lock and the next position: (new seq, previous row's hash)."""
-    connection = connections[AUTOCOMMIT_DB]
-    table = connection.ops.quote_name(AuditChainHead._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET seq = seq + 1 WHERE id = 1")  # noqa: S608 (constant table name)
-        if cursor.rowcount == 0:  # a new, empty database (or one flushed by a test run)
-            cursor.execute(
-                f"INSERT INTO {table} (id, seq, hash) VALUES (1, 1, %s)", [auditchain.GENESIS]  # noqa: S608
-            )
-        cursor.execute(f"SELECT seq, hash FROM {table} WHERE id = 1")  # noqa: S608
-        seq, previous = cursor.fetchone()
+    cursor.execute(f"UPDATE {head} SET seq = seq + 1 WHERE id = 1")  # noqa: S608 (constant table name)
+    if cursor.rowcount == 0:  # a new, empty database (or one flushed by a test run)
+        cursor.execute(f"INSERT INTO {head} (id, seq, hash) VALUES (1, 1, %s)", [auditchain.GENESIS])  # noqa: S608
+    cursor.execute(f"SELECT seq, hash FROM {head} WHERE id = 1")  # noqa: S608
+    seq, previous = cursor.fetchone()
     return int(seq), previous
 
 

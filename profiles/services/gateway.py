@@ -16,8 +16,8 @@ from ..im.client import ACCOUNT_CHECK, PORTRAIT_GET, ImClient, ImError, ImRespon
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
-from .audit import AUTOCOMMIT_DB, audit_seal
-from .ratelimit import rate_limit_acquire
+from .audit import audit_seal
+from .ratelimit import RATELIMIT_DB, rate_limit_acquire
 
 _clients: dict[ImConfig, ImClient] = {}
 _clients_lock = threading.Lock()
@@ -76,18 +76,25 @@ def im_call(
     """
     client = client or im_client()
     nonce = new_random()
-    audit = ImRequest.objects.using(AUTOCOMMIT_DB).create(
+    audit = ImRequest(
         source=source, purpose=purpose, user_id=user_id, command=command, job_id=job_id,
         attempt=attempt, request_body=body, random=nonce, reverts=reverts,
         changes=changes or [], **_actor_fields(actor),
     )
-    if subjects:
-        _record_subjects(audit, subjects)
-    # Every process shares one rate limit (spec §1); background work leaves room for agents.
-    # Taken after the audit writes, right before sending: the limiter stamps the call when it
-    # leaves, and a database write in between (waiting its turn for SQLite's lock) would let
-    # calls stamped in one second arrive in the next.
-    rate_limit_acquire(command=command, background=background)
+
+    def record() -> None:
+        # Inside the limiter's transaction, on its own connection (never the caller's): the row is
+        # committed together with the call's place in the window, before the request leaves, and
+        # the limiter's lock is taken once instead of twice.
+        audit.save(using=RATELIMIT_DB, force_insert=True)
+        if subjects:
+            _record_subjects(audit, subjects, using=RATELIMIT_DB)
+
+    # Every process shares one rate limit (spec §1); background work leaves room for agents. The
+    # limiter stamps the call when it leaves; the audit row is written in the same short
+    # transaction, so no other database write (waiting its turn for SQLite's lock) sits between
+    # the stamp and the send.
+    rate_limit_acquire(command=command, background=background, on_grant=record)
     try:
         response = client.call(command, body, random=nonce)
     except ImError as exc:
@@ -153,13 +160,12 @@ _COMPLETION_FIELDS = [
 ]
 
 
-def _record_subjects(audit: ImRequest, subjects: list[str]) -> None:
+def _record_subjects(audit: ImRequest, subjects: list[str], *, using: str) -> None:
     # One multi-row statement: a batch read names up to 100 users, and model instances for each
     # would cost more than the request itself.
-    connection = connections[AUTOCOMMIT_DB]
+    connection = connections[using]
     table = connection.ops.quote_name(ImRequestSubject._meta.db_table)
-    # One transaction, not one commit per row (the connection is in autocommit).
-    with transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
+    with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} (request_id, user_id) VALUES (%s, %s)",  # noqa: S608 (constant table name)
             [(audit.pk, subject) for subject in dict.fromkeys(subjects)],

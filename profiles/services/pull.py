@@ -16,7 +16,8 @@ from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError
 from ..im.errors import describe
 from ..models import CustomTagDefinition, ImRequest, Profile
-from .gateway import AUTOCOMMIT_DB, im_call
+from .audit import AUTOCOMMIT_DB
+from .gateway import im_call
 from .validation import custom_tag_definitions
 
 # spec §5: To_Account holds at most 100 accounts per call.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -58,8 +59,11 @@ def _wait_needed(stamps: list[float], limit: int, now: float, span: float) -> fl
     return stamps[-limit] + span - now
 
 
-def rate_limit_acquire(*, command: str, background: bool) -> float:
-    """Block until a call of ``command`` may be sent, record it, and return the seconds waited."""
+def rate_limit_acquire(*, command: str, background: bool, on_grant: Callable[[], None] | None = None) -> float:
+    """Block until a call of ``command`` may be sent, record it, and return the seconds waited.
+
+    ``on_grant`` runs inside the transaction that records the call, on the RATELIMIT_DB
+    connection, once the call may go (the gateway writes the audit row there)."""
     limit = command_limit(command)
     background_limit = job_limit(command)
     span = WINDOW_SECONDS + ARRIVAL_MARGIN_SECONDS
@@ -83,6 +87,8 @@ def rate_limit_acquire(*, command: str, background: bool) -> float:
                 if background:
                     job_stamps.append(now)
                 _write_window(command, stamps, job_stamps)
+                if on_grant is not None:
+                    on_grant()
                 return time.monotonic() - started
         # Sleep outside the transaction; a little jitter spreads the waiters out.
         time.sleep(min(wait, 0.25) + random.uniform(0, 0.002))

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..im import tags as catalogue
 from ..models import CustomTagDefinition
-from .gateway import AUTOCOMMIT_DB
+from .audit import AUTOCOMMIT_DB
 
 
 class TagValidationError(ValueError):
