@@ -484,7 +484,9 @@ class ImRequestAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         form = DashboardRangeForm(request.GET or None, today=timezone.now().astimezone(UTC).date())
         start, end = form.date_range()
-        board = audit_dashboard(start=start, end=end, rows=self.get_queryset(request))
+        # A viewer of the whole trail gets the kept day counts; anyone else, their own rows counted.
+        sees_all = request.user.has_perm("profiles.view_all_imrequest")
+        board = audit_dashboard(start=start, end=end, rows=None if sees_all else self.get_queryset(request))
         context = {
             **self.admin_site.each_context(request),
             # The page runs no JavaScript at all; the navigation sidebar needs it.

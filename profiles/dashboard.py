@@ -4,15 +4,16 @@ and the top actors over a range of days, all counted by the database (GROUP BY),
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from .im.errors import describe
-from .models import ImRequest
+from .models import AuditDayCount, ImRequest
 
 TOP_N = 10
 # Shown for rows with no actor_username: requests the app sent on its own (webhooks, sweeps).
@@ -157,24 +158,61 @@ def _days(start: date, end: date) -> list[date]:
 
 def audit_dashboard(*, start: date, end: date, rows: QuerySet[ImRequest] | None = None) -> Dashboard:
     """The dashboard for the UTC days ``start`` to ``end`` inclusive, over ``rows`` (the audit rows
-    the viewer may see; all of them by default). Two grouped queries; no audit row is loaded."""
+    the viewer may see; all of them by default). No audit row is loaded.
+
+    Over the whole trail, the sealed rows are counted from AuditDayCount (kept by every seal: a few
+    thousand rows however long the trail) and only the rows still waiting for their answer are
+    grouped from the table. Over a narrower set of rows, everything is grouped from the table."""
     if start > end:
         raise ValueError(f"start ({start}) is after end ({end})")
-    rows = ImRequest.objects.all() if rows is None else rows
+    if rows is None:
+        # The pending rows (no chain_seq yet) are found through chain_seq's unique index.
+        pending = ImRequest.objects.filter(chain_seq__isnull=True).order_by()
+        return _summarise(
+            start, end, [*_day_count_groups(start, end), *_row_groups(pending, start, end)],
+            [*_day_count_codes(start, end), *_row_codes(pending, start, end)],
+        )
     # order_by(): the model's default ordering must not leak into GROUP BY.
     rows = rows.order_by()
+    return _summarise(start, end, _row_groups(rows, start, end), _row_codes(rows, start, end))
+
+
+def _day_count_groups(start: date, end: date) -> Iterable[tuple[date, str, int, int, int]]:
+    """(day, actor, requests, answered, accepted) from the sealed rows' day counts."""
+    counts = AuditDayCount.objects.filter(day__gte=start, day__lte=end).values_list(
+        "day", "actor_username", "answered", "error_code", "requests"
+    )
+    for day, actor, answered, code, requests in counts:
+        yield day, actor, requests, requests if answered else 0, requests if answered and code == 0 else 0
+
+
+def _day_count_codes(start: date, end: date) -> Iterable[tuple[int, int]]:
+    """(ErrorCode, requests) for the non-zero codes of the sealed rows' day counts."""
+    return (
+        AuditDayCount.objects.filter(day__gte=start, day__lte=end, answered=True).exclude(error_code=0)
+        .values_list("error_code").annotate(n=Sum("requests")).order_by()
+    )
+
+
+def _row_groups(rows: QuerySet[ImRequest], start: date, end: date) -> Iterable[tuple[date, str, int, int, int]]:
+    """(day, actor, requests, answered, accepted) grouped from the audit rows themselves."""
 
     # One pass, grouped by UTC day and actor, gives both the per-day split and the actors' totals:
     # at most (days x actors) small groups, summed here. The range is a range of the day expression
     # itself, so the dashboard index (migration 0008: day, actor, ErrorCode) answers it without
     # reading the table, and on SQLite in group order, instead of sorting every row of the range.
-    groups = (
+    return (
         rows.annotate(day=UtcDate("created_at")).filter(day__gte=start, day__lte=end)
         .values_list("day", "actor_username")
         # COUNT(error_code) counts the answered rows (NULL = no answer), so one filtered count
         # (ErrorCode 0) is enough to split all three outcomes.
         .annotate(requests=Count("*"), answered=Count("error_code"), accepted=Count("error_code", filter=ACCEPTED))
     )
+
+
+def _summarise(
+    start: date, end: date, groups: Iterable[tuple[date, str, int, int, int]], codes: Iterable[tuple[int, int]]
+) -> Dashboard:
     # Plain lists while summing: no object per group.
     per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])  # accepted, refused, no answer
     per_actor: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # requests, failures
@@ -197,19 +235,18 @@ def audit_dashboard(*, start: date, end: date, rows: QuerySet[ImRequest] | None 
     )
     ranked = sorted(per_actor.items(), key=lambda item: (-item[1][0], item[0]))[:TOP_N]
     top_actors = [ActorCount(username, requests, failures) for username, (requests, failures) in ranked]
-    return Dashboard(
-        start=start, end=end, days=days, totals=totals, top_codes=_top_codes(rows, start, end), top_actors=top_actors,
-    )
+    per_code: dict[int, int] = defaultdict(int)
+    for code, count in codes:
+        per_code[code] += count
+    ranked_codes = sorted(per_code.items(), key=lambda item: (-item[1], item[0]))[:TOP_N]
+    top_codes = [CodeCount(code, describe(code).meaning, count) for code, count in ranked_codes]
+    return Dashboard(start=start, end=end, days=days, totals=totals, top_codes=top_codes, top_actors=top_actors)
 
 
-def _top_codes(rows: QuerySet[ImRequest], start: date, end: date) -> list[CodeCount]:
-    """The most frequent non-zero ErrorCodes. "error_code <> 0" cannot be read as a range of the
-    (error_code, created_at) index, but "> 0" and "< 0" each can, so refusals (a few percent of the
-    rows) are counted without scanning the accepted ones; no code is in both halves."""
+def _row_codes(rows: QuerySet[ImRequest], start: date, end: date) -> Iterable[tuple[int, int]]:
+    """(ErrorCode, requests) for the non-zero codes among the audit rows. "error_code <> 0" cannot be
+    read as a range of the (error_code, created_at) index, but "> 0" and "< 0" each can, so refusals
+    (a few percent of the rows) are counted without scanning the accepted ones; no code is in both."""
     low, high = utc_bounds(start, end)
-    by_code = rows.filter(created_at__gte=low, created_at__lt=high).values("error_code").annotate(count=Count("*"))
-    codes = (
-        by_code.filter(error_code__gt=0).union(by_code.filter(error_code__lt=0), all=True)
-        .order_by("-count", "error_code")[:TOP_N]
-    )
-    return [CodeCount(row["error_code"], describe(row["error_code"]).meaning, row["count"]) for row in codes]
+    by_code = rows.filter(created_at__gte=low, created_at__lt=high).values_list("error_code").annotate(n=Count("*"))
+    return by_code.filter(error_code__gt=0).union(by_code.filter(error_code__lt=0), all=True).order_by()

@@ -350,6 +350,30 @@ class AuditChainHead(models.Model):
         return f"#{self.seq} {self.hash[:12]}"
 
 
+class AuditDayCount(models.Model):
+    """How many sealed audit rows each UTC day has, per actor and outcome: the dashboard's counts,
+    kept up to date by each seal (and by audit_archive when it removes rows), so the dashboard
+    reads a few thousand of these instead of a million audit rows."""
+
+    day = models.DateField()
+    actor_username = models.CharField(max_length=150, blank=True)
+    # False for a request with no ErrorCode (no answer); then error_code is 0.
+    answered = models.BooleanField()
+    error_code = models.IntegerField()
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "actor_username", "answered", "error_code"], name="auditdaycount_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        code = self.error_code if self.answered else "no answer"
+        return f"{self.day} {self.actor_username or 'system'} {code}: {self.requests}"
+
+
 class AuditAnchor(models.Model):
     """Where the chain starts after audit_archive removed the rows before it: the last archived
     row's position and hash, and the file they went to."""

@@ -287,3 +287,38 @@ def test_on_postgresql_a_trigger_refuses_raw_updates_and_deletes_of_complete_row
     with pytest.raises(DatabaseError, match="is complete and cannot be deleted"), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [row.pk])
     assert audit_verify().ok
+
+
+def dashboards_agree() -> None:
+    """The dashboard from the kept day counts equals the one grouped from the rows themselves."""
+    from profiles.dashboard import audit_dashboard
+
+    today = timezone.now().date()
+    kept = audit_dashboard(start=today, end=today)
+    grouped = audit_dashboard(start=today, end=today, rows=ImRequest.objects.all())
+    assert kept == grouped, (kept, grouped)
+
+
+def test_each_seal_counts_its_row_for_the_dashboard(emulator, remote_user, cast):
+    from profiles.im.emulator import Fault
+    from profiles.models import AuditDayCount
+
+    profile = remote_user("u_1")
+    services.profile_push(profile=profile, values={"Tag_Profile_IM_Nick": "a"}, actor=cast.editor, source="admin")
+    emulator.inject(Fault(kind="error_code", error_code=40005, command="profile/portrait_set"))
+    services.profile_push(profile=profile, values={"Tag_Profile_IM_Nick": "b"}, actor=cast.editor, source="admin")
+    emulator.inject(Fault(kind="drop"))
+    services.profile_push(profile=profile, values={"Tag_Profile_IM_Nick": "c"}, actor=None, source="command")
+    ImRequest.objects.create(source="command", command="profile/portrait_get", request_body={}, random=1)  # pending
+    counts = set(AuditDayCount.objects.values_list("actor_username", "answered", "error_code", "requests"))
+    assert counts == {("editor", True, 0, 1), ("editor", True, 40005, 1), ("", False, 0, 1)}
+    dashboards_agree()
+
+
+def test_archiving_takes_the_rows_out_of_the_dashboard_counts(emulator, tmp_path):
+    from profiles.models import AuditDayCount
+
+    _rows, target, cutoff = archive_split(emulator, tmp_path, old=3, new=2)
+    call_command("audit_archive", "--before", cutoff.isoformat(), "--to", str(target), stdout=StringIO())
+    assert list(AuditDayCount.objects.values_list("requests", flat=True)) == [2]
+    dashboards_agree()

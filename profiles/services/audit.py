@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
 from .. import auditchain
-from ..models import AuditAnchor, AuditChainHead, AuditRowImmutable, ImRequest, ImRequestSubject
+from ..models import AuditAnchor, AuditChainHead, AuditDayCount, AuditRowImmutable, ImRequest, ImRequestSubject
 
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
@@ -56,6 +56,7 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
         "chain_hash = %s WHERE id = %s AND chain_seq IS NULL"
     )
     head = quote(AuditChainHead._meta.db_table)
+    count_sql, count_params = _day_count_upsert(connection, audit)
     for attempt in range(3):
         try:
             with transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
@@ -65,6 +66,7 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
                 cursor.execute(update, [*params, seq, previous, audit.chain_hash, audit.pk])
                 if cursor.rowcount != 1:
                     raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
+                cursor.execute(count_sql, count_params)
                 cursor.execute(f"UPDATE {head} SET hash = %s WHERE id = 1", [audit.chain_hash])  # noqa: S608
             return
         except IntegrityError:
@@ -72,6 +74,22 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
             audit.chain_seq, audit.chain_prev, audit.chain_hash = None, "", ""
             if attempt == 2:
                 raise
+
+
+def _day_count_key(created_at: datetime, actor_username: str, error_code: int | None) -> tuple[Any, ...]:
+    """The AuditDayCount a sealed row counts in: its UTC day, actor, whether answered, ErrorCode."""
+    return created_at.astimezone(UTC).date(), actor_username, error_code is not None, error_code or 0
+
+
+def _day_count_upsert(connection: Any, audit: ImRequest) -> tuple[str, list[Any]]:
+    quote = connection.ops.quote_name
+    day, actor, answered, code = _day_count_key(audit.created_at, audit.actor_username, audit.error_code)
+    key = "day, actor_username, answered, error_code"
+    return (
+        f"INSERT INTO {quote(AuditDayCount._meta.db_table)} ({key}, requests) VALUES (%s, %s, %s, %s, 1) "  # noqa: S608
+        f"ON CONFLICT ({key}) DO UPDATE SET requests = {quote(AuditDayCount._meta.db_table)}.requests + 1",
+        [connection.ops.adapt_datefield_value(day), actor, answered, code],
+    )
 
 
 def _advance_head(cursor: Any, head: str) -> tuple[int, str]:
@@ -332,6 +350,18 @@ def _remove_archived(end_seq: int, batch: int) -> None:
         if not ids:
             return
         with transaction.atomic():
+            removed: dict[tuple[Any, ...], int] = {}
+            for created_at, actor, code in base.filter(pk__in=ids, chain_seq__isnull=False).values_list(
+                "created_at", "actor_username", "error_code"
+            ):
+                key = _day_count_key(created_at, actor, code)
+                removed[key] = removed.get(key, 0) + 1
+            for (day, actor, answered, code), n in removed.items():
+                # The dashboard counts what the trail holds: archived rows leave its counts too.
+                AuditDayCount.objects.filter(day=day, actor_username=actor, answered=answered, error_code=code).update(
+                    requests=models.F("requests") - n
+                )
+            AuditDayCount.objects.filter(requests__lte=0).delete()
             ImRequestSubject.objects.filter(request_id__in=ids).delete()
             base.filter(pk__in=ids)._raw_delete(base.db)
 
