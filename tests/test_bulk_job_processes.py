@@ -52,7 +52,8 @@ def test_the_rate_limit_holds_across_two_worker_processes(emulator, settings):
     limit = 20
     # Each process signs as its own admin, so the emulator's log tells which process sent what.
     emulator.state.admin_identifiers = ("administrator", "second_admin")
-    job = make_job(emulator, 60)
+    # 100 items at 19/s take about 5 s: time enough for the second process to start and take part.
+    job = make_job(emulator, 100)
     workers = [
         subprocess.Popen(
             [sys.executable, str(ROOT / "tests" / "job_worker.py"), str(job.pk)],
@@ -68,10 +69,10 @@ def test_the_rate_limit_holds_across_two_worker_processes(emulator, settings):
     per_process = Counter(record.query["identifier"] for record in records)
     assert per_process["administrator"] > 0 and per_process["second_admin"] > 0
     assert max_in_window([record.at for record in records]) <= limit
-    assert Counter(record.body["From_Account"] for record in records) == {f"u_{n:04d}": 1 for n in range(60)}
+    assert Counter(record.body["From_Account"] for record in records) == {f"u_{n:04d}": 1 for n in range(100)}
     job.refresh_from_db()
     assert job.state == BulkJob.State.DONE
-    assert BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SUCCEEDED).count() == 60
+    assert BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SUCCEEDED).count() == 100
 
 
 def start_cluster(env: dict[str, str]) -> subprocess.Popen:

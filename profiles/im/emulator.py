@@ -655,6 +655,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, _answer(60002, "only POST is supported"))
 
     def do_POST(self) -> None:  # noqa: N802
+        # When the request arrived, which is when Tencent counts it against the rate limit (spec §1):
+        # not after the injected latency or the handling, whose time varies from call to call.
+        arrived = time.time()
         emulator = self.server.emulator
         parts = urlsplit(self.path)
         raw = self._read_body()
@@ -682,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
         safe_query = {k: v for k, v in query.items() if k != "usersig"}
         record_body = None if body is ValueError else body
         if fault is not None and fault.kind != "error_code":
-            emulator.record(RequestRecord(time.time(), command, safe_query, record_body, None, fault.kind))
+            emulator.record(RequestRecord(arrived, command, safe_query, record_body, None, fault.kind))
             if fault.kind == "drop":
                 self.close_connection = True
                 self.connection.close()
@@ -707,7 +710,7 @@ class _Handler(BaseHTTPRequestHandler):
                     command, body, operator=query.get("identifier", ""), client_ip=self.client_address[0]
                 )
         emulator.record(RequestRecord(
-            time.time(), command, safe_query, record_body, answer["ErrorCode"],
+            arrived, command, safe_query, record_body, answer["ErrorCode"],
             "error_code" if fault is not None else "",
         ))
         self._send_json(200, answer)
