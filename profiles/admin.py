@@ -40,7 +40,7 @@ from .forms import (
 from .im import tags as catalogue
 from .im.client import COMMANDS
 from .im.errors import ERROR_CODES, describe
-from .models import AuditExport, BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
+from .models import AuditAnchor, AuditExport, BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
 from .paginators import CappedCountPaginator
 from .selectors import audit_rows_visible_to
 from .services import exports
@@ -690,6 +690,16 @@ class AuditExportAdmin(ReadOnlyAdmin):
         if not obj.filter:
             return format_html('<a href="{}">(the whole trail)</a>', url)
         return format_html('<a href="{}?{}">{}</a>', url, obj.filter, obj.filter)
+
+
+@admin.register(AuditAnchor)
+class AuditAnchorAdmin(ReadOnlyAdmin):
+    """Where the audit chain starts after each audit_archive: the last archived row's position and
+    hash, and the file (with its SHA-256) that holds the rows before it."""
+
+    list_display = ["created_at", "seq", "before", "rows", "file_name", "created_by"]
+    fields = ["created_at", "created_by", "before", "rows", "seq", "hash", "file_name", "file_sha256"]
+    readonly_fields = fields
 
 
 @admin.register(ExternalChange)

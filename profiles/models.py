@@ -389,6 +389,7 @@ class AuditAnchor(models.Model):
 
     class Meta:
         ordering = ["-seq"]
+        verbose_name = "audit archive"
 
     def __str__(self) -> str:
         return f"Anchor at #{self.seq} ({self.file_name})"

@@ -93,6 +93,7 @@ CHECKS = [
     Check("audit export CSV", "GET", reverse("admin:profiles_imrequest_export_csv"), 403, 200, 403, 200),
     Check("audit export JSON Lines", "GET", reverse("admin:profiles_imrequest_export_jsonl"), 403, 200, 403, 200),
     Check("audit export records", "GET", reverse("admin:profiles_auditexport_changelist"), 403, 200, 403, 200),
+    Check("audit archives", "GET", reverse("admin:profiles_auditanchor_changelist"), 403, 200, 403, 200),
     Check("revert an own change", "GET", lambda w: reverse("admin:profiles_imrequest_revert", args=[w.own_row.pk]),
           302, 403, 403, 302),
     Check("add an audit row", "GET", reverse("admin:profiles_imrequest_add"), 403, 403, 403, 403),
