@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import json
 from datetime import UTC
 from typing import Any
@@ -42,7 +43,7 @@ from .im.client import COMMANDS
 from .im.errors import ERROR_CODES, describe
 from .models import AuditAnchor, AuditExport, BulkJob, CustomTagDefinition, ExternalChange, ImRequest, Profile
 from .paginators import CappedCountPaginator
-from .selectors import audit_rows_visible_to
+from .selectors import audit_rows_visible_to, sees_whole_trail
 from .services import exports
 from .services.jobs import JobRow
 
@@ -244,9 +245,7 @@ class ProfileAdmin(admin.ModelAdmin):
         if obj is None or request.method != "GET" or not raw:
             return None
         row = ImRequest.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
-        refusal = services.revert.revert_refusal(row=row, actor=request.user)
-        if refusal is None and row.user_id != obj.user_id:
-            refusal = f"Request #{row.pk} changed {row.user_id}, not {obj.user_id}."
+        refusal = services.revert.revert_refusal(row=row, actor=request.user, profile=obj)
         if refusal is not None:
             if not getattr(request, "_improfile_revert_refused", False):
                 request._improfile_revert_refused = True
@@ -295,7 +294,7 @@ def _is_int(value: str) -> bool:
     return value.lstrip("-").isdigit()
 
 
-class CatalogueListFilter(admin.SimpleListFilter):
+class CatalogueListFilter(admin.SimpleListFilter, abc.ABC):
     """A list filter whose choices come from a catalogue, not from the table: on a million audit rows
     a SELECT DISTINCT for the sidebar costs more than the page. A value typed into the URL that the
     catalogue does not know still filters, and is shown as a choice so the list says what it filters."""
@@ -305,8 +304,9 @@ class CatalogueListFilter(admin.SimpleListFilter):
     empty_label = ""
     empty_match: Any = None
 
+    @abc.abstractmethod
     def known_choices(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        """The catalogue's (value, label) choices; each filter says where they come from."""
 
     def describe_unknown(self, value: str) -> str:
         return value
@@ -418,7 +418,7 @@ def timeline_response(
         **site.each_context(request), "opts": Profile._meta, "original": profile, "user_id": user_id,
         "title": f"Timeline of {user_id}", "entries": entries, "limit": TIMELINE_LIMIT,
         "can_view_audit": user.has_perm("profiles.view_imrequest"),
-        "only_own": not user.has_perm("profiles.view_all_imrequest"),
+        "only_own": not sees_whole_trail(user),
     }
     return TemplateResponse(request, "admin/profiles/timeline.html", context)
 
@@ -485,8 +485,8 @@ class ImRequestAdmin(ReadOnlyAdmin):
         form = DashboardRangeForm(request.GET or None, today=timezone.now().astimezone(UTC).date())
         start, end = form.date_range()
         # A viewer of the whole trail gets the kept day counts; anyone else, their own rows counted.
-        sees_all = request.user.has_perm("profiles.view_all_imrequest")
-        board = audit_dashboard(start=start, end=end, rows=None if sees_all else self.get_queryset(request))
+        whole = sees_whole_trail(request.user)
+        board = audit_dashboard(start=start, end=end, rows=None if whole else self.get_queryset(request))
         context = {
             **self.admin_site.each_context(request),
             # The page runs no JavaScript at all; the navigation sidebar needs it.

@@ -226,9 +226,7 @@ class ProfileForm(forms.ModelForm):
         reverts = None
         if cleaned.get("reverts") is not None:
             reverts = self.revert_row
-            refusal = services.revert.revert_refusal(row=reverts, actor=self.actor)
-            if refusal is None and reverts.user_id != profile.user_id:
-                refusal = f"Request #{reverts.pk} changed {reverts.user_id}, not {profile.user_id}."
+            refusal = services.revert.revert_refusal(row=reverts, actor=self.actor, profile=profile)
             if refusal is not None:
                 self.add_error(None, f"Cannot revert: {refusal}")
         if self.errors:

@@ -196,6 +196,26 @@ class ExternalChange(models.Model):
         return [change["tag"] for change in self.changes or []]
 
 
+class ActorRecorded(models.Model):
+    """Who did it: the staff account, and its username as text, so a record still names the person
+    after their account is deleted (the link is then cleared)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def actor_values(actor: Any) -> dict[str, Any]:
+        """The two fields for ``actor``: empty for nobody (the system) or an anonymous user."""
+        if actor is None or not getattr(actor, "is_authenticated", False):
+            return {"actor": None, "actor_username": ""}
+        return {"actor": actor, "actor_username": actor.get_username()}
+
+
 class AuditRowImmutable(Exception):
     """Raised on an attempt to change or delete a complete audit row through the ORM."""
 
@@ -224,7 +244,7 @@ class ImRequestQuerySet(models.QuerySet):
     delete.queryset_only = True
 
 
-class ImRequest(models.Model):
+class ImRequest(ActorRecorded):
     """One request sent to Tencent, written before it is sent and completed when it returns.
 
     Rows are written only by the service layer, through the "autocommit" connection, so they survive
@@ -248,11 +268,6 @@ class ImRequest(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-    )
-    # Kept as text too, so the trail still names the person after their account is deleted.
-    actor_username = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     # Why the request was sent, in words ("open user", "conflict check before saving", ...).
     purpose = models.CharField(max_length=64, blank=True)
@@ -395,14 +410,10 @@ class AuditAnchor(models.Model):
         return f"Anchor at #{self.seq} ({self.file_name})"
 
 
-class AuditExport(models.Model):
+class AuditExport(ActorRecorded):
     """One download of the audit trail: who, when, which filter, which format, how many rows."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-    )
-    actor_username = models.CharField(max_length=150, blank=True)
     format = models.CharField(max_length=8)
     # The audit list's query string: the filters and search the export applied.
     filter = models.TextField(blank=True)

@@ -42,9 +42,14 @@ def audit_rows_visible_to(user: AbstractBaseUser, rows: QuerySet[ImRequest] | No
     rows = ImRequest.objects.all() if rows is None else rows
     if not user.has_perm("profiles.view_imrequest"):
         return rows.none()
-    if user.has_perm("profiles.view_all_imrequest"):
+    if sees_whole_trail(user):
         return rows
     return rows.filter(actor_id=user.pk)
+
+
+def sees_whole_trail(user: AbstractBaseUser) -> bool:
+    """Whether ``user`` may read every staff member's audit rows (audit reviewers), not only their own."""
+    return user.has_perm("profiles.view_imrequest") and user.has_perm("profiles.view_all_imrequest")
 
 
 def audit_row_pages(

@@ -24,7 +24,7 @@ def audit_export_start(*, actor: Any, export_format: str, query_string: str) -> 
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}")
     return AuditExport.objects.create(
-        actor=actor, actor_username=actor.get_username(), format=export_format, filter=query_string,
+        **AuditExport.actor_values(actor), format=export_format, filter=query_string,
     )
 
 

@@ -43,12 +43,6 @@ def im_client() -> ImClient:
         return client
 
 
-def _actor_fields(actor: AbstractBaseUser | None) -> dict[str, Any]:
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        return {"actor": None, "actor_username": ""}
-    return {"actor": actor, "actor_username": actor.get_username()}
-
-
 def im_call(
     *,
     command: str,
@@ -79,7 +73,7 @@ def im_call(
     audit = ImRequest(
         source=source, purpose=purpose, user_id=user_id, command=command, job_id=job_id,
         attempt=attempt, request_body=body, random=nonce, reverts=reverts,
-        changes=changes or [], **_actor_fields(actor),
+        changes=changes or [], **ImRequest.actor_values(actor),
     )
 
     insert = _audit_insert(audit, using=RATELIMIT_DB)  # prepared before the limiter's lock is taken

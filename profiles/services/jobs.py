@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from ..im.client import PORTRAIT_SET
 from ..im.errors import Retry, describe
-from ..models import BulkJob, BulkJobItem, ImRequest, Profile
+from ..models import ActorRecorded, BulkJob, BulkJobItem, ImRequest, Profile
 from .audit import audit_close_unanswered
 from .gateway import im_client
 from .push import JobCall, profile_push
@@ -60,10 +60,10 @@ def job_create(
     enqueue: bool = True,
 ) -> BulkJob:
     """Create a job and its items (validated by the caller), and enqueue it once committed."""
+    staff = ActorRecorded.actor_values(actor)
     with transaction.atomic():
         job = BulkJob.objects.create(
-            created_by=actor if actor is not None and actor.is_authenticated else None,
-            created_by_username=actor.get_username() if actor is not None and actor.is_authenticated else "",
+            created_by=staff["actor"], created_by_username=staff["actor_username"],
             source=source, source_name=source_name[:255], retry_of=retry_of,
         )
         total = 0

@@ -135,18 +135,20 @@ def profile_push(
 
     before = {tag: base(tag) for tag in changed}
     if started_from is not None:
-        def find_conflicts(read: RemoteRead) -> list[Conflict]:
-            found = read.profiles.get(profile.user_id)
-            remote = found.values if found is not None else {}
-            return [
-                Conflict(tag=tag, started=base(tag), remote=remote.get(tag), yours=value)
-                for tag, value in changed.items()
-                if found is not None and not _same(base(tag), remote.get(tag)) and not _same(remote.get(tag), value)
-            ]
+        conflicts: list[Conflict] = []
 
         def conflict_note(read: RemoteRead) -> str:
-            # The conclusion is part of the read's audit row, sealed with it.
-            conflicts = find_conflicts(read)
+            # Runs as Tencent's answer arrives: the conflicts found are the read's conclusion, sealed
+            # with its audit row, and are kept here for the outcome.
+            found = read.profiles.get(profile.user_id)
+            if found is None:
+                return ""
+            remote = found.values
+            conflicts.extend(
+                Conflict(tag=tag, started=base(tag), remote=remote.get(tag), yours=value)
+                for tag, value in changed.items()
+                if not _same(base(tag), remote.get(tag)) and not _same(remote.get(tag), value)
+            )
             if not conflicts:
                 return ""
             return "Conflict, nothing sent — " + "; ".join(
@@ -165,7 +167,6 @@ def profile_push(
                 f"sent: {failure.describe()}",
             )
         remote = read.profiles[profile.user_id].values
-        conflicts = find_conflicts(read)
         # A tag that Tencent already holds at the requested value needs no request.
         changed = {tag: value for tag, value in changed.items() if not _same(remote.get(tag), value)}
         if conflicts:

@@ -7,12 +7,14 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from ..im.client import PORTRAIT_SET
-from ..models import ImRequest
+from ..models import ImRequest, Profile
 from ..selectors import audit_rows_visible_to
 
 
-def revert_refusal(*, row: ImRequest | None, actor: AbstractBaseUser) -> str | None:
-    """Why ``actor`` cannot revert ``row``, in words; None when they can."""
+def revert_refusal(
+    *, row: ImRequest | None, actor: AbstractBaseUser, profile: Profile | None = None
+) -> str | None:
+    """Why ``actor`` cannot revert ``row`` (on ``profile``'s form, when given), in words; None when they can."""
     if row is None or not audit_rows_visible_to(actor).filter(pk=row.pk).exists():
         return "That audit row does not exist or is not yours to see."
     if not actor.has_perm("profiles.change_profile"):
@@ -23,6 +25,8 @@ def revert_refusal(*, row: ImRequest | None, actor: AbstractBaseUser) -> str | N
         return f"Tencent did not apply request #{row.pk}, so there is nothing to revert."
     if not row.changes:
         return f"Request #{row.pk} records no tag changes."
+    if profile is not None and row.user_id != profile.user_id:
+        return f"Request #{row.pk} changed {row.user_id}, not {profile.user_id}."
     return None
 
 
