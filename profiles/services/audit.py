@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -145,15 +145,15 @@ class ChainWalker:
                 message = f"chain position {gap} is missing before row id {row_id} (#{seq}): removed"
             else:
                 message = f"row id {row_id} claims position #{seq} after #{self.seq}: inserted out of order"
-            return self._fail("removed" if seq > self.seq + 1 else "out_of_order", seq, row_id, message)
+            return self.fail("removed" if seq > self.seq + 1 else "out_of_order", seq, row_id, message)
         if values["chain_prev"] != self.previous:
-            return self._fail(
+            return self.fail(
                 "out_of_order", seq, row_id,
                 f"row id {row_id} (#{seq}) does not follow the row before it in the chain (its previous "
                 "hash differs): a row was removed, inserted or moved here",
             )
         if auditchain.row_hash(values["chain_prev"], values) != values["chain_hash"]:
-            return self._fail(
+            return self.fail(
                 "altered", seq, row_id,
                 f"row id {row_id} (#{seq}) no longer matches its hash: it was altered after it was recorded",
             )
@@ -163,16 +163,22 @@ class ChainWalker:
 
     def finish(self, end_seq: int, end_hash: str, where: str) -> bool:
         if (self.seq, self.previous) != (end_seq, end_hash):
-            return self._fail(
+            return self.fail(
                 "truncated", self.seq + 1, None,
                 f"the chain ends at #{self.seq} but {where} records #{end_seq} as its last row: "
                 + ("the newest rows were removed" if end_seq > self.seq else "the end does not match"),
             )
         return True
 
-    def _fail(self, kind: str, seq: int, row_id: int | None, message: str) -> bool:
+    def fail(self, kind: str, seq: int, row_id: int | None, message: str) -> bool:
         self.problem = ChainProblem(kind, seq, row_id, message)
         return False
+
+    def report(self, *, start_seq: int, anchor: AuditAnchor | None = None, pending: int = 0) -> VerifyReport:
+        return VerifyReport(
+            start_seq=start_seq, checked=self.checked, end_seq=self.seq, end_hash=self.previous,
+            problem=self.problem, pending=pending, anchor=anchor,
+        )
 
 
 @dataclass
@@ -218,7 +224,6 @@ def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = 
     row that was altered, removed or inserted out of order."""
     start_seq, start_hash, anchor = chain_start()
     walker = ChainWalker(seq=start_seq, previous=start_hash)
-    report = VerifyReport(start_seq=start_seq, anchor=anchor)
     for values in _stored_rows(start_seq, None, batch):
         if not walker.feed(values):
             break
@@ -229,12 +234,9 @@ def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = 
         if head is not None:
             walker.finish(head.seq, head.hash, "the chain head")
         elif walker.seq != start_seq:
-            walker._fail("truncated", walker.seq, None, "the chain head is missing")
-    report.checked, report.end_seq, report.end_hash, report.problem = (
-        walker.checked, walker.seq, walker.previous, walker.problem,
-    )
-    report.pending = ImRequest.objects.filter(chain_seq__isnull=True).count()
-    return report
+            walker.fail("truncated", walker.seq, None, "the chain head is missing")
+    pending = ImRequest.objects.filter(chain_seq__isnull=True).count()
+    return walker.report(start_seq=start_seq, anchor=anchor, pending=pending)
 
 
 # --- archiving -------------------------------------------------------------------------------
@@ -248,8 +250,6 @@ class ArchiveResult:
     file_sha256: str = ""
     left_pending: int = 0
     anchor: AuditAnchor | None = None
-    problem: ChainProblem | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class ArchiveError(Exception):
@@ -303,7 +303,6 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
                 })
                 for values in _stored_rows(start_seq, end_seq, batch):
                     if not walker.feed(values):
-                        result.problem = walker.problem
                         raise ArchiveError(f"the chain is broken, nothing was archived: {walker.problem.message}")
                     write(values)
                 if walker.seq != end_seq:
@@ -389,7 +388,6 @@ def archive_verify(path: Path) -> VerifyReport:
         raise ArchiveError(f"{path} is not an improfile audit archive (no {ARCHIVE_FORMAT} header).")
     start = header["start"]
     walker = ChainWalker(seq=start["seq"], previous=start["hash"])
-    report = VerifyReport(start_seq=start["seq"])
     end: dict[str, Any] | None = None
     for record in records:
         if "end" in record:
@@ -402,10 +400,7 @@ def archive_verify(path: Path) -> VerifyReport:
             break
     if walker.problem is None:
         if end is None:
-            walker._fail("truncated", walker.seq + 1, None, "the archive has no end record: it was cut short")
+            walker.fail("truncated", walker.seq + 1, None, "the archive has no end record: it was cut short")
         else:
             walker.finish(end["seq"], end["hash"], "the archive's end record")
-    report.checked, report.end_seq, report.end_hash, report.problem = (
-        walker.checked, walker.seq, walker.previous, walker.problem,
-    )
-    return report
+    return walker.report(start_seq=start["seq"])
