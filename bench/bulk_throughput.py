@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from _benchlib import set_up_django  # noqa: E402  (bench/ is on sys.path when run)
@@ -34,6 +35,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.05, help="emulator latency per call, s (default 0.05)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--concurrency", type=int, default=None, help="IM_JOB_CONCURRENCY per worker")
+    parser.add_argument("--per-second", action="store_true", help="also print the job's requests in each second")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)  # internal: work job N
     return parser.parse_args()
 
@@ -131,6 +133,9 @@ def run(args: argparse.Namespace, database_dir: str) -> bool:
     from profiles.im.emulator import max_in_window
 
     window = max_in_window(all_stamps)
+    if args.per_second:
+        per_second = Counter(int(stamp - min(job_stamps)) for stamp in job_stamps)
+        print("job requests in each second from the first:", [per_second[n] for n in range(max(per_second) + 1)])
     target_rate = TARGET_SHARE * args.rate_limit
     print(f"bulk_throughput: {args.edits} edits, IM_RATE_LIMIT={args.rate_limit}, emulator latency "
           f"{args.latency * 1000:.0f} ms, {args.workers} worker processes on SQLite")

@@ -520,8 +520,10 @@ class RateWindow(models.Model):
     (spec §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others)."""
 
     command = models.CharField(max_length=64, unique=True)
-    stamps = models.JSONField(default=list)
-    job_stamps = models.JSONField(default=list)
+    # Unix times as packed little-endian float64 (services/ratelimit.pack_stamps): read and written
+    # before every call to Tencent, where decoding and encoding JSON would cost more than the rest.
+    stamps = models.BinaryField(default=b"")
+    job_stamps = models.BinaryField(default=b"")
 
     def __str__(self) -> str:
         return self.command

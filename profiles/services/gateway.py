@@ -12,7 +12,16 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, transaction
 from django.utils import timezone
 
-from ..im.client import ACCOUNT_CHECK, PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError, new_random
+from ..im.client import (
+    ACCOUNT_CHECK,
+    DEFAULT_POOL_SIZE,
+    PORTRAIT_GET,
+    ImClient,
+    ImError,
+    ImResponse,
+    TransportError,
+    new_random,
+)
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
@@ -38,6 +47,7 @@ def im_client() -> ImClient:
                     identifier=config.admin_identifier, expire=config.usersig_expire,
                 ),
                 read_timeout=config.read_timeout,
+                pool_size=max(DEFAULT_POOL_SIZE, settings.IM_JOB_CONCURRENCY),
             )
             _clients[config] = client
         return client

@@ -1,16 +1,17 @@
 """One rate limit for every process that calls Tencent (spec §1): at most IM_RATE_LIMIT calls of an
 API command in any sliding second, with headroom kept for interactive edits.
 
-Each command's recent send times live in one database row (``RateWindow``), read and written in
-a short transaction that serialises all processes (BEGIN IMMEDIATE on SQLite, SELECT ... FOR
-UPDATE on PostgreSQL). The caller sleeps outside the transaction when the window is full.
+Each command's recent send times live in one database row (``RateWindow``, packed binary), read
+and written in a short transaction that serialises all processes (BEGIN IMMEDIATE on SQLite,
+SELECT ... FOR UPDATE on PostgreSQL). The caller sleeps outside the transaction when the window is full.
 """
 
 from __future__ import annotations
 
-import json
 import random
+import sys
 import time
+from array import array
 from collections.abc import Callable
 
 from django.conf import settings
@@ -94,6 +95,26 @@ def rate_limit_acquire(*, command: str, background: bool, on_grant: Callable[[],
         time.sleep(min(wait, 0.25) + random.uniform(0, 0.002))
 
 
+def pack_stamps(stamps: list[float]) -> bytes:
+    """Send times as the window row stores them: float64, little-endian, oldest first."""
+    packed = array("d", stamps)
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_stamps(value: bytes | memoryview | None) -> list[float]:
+    packed = array("d")
+    if value:
+        packed.frombytes(value)
+        if _BIG_ENDIAN:
+            packed.byteswap()
+    return packed.tolist()
+
+
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
 # Plain SQL: this runs before every call to Tencent, and the ORM's per-query cost would be most of it.
 def _read_window(command: str) -> tuple[list[float], list[float]] | None:
     connection = connections[RATELIMIT_DB]
@@ -104,14 +125,13 @@ def _read_window(command: str) -> tuple[list[float], list[float]] | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    return tuple(json.loads(value) if isinstance(value, str | bytes) else value for value in row)
+    return unpack_stamps(row[0]), unpack_stamps(row[1])
 
 
 def _write_window(command: str, stamps: list[float], job_stamps: list[float]) -> None:
     connection = connections[RATELIMIT_DB]
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_TABLE} SET stamps = %s{cast}, job_stamps = %s{cast} WHERE command = %s",  # noqa: S608
-            [json.dumps(stamps), json.dumps(job_stamps), command],
+            f"UPDATE {_TABLE} SET stamps = %s, job_stamps = %s WHERE command = %s",  # noqa: S608
+            [pack_stamps(stamps), pack_stamps(job_stamps), command],
         )
