@@ -59,7 +59,7 @@ def test_all_refreshes_250_local_copies_in_3_calls(emulator):
     user_ids = local_and_remote(emulator, 250)
     out, _err = run("--all")
     assert "Refreshed 250 profile(s) in 3 call(s); 0 failed." in out
-    assert [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)] == [100, 100, 50]
+    assert sorted(len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)) == [50, 100, 100]
     assert ImRequest.objects.filter(command=PORTRAIT_GET).count() == 3
     assert set(Profile.objects.values_list("nick", flat=True)) == {f"fresh {u}" for u in user_ids}
     assert not Profile.objects.filter(last_pulled_at=None).exists()
@@ -70,7 +70,9 @@ def test_all_walks_the_local_copies_in_rounds_and_reports_progress(emulator, mon
     local_and_remote(emulator, 250)
     out, _err = run("--all")
     # Rounds of 120, 120 and 10 copies: 2 + 2 + 1 calls, every copy read exactly once.
-    assert [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)] == [100, 20, 100, 20, 10]
+    # The calls of a round are in flight together; the rounds follow one another.
+    sizes = [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)]
+    assert [sorted(sizes[:2]), sorted(sizes[2:4]), sizes[4:]] == [[20, 100], [20, 100], [10]]
     sent = [u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]]
     assert len(sent) == len(set(sent)) == 250
     assert "120 refreshed so far (2 calls)" in out and "250 refreshed so far (5 calls)" in out

@@ -38,9 +38,10 @@ def test_250_users_are_read_in_three_audited_calls_of_100_100_and_50(emulator, c
     outcome = pull(*user_ids, actor=cast.editor)
     assert outcome.ok and outcome.calls == 3
     assert outcome.pulled == user_ids and outcome.created == user_ids
-    sent = [record.body["To_Account"] for record in emulator.requests(PORTRAIT_GET)]
+    # The calls are in flight together, so they may arrive in any order.
+    sent = sorted(record.body["To_Account"] for record in emulator.requests(PORTRAIT_GET))
     assert sent == [user_ids[:100], user_ids[100:200], user_ids[200:]]
-    rows = list(ImRequest.objects.filter(command=PORTRAIT_GET).order_by("id"))
+    rows = sorted(ImRequest.objects.filter(command=PORTRAIT_GET), key=lambda row: row.request_body["To_Account"])
     assert len(rows) == 3 and ImRequest.objects.count() == 3
     for row, batch in zip(rows, sent, strict=True):
         assert row.state == ImRequest.State.OK and row.actor == cast.editor and row.source == "command"
@@ -51,6 +52,19 @@ def test_250_users_are_read_in_three_audited_calls_of_100_100_and_50(emulator, c
     assert ImRequestSubject.objects.count() == 250
     assert Profile.objects.count() == 250
     assert Profile.objects.get(user_id="u_249").nick == "nick of u_249"
+
+
+def test_the_calls_of_a_pull_are_in_flight_together_and_merged_in_order(emulator):
+    """Up to PULL_CONCURRENCY portrait_get calls at once: with 0.3 s per answer, four calls arrive
+    together rather than 0.3 s apart, and the outcome still lists the users in the order asked."""
+    user_ids = seed(emulator, 400)
+    emulator.set_latency(0.3)
+    outcome = pull(*reversed(user_ids))
+    assert outcome.ok and outcome.calls == 4
+    assert outcome.pulled == list(reversed(user_ids))
+    arrivals = sorted(record.at for record in emulator.requests(PORTRAIT_GET))
+    assert arrivals[-1] - arrivals[0] < 0.25, arrivals
+    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 4
 
 
 def test_a_pull_of_one_user_names_it_on_the_audit_row_without_subject_rows(emulator):
@@ -81,15 +95,17 @@ def test_a_refused_call_fails_every_user_of_its_batch_and_the_other_batches_are_
     emulator.inject(Fault(kind="error_code", error_code=40006, command=PORTRAIT_GET))
     outcome = pull(*user_ids)
     assert outcome.calls == 2
-    assert set(outcome.failures) == set(user_ids[:100])
+    # The two calls are in flight together: the fault meets whichever arrives first.
+    refused = ImRequest.objects.get(state=ImRequest.State.IM_ERROR)
+    accepted = ImRequest.objects.get(state=ImRequest.State.OK)
+    failed_batch, pulled_batch = refused.request_body["To_Account"], accepted.request_body["To_Account"]
+    assert sorted([failed_batch, pulled_batch]) == [user_ids[:100], user_ids[100:]]
+    assert set(outcome.failures) == set(failed_batch)
     assert {failure.error_code for failure in outcome.failures.values()} == {40006}
-    assert "internal server error" in outcome.failures["u_000"].reason
-    assert outcome.pulled == user_ids[100:]
-    assert sorted(Profile.objects.values_list("user_id", flat=True)) == user_ids[100:]
-    first, second = ImRequest.objects.order_by("id")
-    assert first.state == ImRequest.State.IM_ERROR and first.error_code == 40006
-    assert first.subjects.count() == 100
-    assert second.state == ImRequest.State.OK
+    assert "internal server error" in outcome.failures[failed_batch[0]].reason
+    assert outcome.pulled == pulled_batch
+    assert sorted(Profile.objects.values_list("user_id", flat=True)) == sorted(pulled_batch)
+    assert refused.error_code == 40006 and refused.subjects.count() == len(failed_batch)
 
 
 @pytest.mark.parametrize(
