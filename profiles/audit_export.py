@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .csvio import guard_cell
+from .csvio import BOM, guard_cell
 from .im.errors import describe
 
 # (name in the file, ImRequest field it is read from). "meaning" comes from the ErrorCode catalogue.
@@ -46,8 +46,6 @@ COLUMNS: list[tuple[str, str | None]] = [
 HEADER = [name for name, _field in COLUMNS]
 # What an export reads from the table (the keyset pages need created_at and id among them).
 FIELDS = [field for _name, field in COLUMNS if field is not None]
-# As the profile export: a BOM makes spreadsheet programs read the file as UTF-8.
-_BOM = "\ufeff"
 
 
 def _utc(value: datetime | None) -> str | None:
@@ -105,6 +103,7 @@ class ExportFormat:
         return f"audit-{at.astimezone(UTC):%Y%m%d-%H%M%S}.{self.name}"
 
 
-CSV = ExportFormat("csv", "text/csv; charset=utf-8", (_BOM + _csv_lines([HEADER])).encode("utf-8"), csv_page)
+# As the profile export: a BOM makes spreadsheet programs read the file as UTF-8.
+CSV = ExportFormat("csv", "text/csv; charset=utf-8", (BOM + _csv_lines([HEADER])).encode("utf-8"), csv_page)
 JSONL = ExportFormat("jsonl", "application/x-ndjson; charset=utf-8", b"", jsonl_page)
 FORMATS = {export_format.name: export_format for export_format in (CSV, JSONL)}

@@ -32,7 +32,7 @@ from .services.validation import TagValidationError, custom_tag_definitions, val
 USER_ID_HEADER = "UserID"
 MAX_BAD_ROWS_SHOWN = 1000
 EXPORT_CHUNK_SIZE = 2000
-_BOM = "\ufeff"
+BOM = "\ufeff"
 
 
 class CsvFormatError(ValueError):
@@ -93,7 +93,7 @@ def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
                 f"{exc.start + 1}, which UTF-8 does not allow. Save the file as \"CSV UTF-8\" and upload it again."
             ]) from None
         if number == 1:
-            text = text.removeprefix(_BOM)
+            text = text.removeprefix(BOM)
         yield text
 
 
@@ -314,7 +314,7 @@ def csv_export_lines(
     columns = export_columns(definitions)
     writer = csv.writer(_Echo())
     header = writer.writerow(columns)
-    yield (_BOM + header) if bom else header
+    yield (BOM + header) if bom else header
     tags = columns[1:]
     for profile in queryset.iterator(chunk_size=EXPORT_CHUNK_SIZE):
         yield writer.writerow([profile.user_id, *(guard_cell(profile.tag_value(tag)) for tag in tags)])

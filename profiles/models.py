@@ -339,10 +339,6 @@ class ImRequest(ActorRecorded):
         return super().delete(*args, **kwargs)
 
     @property
-    def sealed(self) -> bool:
-        return self.chain_seq is not None
-
-    @property
     def tag_names(self) -> list[str]:
         return [change["tag"] for change in self.changes or []]
 

@@ -29,8 +29,6 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        if not hasattr(self.object_list, "count"):  # a list: its length is already known
-            return len(self.object_list)
         return self.object_list[: self.count_limit + 1].count()
 
     @property

@@ -42,7 +42,7 @@ def audit_rows_visible_to(user: AbstractBaseUser, rows: QuerySet[ImRequest] | No
     rows = ImRequest.objects.all() if rows is None else rows
     if not user.has_perm("profiles.view_imrequest"):
         return rows.none()
-    if sees_whole_trail(user):
+    if user.has_perm("profiles.view_all_imrequest"):
         return rows
     return rows.filter(actor_id=user.pk)
 

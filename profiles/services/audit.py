@@ -249,7 +249,6 @@ class ArchiveResult:
     end_hash: str = ""
     file_sha256: str = ""
     left_pending: int = 0
-    anchor: AuditAnchor | None = None
 
 
 class ArchiveError(Exception):
@@ -318,7 +317,7 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
         raise
     result.rows, result.end_hash, result.file_sha256 = walker.checked, walker.previous, digest.hexdigest()
     with transaction.atomic():
-        result.anchor = AuditAnchor.objects.create(
+        AuditAnchor.objects.create(
             seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=str(to),
             file_sha256=result.file_sha256, created_by=actor_name,
         )
@@ -345,14 +344,16 @@ def _remove_archived(end_seq: int, batch: int) -> None:
     written, so an interrupted removal leaves rows the next run removes, never a broken chain."""
     base = models.QuerySet(model=ImRequest)
     while True:
-        ids = list(base.filter(chain_seq__lte=end_seq).order_by("chain_seq").values_list("pk", flat=True)[:batch])
-        if not ids:
+        rows = list(
+            base.filter(chain_seq__lte=end_seq).order_by("chain_seq")
+            .values_list("pk", "created_at", "actor_username", "error_code")[:batch]
+        )
+        if not rows:
             return
+        ids = [pk for pk, *_rest in rows]
         with transaction.atomic():
             removed: dict[tuple[Any, ...], int] = {}
-            for created_at, actor, code in base.filter(pk__in=ids, chain_seq__isnull=False).values_list(
-                "created_at", "actor_username", "error_code"
-            ):
+            for _pk, created_at, actor, code in rows:
                 key = _day_count_key(created_at, actor, code)
                 removed[key] = removed.get(key, 0) + 1
             for (day, actor, answered, code), n in removed.items():

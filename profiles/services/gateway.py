@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from ..im.client import (
@@ -72,10 +72,11 @@ def im_call(
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
 
-    The row goes through the "autocommit" connection, so it survives whatever the
-    caller's transaction does. Completing it seals it into the audit chain, after which it cannot
-    change: ``conclude`` turns an accepted answer into the row's note (what the service made of it,
-    e.g. a conflict) before that. Raises ImError / TransportError after completing the row, with
+    The row is inserted on the "ratelimit" connection (in the limiter's transaction, with the
+    call's place in the window) and sealed on the "autocommit" one, never on the caller's, so it
+    survives whatever the caller's transaction does. Completing it seals it into the audit chain,
+    after which it cannot change: ``conclude`` turns an accepted answer into the row's note (what
+    the service made of it, e.g. a conflict) before that. Raises ImError / TransportError after completing the row, with
     the row attached as ``exc.audit``.
     """
     client = client or im_client()
@@ -197,7 +198,8 @@ def _record_subjects(audit: ImRequest, subjects: list[str], *, using: str) -> No
     # would cost more than the request itself.
     connection = connections[using]
     table = connection.ops.quote_name(ImRequestSubject._meta.db_table)
-    with transaction.atomic(using=using), connection.cursor() as cursor:
+    # Runs inside the limiter's transaction (im_call's record), which makes it atomic with the row.
+    with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} (request_id, user_id) VALUES (%s, %s)",  # noqa: S608 (constant table name)
             [(audit.pk, subject) for subject in dict.fromkeys(subjects)],
