@@ -372,7 +372,7 @@ class ActorFilter(admin.RelatedFieldListFilter):
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, str]]:
         staff = get_user_model().objects.filter(is_staff=True)
-        if not request.user.has_perm("profiles.view_all_imrequest"):
+        if not sees_whole_trail(request.user):
             staff = staff.filter(pk=request.user.pk)
         return [(user.pk, str(user)) for user in staff.order_by(get_user_model().USERNAME_FIELD)]
 
@@ -571,10 +571,10 @@ class ImRequestAdmin(ReadOnlyAdmin):
         ]
         return custom + super().get_urls()
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        row = self.get_object(request, object_id)
-        can_revert = row is not None and services.revert.revert_refusal(row=row, actor=request.user) is None
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "can_revert": can_revert})
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, obj=None, **kwargs: Any):
+        # The row the page already read (through get_queryset, so one the user may see).
+        context["can_revert"] = obj is not None and services.revert.revert_refusal(row=obj, actor=request.user) is None
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def timeline_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -591,11 +591,11 @@ class ImRequestAdmin(ReadOnlyAdmin):
         """"Revert this change": open the profile form pre-filled with the row's before values."""
         if not (self.has_view_permission(request) and request.user.has_perm("profiles.change_profile")):
             raise PermissionDenied  # reverting is a profile edit
-        row = ImRequest.objects.filter(pk=pk).first()
+        row = self.get_queryset(request).filter(pk=pk).first()
+        if row is None:
+            raise Http404("That audit row does not exist or is not yours to see.")
         refusal = services.revert.revert_refusal(row=row, actor=request.user)
         if refusal is not None:
-            if row is None or not self.get_queryset(request).filter(pk=row.pk).exists():
-                raise Http404(refusal)
             self.message_user(request, refusal, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:profiles_imrequest_change", args=[pk]))
         profile = Profile.objects.filter(user_id=row.user_id).first()
@@ -796,8 +796,6 @@ class BulkJobAdmin(ReadOnlyAdmin):
 
     def results_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         import csv
-
-        from django.http import StreamingHttpResponse
 
         job = self._job(request, pk)
 

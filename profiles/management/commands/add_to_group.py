@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+
+from profiles.management.users import named_user
 
 
 class Command(BaseCommand):
@@ -15,10 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("group")
 
     def handle(self, *args, username: str, group: str, **options):
-        user_model = get_user_model()
-        user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
-        if user is None:
-            raise CommandError(f"No user named {username!r}.")
+        user = named_user(username)
         found = Group.objects.filter(name=group).first()
         if found is None:
             names = ", ".join(repr(name) for name in Group.objects.order_by("name").values_list("name", flat=True))

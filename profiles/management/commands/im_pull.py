@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from profiles import services
 from profiles.im import tags as catalogue
+from profiles.management.users import acting_user
 from profiles.models import ImRequest, Profile
 
 ALL_BATCH = 1000  # local copies read per round with --all; each round makes up to 10 calls of 100
@@ -29,15 +29,8 @@ class Command(BaseCommand):
                 catalogue.validate_user_id(user_id)
             except ValueError as exc:
                 raise CommandError(f"Invalid UserID {user_id!r}: {exc}") from None
-        actor_user = None
-        if actor:
-            user_model = get_user_model()
-            actor_user = user_model.objects.filter(**{user_model.USERNAME_FIELD: actor}).first()
-            if actor_user is None:
-                raise CommandError(f"No user named {actor!r}.")
-            # A pull rewrites local copies: the same permission as refreshing in the admin.
-            if not actor_user.is_active or not actor_user.has_perm("profiles.change_profile"):
-                raise CommandError(f"User {actor!r} is not allowed to refresh profiles.")
+        # A pull rewrites local copies: the same permission as refreshing in the admin.
+        actor_user = acting_user(actor, to="refresh profiles") if actor else None
         batches = [user_ids] if user_ids else self._all_batches()
         pulled = calls = 0
         failures: dict[str, services.PullFailure] = {}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from profiles import services
 from profiles.csvio import csv_check, csv_good_rows
 from profiles.im import tags as catalogue
+from profiles.management.users import acting_user
 from profiles.models import BulkJob, ImRequest, Profile
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, user_id: str | None, assignments: list[str], actor: str, csv: str | None,
                skip_bad: bool, wait: bool, **options):
-        actor_user = self._actor(actor)
+        actor_user = acting_user(actor, to="change profiles")
         if csv:
             if user_id or assignments:
                 raise CommandError("Give either --csv FILE or USERID TAG=VALUE..., not both.")
@@ -71,16 +71,6 @@ class Command(BaseCommand):
         if not outcome.ok:
             raise CommandError(outcome.message)
         self.stdout.write(outcome.message)
-
-    def _actor(self, actor: str):
-        user_model = get_user_model()
-        try:
-            actor_user = user_model.objects.get(**{user_model.USERNAME_FIELD: actor})
-        except user_model.DoesNotExist:
-            raise CommandError(f"No user named {actor!r}; --actor must be an existing username.") from None
-        if not actor_user.is_active or not actor_user.has_perm("profiles.change_profile"):
-            raise CommandError(f"User {actor!r} is not allowed to change profiles.")
-        return actor_user
 
     def _csv_job(self, path: Path, actor_user, *, skip_bad: bool, wait: bool) -> None:
         if not actor_user.has_perm("profiles.run_bulkjob"):
