@@ -128,13 +128,14 @@ def run(args: argparse.Namespace, database_dir: str) -> bool:
         sent_per_user[r["body"]["From_Account"]] = sent_per_user.get(r["body"]["From_Account"], 0) + 1
     connections.close_all()
 
-    span = max(job_stamps) - min(job_stamps)
+    first = min(job_stamps)
+    span = max(job_stamps) - first
     rate = (len(job_stamps) - 1) / span
     from profiles.im.emulator import max_in_window
 
     window = max_in_window(all_stamps)
     if args.per_second:
-        per_second = Counter(int(stamp - min(job_stamps)) for stamp in job_stamps)
+        per_second = Counter(int(stamp - first) for stamp in job_stamps)
         print("job requests in each second from the first:", [per_second[n] for n in range(max(per_second) + 1)])
     target_rate = TARGET_SHARE * args.rate_limit
     print(f"bulk_throughput: {args.edits} edits, IM_RATE_LIMIT={args.rate_limit}, emulator latency "

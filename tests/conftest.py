@@ -124,13 +124,18 @@ def test_database_url() -> str:
 test_database_url.__test__ = False  # a helper, not a test
 
 
-def run_manage(*args: str) -> subprocess.CompletedProcess:
-    """Run ``manage.py`` in a child process on the test database and the test emulator, as an
-    operator would from a shell (exit code and stderr included)."""
+def child_env() -> dict[str, str]:
+    """The environment of a child process that works on the test database and the test emulator."""
     env = {**os.environ, "DATABASE_URL": test_database_url(), "IM_API_BASE": django_settings.IM.api_base}
     for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
         env.pop(name, None)
+    return env
+
+
+def run_manage(*args: str) -> subprocess.CompletedProcess:
+    """Run ``manage.py`` in a child process on the test database and the test emulator, as an
+    operator would from a shell (exit code and stderr included)."""
     return subprocess.run(
-        [sys.executable, "manage.py", *args], capture_output=True, text=True, env=env,
+        [sys.executable, "manage.py", *args], capture_output=True, text=True, env=child_env(),
         cwd=django_settings.BASE_DIR, timeout=60,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -13,7 +12,6 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -22,7 +20,7 @@ from profiles import auditchain, services
 from profiles.models import AuditAnchor, AuditChainHead, AuditRowImmutable, ImRequest, ImRequestSubject
 from profiles.services.audit import archive_verify, audit_verify
 
-from .conftest import audited_db, run_manage, test_database_url
+from .conftest import audited_db, child_env, run_manage
 
 pytestmark = audited_db
 
@@ -175,9 +173,7 @@ def test_verify_passes_and_says_so(emulator):
 
 
 def test_rows_sealed_by_several_processes_at_once_form_one_chain(emulator_server, emulator):
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "IM_API_BASE": settings.IM.api_base}
-    for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
-        env.pop(name, None)
+    env = child_env()
     writers = [
         subprocess.Popen([sys.executable, str(Path(__file__).with_name("audit_writer.py")), "40"], env=env,
                          stderr=subprocess.PIPE, text=True)

@@ -25,6 +25,9 @@ from profiles.services import exports
 
 from .conftest import audited_db
 
+# Every test reads the database; the one that sends requests marks itself audited_db instead.
+pytestmark = pytest.mark.django_db
+
 CSV_URL = reverse("admin:profiles_imrequest_export_csv")
 JSONL_URL = reverse("admin:profiles_imrequest_export_jsonl")
 LIST_URL = reverse("admin:profiles_imrequest_changelist")
@@ -100,7 +103,6 @@ def jsonl_rows(text: str) -> list[dict]:
 
 # --- content ---------------------------------------------------------------------------------------
 
-@pytest.mark.django_db
 def test_the_csv_export_has_every_column_one_line_per_row_newest_first(client, cast, trail):
     client.force_login(cast.auditor)
     rows = csv_rows(download(client, CSV_URL))
@@ -124,16 +126,14 @@ def test_the_csv_export_has_every_column_one_line_per_row_newest_first(client, c
     assert failed["actor"] == "" and failed["source"] == "command" and failed["attempt"] == "1"
 
 
-@pytest.mark.django_db
 def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_is_guarded(client, cast, trail):
     client.force_login(cast.auditor)
-    refused = csv_rows(download(client, CSV_URL))[1]
+    rows = csv_rows(download(client, CSV_URL))
+    refused = rows[1]
     assert refused["note"] == "'" + FORMULA
-    assert not any(value.startswith(("=", "+", "-", "@")) for row in csv_rows(download(client, CSV_URL))
-                   for value in row.values())
+    assert not any(value.startswith(("=", "+", "-", "@")) for row in rows for value in row.values())
 
 
-@pytest.mark.django_db
 def test_the_json_lines_export_has_the_same_keys_with_bodies_as_nested_json(client, cast, trail):
     client.force_login(cast.auditor)
     failed, refused, accepted = jsonl_rows(download(client, JSONL_URL))
@@ -147,7 +147,6 @@ def test_the_json_lines_export_has_the_same_keys_with_bodies_as_nested_json(clie
     assert failed["ErrorCode"] is None and failed["response_body"] is None and failed["completed_at"] is None
 
 
-@pytest.mark.django_db
 def test_the_download_is_an_attachment_named_after_its_time(client, cast, trail):
     client.force_login(cast.auditor)
     for url, extension, content_type in [(CSV_URL, "csv", "text/csv"), (JSONL_URL, "jsonl", "application/x-ndjson")]:
@@ -161,7 +160,6 @@ def test_the_download_is_an_attachment_named_after_its_time(client, cast, trail)
 
 # --- filters -----------------------------------------------------------------------------------------
 
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -182,14 +180,12 @@ def test_the_export_applies_the_lists_filters_and_search(client, cast, trail, qu
     assert [str(row.pk) for row in client.get(LIST_URL, query).context["cl"].result_list] == ids
 
 
-@pytest.mark.django_db
 def test_the_export_applies_the_actor_filter(client, cast, trail):
     client.force_login(cast.auditor)
     rows = csv_rows(download(client, CSV_URL, {"actor__id__exact": cast.root.pk}))
     assert [row["actor"] for row in rows] == ["root"]
 
 
-@pytest.mark.django_db
 def test_an_invalid_filter_exports_nothing_and_says_so(client, cast, trail):
     client.force_login(cast.auditor)
     response = client.get(CSV_URL, {"created_at__gte": "not a date"}, follow=True)
@@ -198,7 +194,6 @@ def test_an_invalid_filter_exports_nothing_and_says_so(client, cast, trail):
     assert not AuditExport.objects.exists()
 
 
-@pytest.mark.django_db
 def test_the_export_never_counts_the_whole_table(client, cast, trail):
     client.force_login(cast.auditor)
     with CaptureQueriesContext(connection) as queries:
@@ -208,7 +203,6 @@ def test_the_export_never_counts_the_whole_table(client, cast, trail):
     assert not any("DISTINCT" in query["sql"].upper() for query in queries.captured_queries)
 
 
-@pytest.mark.django_db
 def test_keyset_pages_give_every_row_once_even_when_rows_share_a_created_at(cast):
     shared = [audit_row(5, user_id=f"u_{n}") for n in range(7)]  # seven rows in the same microsecond
     older = [audit_row(-n, user_id=f"u_old_{n}") for n in range(1, 4)]
@@ -219,7 +213,6 @@ def test_keyset_pages_give_every_row_once_even_when_rows_share_a_created_at(cast
 
 # --- the record -----------------------------------------------------------------------------------
 
-@pytest.mark.django_db
 def test_each_export_is_recorded_before_it_streams_and_completed_after(client, cast, trail):
     client.force_login(cast.auditor)
     response = client.get(JSONL_URL, {"error_code": "40005", "q": "u_2"})
@@ -232,7 +225,6 @@ def test_each_export_is_recorded_before_it_streams_and_completed_after(client, c
     assert export.rows == 1 and export.completed_at is not None and export.completed_at >= export.created_at
 
 
-@pytest.mark.django_db
 def test_a_download_cut_short_stays_recorded_without_a_row_count(cast, trail):
     export = exports.audit_export_start(actor=cast.auditor, export_format="csv", query_string="")
     stream = exports.audit_export_stream(export=export, rows=ImRequest.objects.all(), batch=1)
@@ -248,7 +240,6 @@ def test_a_download_cut_short_stays_recorded_without_a_row_count(cast, trail):
 
 # --- who may export -----------------------------------------------------------------------------------
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("url", [CSV_URL, JSONL_URL])
 @pytest.mark.parametrize(("who", "status"), [("auditor", 200), ("root", 200), ("editor", 403), ("outsider", 403)])
 def test_only_users_with_the_export_permission_may_export(client, cast, trail, url, who, status):
@@ -258,7 +249,6 @@ def test_only_users_with_the_export_permission_may_export(client, cast, trail, u
     assert AuditExport.objects.count() == (1 if status == 200 else 0)
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("url", [CSV_URL, JSONL_URL])
 def test_an_anonymous_visitor_is_sent_to_the_login_page(client, trail, url):
     response = client.get(url)
@@ -266,14 +256,12 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(client, trail, url):
     assert not AuditExport.objects.exists()
 
 
-@pytest.mark.django_db
 def test_an_export_is_a_get(client, cast, trail):
     client.force_login(cast.auditor)
     assert client.post(CSV_URL).status_code == 405
     assert not AuditExport.objects.exists()
 
 
-@pytest.mark.django_db
 def test_an_editor_given_the_export_permission_still_exports_only_their_own_rows(client, cast, trail):
     cast.editor.user_permissions.add(Permission.objects.get(codename="export_imrequest"))
     client.force_login(cast.editor)
@@ -281,7 +269,6 @@ def test_an_editor_given_the_export_permission_still_exports_only_their_own_rows
     assert [row["id"] for row in jsonl_rows(download(client, JSONL_URL, {"actor__id__exact": cast.root.pk}))] == []
 
 
-@pytest.mark.django_db
 def test_the_audit_list_links_to_both_exports_with_its_filters_for_those_who_may_export(client, cast, trail):
     client.force_login(cast.auditor)
     page = client.get(LIST_URL, {"error_code": "40005"}).content.decode()
@@ -292,7 +279,6 @@ def test_the_audit_list_links_to_both_exports_with_its_filters_for_those_who_may
     assert CSV_URL not in page and JSONL_URL not in page
 
 
-@pytest.mark.django_db
 def test_reviewers_see_the_exports_list_read_only_and_editors_do_not(client, cast, trail):
     client.force_login(cast.auditor)
     download(client, CSV_URL, {"error_code": "40005"})
@@ -339,7 +325,6 @@ def test_no_secret_or_usersig_reaches_either_export(client, cast, emulator, remo
 
 # --- memory ---------------------------------------------------------------------------------------
 
-@pytest.mark.django_db
 def test_streaming_holds_one_page_of_rows_not_the_whole_export(client, cast, monkeypatch):
     # Sixteen pages. The real page is 2,000 rows; a smaller one keeps this test fast under tracemalloc,
     # which slows every allocation several times (bench/audit_scale.py measures a 1,000,000-row export).
