@@ -68,6 +68,10 @@ def job(view: str):
     return lambda w: reverse(f"admin:profiles_bulkjob_{view}", args=[w.job.pk])
 
 
+def audit_row(view: str, row: str = "own_row"):
+    return lambda w: reverse(f"admin:profiles_imrequest_{view}", args=[getattr(w, row).pk])
+
+
 CHECKS = [
     # Profiles: editors edit, reviewers only read.
     Check("profile list", "GET", reverse("admin:profiles_profile_changelist"), 200, 200, 403, 200),
@@ -82,11 +86,11 @@ CHECKS = [
     Check("save a profile", "POST", profile("change"), 302, 403, 403, 302, data=change_data),
     # The audit trail: reviewers read all of it, editors their own rows; nobody changes it.
     Check("audit list", "GET", reverse("admin:profiles_imrequest_changelist"), 200, 200, 403, 200),
-    Check("own audit row", "GET", lambda w: reverse("admin:profiles_imrequest_change", args=[w.own_row.pk]),
+    Check("own audit row", "GET", audit_row("change"),
           200, 200, 403, 200),
     # Django's admin answers an object outside the viewer's queryset with a redirect and "does not exist".
     Check("someone else's audit row", "GET",
-          lambda w: reverse("admin:profiles_imrequest_change", args=[w.other_row.pk]), 302, 200, 403, 200),
+          audit_row("change", "other_row"), 302, 200, 403, 200),
     Check("audit timeline", "GET", f"{reverse('admin:profiles_imrequest_timeline')}?user_id=u_1",
           200, 200, 403, 200),
     Check("audit dashboard", "GET", reverse("admin:profiles_imrequest_dashboard"), 403, 200, 403, 200),
@@ -94,12 +98,12 @@ CHECKS = [
     Check("audit export JSON Lines", "GET", reverse("admin:profiles_imrequest_export_jsonl"), 403, 200, 403, 200),
     Check("audit export records", "GET", reverse("admin:profiles_auditexport_changelist"), 403, 200, 403, 200),
     Check("audit archives", "GET", reverse("admin:profiles_auditanchor_changelist"), 403, 200, 403, 200),
-    Check("revert an own change", "GET", lambda w: reverse("admin:profiles_imrequest_revert", args=[w.own_row.pk]),
+    Check("revert an own change", "GET", audit_row("revert"),
           302, 403, 403, 302),
     Check("add an audit row", "GET", reverse("admin:profiles_imrequest_add"), 403, 403, 403, 403),
-    Check("edit an audit row", "POST", lambda w: reverse("admin:profiles_imrequest_change", args=[w.own_row.pk]),
+    Check("edit an audit row", "POST", audit_row("change"),
           403, 403, 403, 403, data=lambda w: {"note": "edited"}),
-    Check("delete an audit row", "POST", lambda w: reverse("admin:profiles_imrequest_delete", args=[w.own_row.pk]),
+    Check("delete an audit row", "POST", audit_row("delete"),
           403, 403, 403, 403, data=lambda w: {"post": "yes"}),
     Check("external changes", "GET", reverse("admin:profiles_externalchange_changelist"), 200, 200, 403, 200),
     # Jobs: both read them, only editors start, cancel or retry them.
