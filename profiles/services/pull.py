@@ -285,9 +285,10 @@ def local_copies(user_ids: Sequence[str]) -> dict[str, LocalCopy]:
 
 
 def _json_column(value: Any) -> dict[str, Any]:
-    # Text on SQLite (and from drivers that leave JSON undecoded); already decoded elsewhere.
+    # Text on SQLite (and from drivers that leave JSON undecoded); already decoded elsewhere. Most
+    # copies have no unknown tags: "{}" needs no decoder.
     if isinstance(value, str | bytes):
-        value = json.loads(value)
+        value = json.loads(value) if value not in ("{}", b"{}") else {}
     return value or {}
 
 
@@ -407,7 +408,7 @@ class _Parameters:
                 if value is None or (native is not None and type(value) is native):
                     prepared = value
                 elif as_json:
-                    prepared = json.dumps(value)
+                    prepared = json.dumps(value) if value != {} else "{}"
                 else:
                     prepared = model_field.get_db_prep_save(value, self.connection)
             params.append(prepared)
