@@ -27,6 +27,7 @@ from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
 from .audit import audit_seal
 from .ratelimit import RATELIMIT_DB, rate_limit_acquire
+from .rows import prepared_insert
 
 _clients: dict[ImConfig, ImClient] = {}
 _clients_lock = threading.Lock()
@@ -87,7 +88,9 @@ def im_call(
         changes=changes or [], **ImRequest.actor_values(actor),
     )
 
-    insert = _audit_insert(audit, using=RATELIMIT_DB)  # prepared before the limiter's lock is taken
+    # Prepared before the limiter's lock is taken; run inside it, where the ORM's per-save
+    # machinery would cost more than the statement itself.
+    insert = prepared_insert(audit, using=RATELIMIT_DB)
 
     def record() -> None:
         # Inside the limiter's transaction, on its own connection (never the caller's): the row is
@@ -128,32 +131,6 @@ def im_call(
             raise
     _complete(audit, ImRequest.State.OK, response)
     return audit, response
-
-
-_INSERTED_FIELDS = [field for field in ImRequest._meta.concrete_fields if not field.primary_key]
-
-
-def _audit_insert(audit: ImRequest, *, using: str) -> Callable[[], None]:
-    """The INSERT of the new audit row as one prepared statement, to run later. It runs for every
-    request inside the limiter's short transaction, where the ORM's per-save machinery would cost
-    more than the statement itself; everything but the execution is done here, before."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _INSERTED_FIELDS)
-    placeholders = ", ".join(["%s"] * len(_INSERTED_FIELDS))
-    values = [field.get_db_prep_save(field.pre_save(audit, True), connection) for field in _INSERTED_FIELDS]
-    sql = f"INSERT INTO {quote(ImRequest._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    returning = connection.features.can_return_columns_from_insert
-    if returning:
-        sql += f" RETURNING {quote(ImRequest._meta.pk.column)}"
-
-    def execute() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, values)
-            audit.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-        audit._state.adding, audit._state.db = False, using
-
-    return execute
 
 
 def _complete(audit: ImRequest, state: str, response: ImResponse) -> None:

@@ -15,6 +15,7 @@ from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import CustomTagDefinition, ImRequest, Profile
 from .gateway import im_call
 from .pull import RemoteRead, remote_read
+from .rows import prepared_insert, update_fields
 from .validation import validate_tag_values
 
 
@@ -223,14 +224,15 @@ def _store_values(profile: Profile, values: Mapping[str, Any], extra_fields: lis
     """Write tag values into the local copy, bumping its version when one actually changed."""
     changed = any(profile.tag_value(tag) != value for tag, value in values.items())
     fields = profile.apply_tag_values(dict(values))
+    # Plain statements (services/rows): this runs after every accepted push, a job's too.
     if profile.pk is None:
-        profile.save()
+        prepared_insert(profile)()
         return
-    update_fields = [*fields, *(extra_fields or []), "updated_at"]
+    names = [*fields, *(extra_fields or []), "updated_at"]
     if changed:
         profile.version += 1
-        update_fields.append("version")
-    profile.save(update_fields=update_fields)
+        names.append("version")
+    update_fields(profile, names)
 
 
 def _same(before: Any, after: Any) -> bool:
