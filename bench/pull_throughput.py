@@ -200,16 +200,18 @@ def run(users: int, chunk: int | None, latency: float = 0.0) -> None:
             if memory:
                 tracemalloc.start()
             started, cpu_started = time.perf_counter(), time.process_time()
-            # As im_pull --all does: rounds of ALL_BATCH UserIDs, each one profile_pull.
-            for start in range(0, len(user_ids), chunk):
-                outcome = services.profile_pull(
-                    user_ids=user_ids[start:start + chunk], actor=None, source=ImRequest.Source.COMMAND,
-                    purpose="bench",
-                )
-                assert outcome.ok, outcome.message
-                pulled += len(outcome.pulled)
-                created += len(outcome.created)
-                calls += outcome.calls
+            # As im_pull --all does: rounds of ALL_BATCH UserIDs, each one profile_pull, one pool of
+            # threads for them all.
+            with services.pull_pool() as pool:
+                for start in range(0, len(user_ids), chunk):
+                    outcome = services.profile_pull(
+                        user_ids=user_ids[start:start + chunk], actor=None, source=ImRequest.Source.COMMAND,
+                        purpose="bench", pool=pool,
+                    )
+                    assert outcome.ok, outcome.message
+                    pulled += len(outcome.pulled)
+                    created += len(outcome.created)
+                    calls += outcome.calls
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
             peak = None
             if memory:

@@ -1,4 +1,5 @@
-"""map_in_threads: the order of results, errors raised in the caller, and the calling thread for one item."""
+"""map_in_threads and ThreadPool: the order of results, errors raised in the caller, the calling thread for
+one item, and a pool's threads kept (with their connections) from one map to the next."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from profiles.services.concurrency import map_in_threads
+from profiles.services.concurrency import ThreadPool, map_in_threads
 
 
 def test_results_come_back_in_the_order_of_the_items_whatever_order_the_calls_end_in():
@@ -51,3 +52,23 @@ def test_an_error_in_one_call_is_raised_to_the_caller_and_stops_new_calls():
 
 def test_a_single_item_runs_in_the_calling_thread():
     assert map_in_threads(lambda _n: threading.current_thread(), [1], threads=4) == [threading.current_thread()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_keeps_its_threads_and_their_connections_across_maps_and_closes_them_on_exit():
+    from django.db import connections
+
+    def connection_of_this_thread(_n: int) -> tuple[threading.Thread, int]:
+        time.sleep(0.02)  # both threads take items
+        connection = connections["default"]
+        connection.ensure_connection()
+        return threading.current_thread(), id(connection.connection)
+
+    with ThreadPool(2) as pool:
+        first = pool.map(connection_of_this_thread, [1, 2, 3, 4])
+        second = pool.map(connection_of_this_thread, [1, 2, 3, 4])
+        threads = {thread for thread, _connection in first + second}
+        assert len(threads) == 2 and threading.current_thread() not in threads
+        # The connections of the first round served the second: none was opened again.
+        assert {connection for _thread, connection in second} <= {connection for _thread, connection in first}
+    assert not any(thread.is_alive() for thread in threads)

@@ -353,3 +353,41 @@ def test_concurrent_calls_keep_their_connections_alive(client, emulator, caplog)
             list(pool.map(lambda n: set_nick(client, f"nick {n}"), range(calls)))
     assert not [record for record in caplog.records if "pool is full" in record.getMessage()]
     assert len(emulator.requests(PORTRAIT_SET)) == 2 * calls
+
+
+def test_a_proxy_named_in_the_environment_carries_the_calls(monkeypatch):
+    """HTTP_PROXY (read once, when the client is made) is used for every call: the proxy gets the
+    absolute URL in its request line, as a forward proxy does, and its answer is the client's."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.requestline)
+            body = b'{"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        proxied = make_client("http://im.example.invalid")
+        response = proxied.call(PORTRAIT_SET, {"From_Account": "u_1", "ProfileItem": []})
+        proxied.session.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert response.ok
+    assert len(seen) == 1 and seen[0].startswith("POST http://im.example.invalid/v4/profile/portrait_set?sdkappid=")

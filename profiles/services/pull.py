@@ -17,7 +17,7 @@ from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportEr
 from ..im.errors import describe
 from ..models import CustomTagDefinition, ImRequest, Profile
 from .audit import AUTOCOMMIT_DB
-from .concurrency import map_in_threads
+from .concurrency import ThreadPool
 from .gateway import im_call
 from .validation import custom_tag_definitions
 
@@ -80,6 +80,12 @@ class PullOutcome:
         return " ".join(parts)
 
 
+def pull_pool() -> ThreadPool:
+    """Threads for the portrait_get calls of a pull in rounds, kept (with their database
+    connections) across the rounds: ``with pull_pool() as pool: profile_pull(..., pool=pool)``."""
+    return ThreadPool(PULL_CONCURRENCY)
+
+
 def readable_tags(definitions: Mapping[str, CustomTagDefinition]) -> list[str]:
     """Every standard tag and every custom tag the app admin may read (spec §3: else 40007)."""
     return [tag.wire_name for tag in catalogue.STANDARD_TAGS] + [
@@ -129,6 +135,7 @@ def remote_read(
     purpose: str = "",
     conclude: Callable[[RemoteRead], str] | None = None,
     client: ImClient | None = None,
+    pool: ThreadPool | None = None,
 ) -> RemoteRead:
     """``portrait_get`` for ``user_ids`` in batches of 100, each call audited. Per-user failures
     (ResultCode != 0, Fail_Account, a whole call refused) are collected, never raised.
@@ -136,6 +143,8 @@ def remote_read(
     Up to PULL_CONCURRENCY calls are in flight at once (each still takes its place in the shared
     rate limit), so one batch's answer is parsed and sealed while the next ones are on the wire.
     ``conclude`` sees each batch's read as its answer arrives and gives that audit row its note.
+    ``pool`` (threads kept from one call to the next, with their connections) serves a caller that
+    reads in rounds; without it the calls get threads of their own.
     """
     if definitions is None:
         definitions = custom_tag_definitions()
@@ -165,8 +174,13 @@ def remote_read(
         return read
 
     result = RemoteRead()
+    if pool is None:
+        with pull_pool() as own:
+            reads = own.map(read_batch, batches)
+    else:
+        reads = pool.map(read_batch, batches)
     # Merged in batch order, whatever order the answers came in.
-    for read in map_in_threads(read_batch, batches, threads=PULL_CONCURRENCY):
+    for read in reads:
         result.profiles.update(read.profiles)
         result.failures.update(read.failures)
         result.audits.extend(read.audits)
@@ -203,13 +217,14 @@ def _take_answer(
 
 def profile_pull(
     *, user_ids: Iterable[str], actor: AbstractBaseUser | None, source: str, purpose: str = "refresh",
-    client: ImClient | None = None,
+    client: ImClient | None = None, pool: ThreadPool | None = None,
 ) -> PullOutcome:
     """Refresh local copies from Tencent: every standard tag and every readable custom tag.
 
     Creates local copies that do not exist yet. A copy's version is bumped only when a value
     actually changed, so an agent editing it is told only about real changes. An invalid UserID
-    fails on its own, unsent, instead of stopping the pull of the others.
+    fails on its own, unsent, instead of stopping the pull of the others. A caller pulling in
+    rounds passes one ``pool`` (``pull_pool()``) for all of them.
     """
     ids: list[str] = []
     invalid: dict[str, PullFailure] = {}
@@ -225,7 +240,7 @@ def profile_pull(
     local = local_copies(ids)
     read = remote_read(
         user_ids=ids, tags=tags, actor=actor, source=source, definitions=definitions, purpose=purpose,
-        client=client,
+        client=client, pool=pool,
     )
     outcome = PullOutcome(failures={**invalid, **read.failures}, calls=read.calls)
     if read.profiles:

@@ -34,15 +34,17 @@ class Command(BaseCommand):
         batches = [user_ids] if user_ids else self._all_batches()
         pulled = calls = 0
         failures: dict[str, services.PullFailure] = {}
-        for batch in batches:
-            outcome = services.profile_pull(
-                user_ids=batch, actor=actor_user, source=ImRequest.Source.COMMAND, purpose="im_pull"
-            )
-            pulled += len(outcome.pulled)
-            calls += outcome.calls
-            failures.update(outcome.failures)
-            if all:
-                self.stdout.write(f"  {pulled} refreshed so far ({calls} calls)")
+        # One set of threads (and their database connections) for every round.
+        with services.pull_pool() as pool:
+            for batch in batches:
+                outcome = services.profile_pull(
+                    user_ids=batch, actor=actor_user, source=ImRequest.Source.COMMAND, purpose="im_pull", pool=pool
+                )
+                pulled += len(outcome.pulled)
+                calls += outcome.calls
+                failures.update(outcome.failures)
+                if all:
+                    self.stdout.write(f"  {pulled} refreshed so far ({calls} calls)")
         for failure in failures.values():
             self.stderr.write(failure.describe())
         summary = f"Refreshed {pulled} profile(s) in {calls} call(s); {len(failures)} failed."
