@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .. import auditchain
 from ..models import AuditAnchor, AuditChainHead, AuditDayCount, AuditRowImmutable, ImRequest, ImRequestSubject
+from .writeturn import write_turn
 
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
@@ -59,7 +60,7 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
     count_sql, count_params = _day_count_upsert(connection, audit)
     for attempt in range(3):
         try:
-            with transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
+            with write_turn(AUTOCOMMIT_DB), transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
                 seq, previous = _advance_head(cursor, head)
                 audit.chain_seq, audit.chain_prev = seq, previous
                 audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit))

@@ -31,6 +31,7 @@ from .gateway import im_client
 from .push import JobCall, profile_push
 from .ratelimit import RATELIMIT_DB
 from .validation import TagValidationError, custom_tag_definitions
+from .writeturn import write_turn
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _claim(job_id: int, worker: str, count: int) -> list[BulkJobItem]:
     # busy wait), so the claim runs on the connection whose transactions begin IMMEDIATE (write
     # lock first, waiting its turn). On PostgreSQL, SKIP LOCKED lets concurrent claims pass by.
     items_db = BulkJobItem.objects.using(CLAIM_DB)
-    with transaction.atomic(using=CLAIM_DB):
+    with write_turn(CLAIM_DB), transaction.atomic(using=CLAIM_DB):
         chosen = items_db.filter(due, job_id=job_id).order_by("pk")
         if connections[CLAIM_DB].features.has_select_for_update_skip_locked:
             chosen = chosen.select_for_update(skip_locked=True)
@@ -261,7 +262,7 @@ def _finish(item: BulkJobItem, state: str, code: int | None, message: str) -> No
     # One plain statement: it runs once per item, and QuerySet.update's compilation would cost
     # more than the write.
     connection = connections[BulkJobItem.objects.db]
-    with connection.cursor() as cursor:
+    with write_turn(BulkJobItem.objects.db), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_ITEM_TABLE} SET state = %s, error_code = %s, message = %s, finished_at = %s, "  # noqa: S608
             "claimed_by = '', claimed_until = NULL WHERE id = %s",

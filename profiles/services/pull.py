@@ -20,6 +20,7 @@ from .audit import AUTOCOMMIT_DB
 from .concurrency import ThreadPool
 from .gateway import im_call
 from .validation import custom_tag_definitions
+from .writeturn import write_turn
 
 # spec §5: To_Account holds at most 100 accounts per call.
 PULL_BATCH_SIZE = 100
@@ -364,7 +365,7 @@ def store_remote_profiles(
             result.unchanged.append(user_id)
             unchanged_pks.append(copy.pk)
     db = router.db_for_write(Profile)
-    with transaction.atomic(using=db):
+    with write_turn(db), transaction.atomic(using=db):
         # Writes only: on SQLite the transaction takes its write lock with its first statement.
         if changed_rows:
             _update_if_unchanged_locally(db, changed_rows, now, result)

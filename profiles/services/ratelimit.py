@@ -18,6 +18,7 @@ from django.db import connections, transaction
 
 from ..im.client import ACCOUNT_CHECK, MULTIACCOUNT_IMPORT
 from ..models import RateWindow
+from .writeturn import write_turn
 
 RATELIMIT_DB = "ratelimit"
 # The limiter stamps a call when it leaves; Tencent counts it when it arrives. A small margin on
@@ -70,7 +71,7 @@ def rate_limit_acquire(*, command: str, background: bool, on_grant: Callable[[],
     started = time.monotonic()
     while True:
         _ensure_window(command)
-        with transaction.atomic(using=RATELIMIT_DB):
+        with write_turn(RATELIMIT_DB), transaction.atomic(using=RATELIMIT_DB):
             row = _read_window(command)
             if row is None:  # removed since this process saw it (a flushed test database)
                 _known_windows.discard(command)

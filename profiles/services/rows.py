@@ -3,13 +3,16 @@
 aside, none are connected here) costs more than the statement itself.
 
 Values go through each field's ``pre_save`` (auto_now, auto_now_add) and ``get_db_prep_save``,
-and the statements through Django's connection and its operations, as Model.save would."""
+and the statements through Django's connection and its operations, as Model.save would. Each runs
+in its write turn (services/writeturn)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from django.db import DatabaseError, connections, models, router
+
+from .writeturn import write_turn
 
 
 def prepared_insert(obj: models.Model, *, using: str | None = None) -> Callable[[], None]:
@@ -31,7 +34,7 @@ def prepared_insert(obj: models.Model, *, using: str | None = None) -> Callable[
         sql += f" RETURNING {quote(model._meta.pk.column)}"
 
     def execute() -> None:
-        with connection.cursor() as cursor:
+        with write_turn(using), connection.cursor() as cursor:
             cursor.execute(sql, values)
             obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
         obj._state.adding, obj._state.db = False, using
@@ -49,7 +52,7 @@ def update_fields(obj: models.Model, names: Iterable[str], *, using: str | None 
     fields = [model._meta.get_field(name) for name in dict.fromkeys(names)]
     values = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in fields]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    with connection.cursor() as cursor:
+    with write_turn(using), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s",  # noqa: S608
             [*values, obj.pk],

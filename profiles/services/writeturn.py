@@ -1,0 +1,110 @@
+"""Taking turns at SQLite's single write lock, across every thread and process of the application.
+
+SQLite lets one connection write at a time. A connection that finds the lock taken sleeps in SQLite's
+busy handler for 1, 2, 5, 10 ms and longer, whether or not the lock was freed meanwhile; with a job's
+threads in two worker processes writing several short transactions per edit, the lock then stands
+idle while its waiters sleep, and most of a thread's time went to that sleep. ``write_turn`` puts
+those writers in a queue instead: a lock in the process for its threads, and an ``flock`` on a file
+beside the database for the processes, each handed on the moment it is released. The database's own
+lock is then free whenever a turn begins, so its busy handler rarely runs.
+
+Nothing depends on it for correctness: SQLite's lock still decides, and a writer that takes no turn
+(an admin save, django-q2's broker) waits in the busy handler as before. On other databases, and
+where ``fcntl`` does not exist, a turn is nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connections
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: the threads of one process still take turns
+    fcntl = None  # type: ignore[assignment]
+
+
+class _Turns:
+    """The turn of one database file in one process: a re-entrant thread lock, and the open lock
+    file whose flock the process holds while one of its threads has the turn."""
+
+    def __init__(self, path: str) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.RLock()
+        self.depth = threading.local()
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if fcntl is not None else None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self.lock:
+            depth = getattr(self.depth, "n", 0)
+            self.depth.n = depth + 1
+            try:
+                if depth == 0 and self.fd is not None:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+                try:
+                    yield
+                finally:
+                    if depth == 0 and self.fd is not None:
+                        fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                self.depth.n = depth
+
+
+_turns: dict[str, _Turns] = {}
+_turns_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    # The child of a fork (a django-q2 worker) starts without turns: another thread of the parent
+    # may have held this lock at the fork, and the parent's lock files are the parent's.
+    global _turns_lock
+    _turns_lock = threading.Lock()
+    _turns.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+_paths: dict[str, str | None] = {}
+
+
+def _lock_path(using: str) -> str | None:
+    """The lock file of the database ``using`` names (None: no turns there). The aliases of one
+    SQLite file (default, audit, rate limit) share it."""
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return None
+    name = str(connection.settings_dict["NAME"])
+    if name not in _paths:
+        absolute = os.path.abspath(name)
+        in_file = not connection.is_in_memory_db() and os.path.isdir(os.path.dirname(absolute))
+        _paths[name] = f"{absolute}.writeturn" if in_file else None
+    return _paths[name]
+
+
+def _turns_for(path: str) -> _Turns:
+    with _turns_lock:
+        turns = _turns.get(path)
+        # An flock belongs to the open file, which a fork shares: a process uses only the lock
+        # files it opened itself (see also _forget_after_fork).
+        if turns is None or turns.pid != os.getpid():
+            turns = _turns[path] = _Turns(path)
+        return turns
+
+
+@contextmanager
+def write_turn(using: str) -> Iterator[None]:
+    """Run a short write transaction (or statement) on ``using`` in its turn. Re-entrant within a
+    thread. Never hold a turn across a call to Tencent or anything else slow."""
+    path = _lock_path(using)
+    if path is None:
+        yield
+        return
+    with _turns_for(path).turn():
+        yield
