@@ -14,7 +14,10 @@ from django.db import connection
 
 from profiles.services.writeturn import _lock_path, write_turn
 
-pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="turns exist on SQLite only")
+from .conftest import audited_db
+
+# Every alias on the test database, as the services use them; turns exist on SQLite only.
+pytestmark = [audited_db, pytest.mark.skipif(connection.vendor != "sqlite", reason="turns exist on SQLite only")]
 
 
 def test_the_aliases_of_one_sqlite_file_share_one_lock_file_beside_it():
@@ -100,3 +103,32 @@ def test_a_forked_child_waits_for_its_parents_turn():
     os.waitpid(pid, 0)
     os.close(read_end)
     assert waited >= 0.2, waited
+
+
+def test_a_thread_inside_a_transaction_on_the_file_writes_without_waiting_for_a_turn():
+    """Waiting for a turn while holding SQLite's lock could wait for a turn's holder who waits for
+    that very lock; such a writer goes on as it would without turns."""
+    from django.db import transaction
+
+    from profiles.models import Profile
+
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with write_turn("default"):
+            holding.set()
+            release.wait(timeout=5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert holding.wait(timeout=5)
+        with transaction.atomic():
+            Profile.objects.create(user_id="in_a_transaction")  # this thread now holds SQLite's lock
+            started = time.monotonic()
+            with write_turn("ratelimit"):
+                waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(timeout=5)
+    assert waited < 0.5, waited

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
 from django.utils import timezone
 
 from .. import auditchain
@@ -317,7 +317,7 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
         Path(temporary).unlink(missing_ok=True)
         raise
     result.rows, result.end_hash, result.file_sha256 = walker.checked, walker.previous, digest.hexdigest()
-    with transaction.atomic():
+    with write_turn(DEFAULT_DB_ALIAS), transaction.atomic():
         AuditAnchor.objects.create(
             seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=str(to),
             file_sha256=result.file_sha256, created_by=actor_name,
@@ -352,7 +352,7 @@ def _remove_archived(end_seq: int, batch: int) -> None:
         if not rows:
             return
         ids = [pk for pk, *_rest in rows]
-        with transaction.atomic():
+        with write_turn(DEFAULT_DB_ALIAS), transaction.atomic():
             removed: dict[tuple[Any, ...], int] = {}
             for _pk, created_at, actor, code in rows:
                 key = _day_count_key(created_at, actor, code)

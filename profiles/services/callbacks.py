@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from ..im.client import PORTRAIT_SET
 from ..models import ExternalChange, ImRequest, Profile
 from .pull import RemoteProfile, parse_profile_items
 from .validation import custom_tag_definitions
+from .writeturn import write_turn
 
 # A callback for our own push arrives within seconds (spec §4 last bullet); minutes leave room for
 # Tencent's queueing without letting an old push hide a later change by another admin tool.
@@ -109,7 +110,7 @@ def external_change_record(
             }
             for item in items
         ]
-        with transaction.atomic():
+        with write_turn(DEFAULT_DB_ALIAS), transaction.atomic():
             if profile is not None and not _apply(profile, parsed, conditional=attempt < _CONDITIONAL_ATTEMPTS):
                 continue  # the copy changed since it was read: read it again for true "before" values
             return ExternalChange.objects.create(

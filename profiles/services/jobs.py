@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import close_old_connections, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -41,6 +41,8 @@ def claim_seconds() -> int:
     return settings.IM_JOB_CLAIM_SECONDS
 # The connection whose transactions begin IMMEDIATE on SQLite (settings.DATABASES), for claims.
 CLAIM_DB = RATELIMIT_DB
+# Where jobs and their items are written (every write in its turn: services/writeturn).
+_DB = DEFAULT_DB_ALIAS
 TERMINAL = (BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED)
 
 
@@ -62,7 +64,7 @@ def job_create(
 ) -> BulkJob:
     """Create a job and its items (validated by the caller), and enqueue it once committed."""
     staff = ActorRecorded.actor_values(actor)
-    with transaction.atomic():
+    with write_turn(_DB), transaction.atomic(using=_DB):
         job = BulkJob.objects.create(
             created_by=staff["actor"], created_by_username=staff["actor_username"],
             source=source, source_name=source_name[:255], retry_of=retry_of,
@@ -96,16 +98,18 @@ def job_enqueue(*, job_id: int, copies: int | None = None) -> None:
 
 def job_cancel(*, job: BulkJob) -> int:
     """Stop a job: pending items are never sent. Items already on the wire finish normally."""
-    BulkJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    with write_turn(_DB):
+        BulkJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     cancelled = _cancel_unsent(job.pk)
     _finish_if_done(job.pk)
     return cancelled
 
 
 def _cancel_unsent(job_id: int) -> int:
-    return BulkJobItem.objects.filter(
-        job_id=job_id, state__in=[BulkJobItem.State.PENDING, BulkJobItem.State.RETRY_WAIT]
-    ).update(state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.")
+    with write_turn(_DB):
+        return BulkJobItem.objects.filter(
+            job_id=job_id, state__in=[BulkJobItem.State.PENDING, BulkJobItem.State.RETRY_WAIT]
+        ).update(state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.")
 
 
 def job_retry_failed(*, job: BulkJob, actor: AbstractBaseUser | None) -> BulkJob | None:
@@ -183,7 +187,8 @@ def _already_succeeded(job_id: int, item: BulkJobItem) -> ImRequest | None:
 def _cancel_claimed(items: list[BulkJobItem]) -> None:
     """Items claimed into this worker's memory but not started: cancelled, never sent."""
     if items:
-        BulkJobItem.objects.filter(pk__in=[item.pk for item in items], claimed_by=items[0].claimed_by).update(
+        with write_turn(_DB):
+            BulkJobItem.objects.filter(pk__in=[item.pk for item in items], claimed_by=items[0].claimed_by).update(
             state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.",
             claimed_by="", claimed_until=None,
         )
@@ -193,7 +198,8 @@ def _cancel_claimed(items: list[BulkJobItem]) -> None:
 def _process(job: BulkJob, item: BulkJobItem, *, definitions: Mapping[str, Any] | None = None) -> None:
     abandoned = getattr(item, "abandoned", False)
     if abandoned and _already_succeeded(job.pk, item) is not None:
-        BulkJobItem.objects.filter(pk=item.pk).update(attempts=F("attempts") - 1)  # nothing sent now
+        with write_turn(_DB):
+            BulkJobItem.objects.filter(pk=item.pk).update(attempts=F("attempts") - 1)  # nothing sent now
         _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
         return
     attempt = item.attempts  # counted by the claim
@@ -234,7 +240,8 @@ def _process(job: BulkJob, item: BulkJobItem, *, definitions: Mapping[str, Any] 
         _finish(item, BulkJobItem.State.FAILED, code, reason)
         return
     delay = 0.0 if policy is Retry.NEW_USERSIG else 60.0 if policy is Retry.LATER else backoff_seconds(attempt)
-    BulkJobItem.objects.filter(pk=item.pk).update(
+    with write_turn(_DB):
+        BulkJobItem.objects.filter(pk=item.pk).update(
         state=BulkJobItem.State.RETRY_WAIT, error_code=code, message=outcome.message,
         next_attempt_at=timezone.now() + timedelta(seconds=delay), claimed_by="", claimed_until=None,
     )
@@ -252,17 +259,18 @@ def _release(items: list[BulkJobItem]) -> None:
         else:
             changes = {"state": previous, "claimed_by": "", "claimed_until": None}
         changes["attempts"] = F("attempts") - 1  # the claim counted an attempt that never went out
-        BulkJobItem.objects.filter(pk=item.pk, claimed_by=item.claimed_by, state=BulkJobItem.State.SENDING).update(
-            **changes
-        )
+        with write_turn(_DB):
+            BulkJobItem.objects.filter(
+                pk=item.pk, claimed_by=item.claimed_by, state=BulkJobItem.State.SENDING
+            ).update(**changes)
     items.clear()
 
 
 def _finish(item: BulkJobItem, state: str, code: int | None, message: str) -> None:
     # One plain statement: it runs once per item, and QuerySet.update's compilation would cost
     # more than the write.
-    connection = connections[BulkJobItem.objects.db]
-    with write_turn(BulkJobItem.objects.db), connection.cursor() as cursor:
+    connection = connections[_DB]
+    with write_turn(_DB), connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_ITEM_TABLE} SET state = %s, error_code = %s, message = %s, finished_at = %s, "  # noqa: S608
             "claimed_by = '', claimed_until = NULL WHERE id = %s",
@@ -289,7 +297,8 @@ def _finish_if_done(job_id: int) -> bool:
     job = BulkJob.objects.get(pk=job_id)
     if job.finished_at is None:
         state = BulkJob.State.CANCELLED if job.cancel_requested else BulkJob.State.DONE
-        BulkJob.objects.filter(pk=job_id, finished_at=None).update(state=state, finished_at=timezone.now())
+        with write_turn(_DB):
+            BulkJob.objects.filter(pk=job_id, finished_at=None).update(state=state, finished_at=timezone.now())
     return True
 
 
@@ -302,9 +311,10 @@ def job_work(*, job_id: int, seconds: float) -> bool:
     if job.finished_at is not None:
         return True
     if job.started_at is None:
-        BulkJob.objects.filter(pk=job_id, started_at=None).update(
-            started_at=timezone.now(), state=BulkJob.State.RUNNING
-        )
+        with write_turn(_DB):
+            BulkJob.objects.filter(pk=job_id, started_at=None).update(
+                started_at=timezone.now(), state=BulkJob.State.RUNNING
+            )
     worker = uuid.uuid4().hex
     deadline = timezone.now() + timedelta(seconds=seconds)
     concurrency = settings.IM_JOB_CONCURRENCY

@@ -9,8 +9,10 @@ beside the database for the processes, each handed on the moment it is released.
 lock is then free whenever a turn begins, so its busy handler rarely runs.
 
 Nothing depends on it for correctness: SQLite's lock still decides, and a writer that takes no turn
-(an admin save, django-q2's broker) waits in the busy handler as before. On other databases, and
-where ``fcntl`` does not exist, a turn is nothing.
+(an admin save, django-q2's broker) waits in the busy handler as before. A thread that already has a
+transaction open on the file writes without a turn, so it never waits for a turn while holding the
+lock a turn's holder waits for. On other databases, and where ``fcntl`` does not exist, a turn is
+nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class _Turns:
         self.lock = threading.RLock()
         self.depth = threading.local()
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if fcntl is not None else None
+
+    def held_here(self) -> bool:
+        return getattr(self.depth, "n", 0) > 0
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -106,5 +111,19 @@ def write_turn(using: str) -> Iterator[None]:
     if path is None:
         yield
         return
-    with _turns_for(path).turn():
+    turns = _turns_for(path)
+    if not turns.held_here() and _in_transaction_on(path):
+        # This thread has a transaction open on the file already (a caller's atomic block, which
+        # may hold SQLite's lock): waiting for a turn could mean waiting for a writer who waits
+        # for that lock. It writes as it would without turns.
         yield
+        return
+    with turns.turn():
+        yield
+
+
+def _in_transaction_on(path: str) -> bool:
+    return any(
+        connection.in_atomic_block and _lock_path(connection.alias) == path
+        for connection in connections.all(initialized_only=True)
+    )
