@@ -4,9 +4,11 @@ room kept for an agent's save while a job uses the rest."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import pytest
+from django.db import connections
 
 from profiles.im.client import ACCOUNT_CHECK, PORTRAIT_SET
 from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limit_acquire
@@ -42,3 +44,30 @@ def test_a_job_at_its_ceiling_leaves_room_for_an_agent(limit_of_5):
     assert time.monotonic() - started < 0.1  # the agent is not queued behind the job
     waited = rate_limit_acquire(command=PORTRAIT_SET, background=True)
     assert waited > 0.5  # the job waits for its window to move on
+
+
+def test_an_agent_never_waits_in_line_behind_job_threads_of_its_own_process(limit_of_5):
+    """A process's waiting job threads ask for places one at a time; an agent's call is in a line
+    of its own and goes at once while they wait."""
+    for _ in range(job_limit(PORTRAIT_SET)):
+        rate_limit_acquire(command=PORTRAIT_SET, background=True)
+    granted: list[float] = []
+
+    def job_call() -> None:
+        try:
+            rate_limit_acquire(command=PORTRAIT_SET, background=True)
+            granted.append(time.monotonic())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=job_call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # the job's window is full: its threads are waiting, one of them for a place
+    assert not granted
+    started = time.monotonic()
+    rate_limit_acquire(command=PORTRAIT_SET, background=False)
+    assert time.monotonic() - started < 0.1
+    for thread in threads:
+        thread.join(timeout=15)
+    assert len(granted) == 3

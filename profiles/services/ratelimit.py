@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import struct
+import threading
 import time
 from collections.abc import Callable
 
@@ -44,6 +45,8 @@ def job_limit(command: str) -> int:
 
 _TABLE = RateWindow._meta.db_table
 _known_windows: set[str] = set()
+_lines: dict[tuple[str, bool], threading.Lock] = {}
+_lines_lock = threading.Lock()
 
 
 def _ensure_window(command: str) -> None:
@@ -69,6 +72,23 @@ def rate_limit_acquire(*, command: str, background: bool, on_grant: Callable[[],
     background_limit = job_limit(command)
     span = WINDOW_SECONDS + ARRIVAL_MARGIN_SECONDS
     started = time.monotonic()
+    # One thread of this process at a time asks for a place (the others wait here, costing nothing),
+    # so a freed place does not wake every waiting thread at once only for one of them to get it,
+    # while the one that got it waits for the interpreter to send its call. Agents never queue
+    # behind a job's threads: each kind has its own line.
+    with _line(command, background):
+        return _acquire(command, background, limit, background_limit, span, started, on_grant)
+
+
+def _line(command: str, background: bool) -> threading.Lock:
+    with _lines_lock:
+        return _lines.setdefault((command, background), threading.Lock())
+
+
+def _acquire(
+    command: str, background: bool, limit: int, background_limit: int, span: float, started: float,
+    on_grant: Callable[[], None] | None,
+) -> float:
     while True:
         _ensure_window(command)
         with write_turn(RATELIMIT_DB), transaction.atomic(using=RATELIMIT_DB):
