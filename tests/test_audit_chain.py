@@ -166,6 +166,21 @@ def test_verify_reports_a_row_inserted_with_a_forged_place(emulator):
     assert not report.ok and report.problem.seq == 2
 
 
+def test_a_batch_reads_answer_summary_verifies_from_the_stored_row(emulator):
+    """A batch read's row keeps a summary of the answer (not the values); the hash recomputed from
+    the stored row matches the one taken when it was sealed, Unicode and per-user failures included."""
+    for n in range(3):
+        emulator.add_account(f"batch_{n}", {"Tag_Profile_IM_Nick": f"玩家 {n} \u00e9", "Tag_Profile_IM_Level": n})
+    outcome = services.profile_pull(
+        user_ids=["batch_0", "batch_1", "batch_2", "missing_one"], actor=None, source="command"
+    )
+    assert sorted(outcome.pulled) == ["batch_0", "batch_1", "batch_2"] and list(outcome.failures) == ["missing_one"]
+    row = ImRequest.objects.get()
+    assert row.response_body["ProfileItemValuesOmitted"] is True and len(row.response_body["UserProfileItem"]) == 4
+    report = audit_verify()
+    assert report.ok and report.checked == 1, report
+
+
 def test_verify_passes_and_says_so(emulator):
     send(3)
     code, output = verify_output()
