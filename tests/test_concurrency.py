@@ -1,5 +1,5 @@
-"""map_in_threads and ThreadPool: the order of results, errors raised in the caller, the calling thread for
-one item, and a pool's threads kept (with their connections) from one map to the next."""
+"""ThreadPool: the order of results, errors raised in the caller, the calling thread for one item, and a
+pool's threads kept (with their connections) from one map to the next."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from profiles.services.concurrency import ThreadPool, map_in_threads
+from profiles.services.concurrency import ThreadPool
+
+
+def map_in_threads(function, items, *, threads):
+    """One map in a pool of its own, as a single pull without a caller's pool does."""
+    with ThreadPool(threads) as pool:
+        return pool.map(function, items)
 
 
 def test_results_come_back_in_the_order_of_the_items_whatever_order_the_calls_end_in():

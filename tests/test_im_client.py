@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import itertools
 import socket
+import threading
 import traceback
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
@@ -358,9 +360,6 @@ def test_concurrent_calls_keep_their_connections_alive(client, emulator, caplog)
 def test_a_proxy_named_in_the_environment_carries_the_calls(monkeypatch):
     """HTTP_PROXY (read once, when the client is made) is used for every call: the proxy gets the
     absolute URL in its request line, as a forward proxy does, and its answer is the client's."""
-    import http.server
-    import threading
-
     seen: list[str] = []
 
     class Proxy(http.server.BaseHTTPRequestHandler):

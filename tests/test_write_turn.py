@@ -16,16 +16,24 @@ from profiles.services.writeturn import _lock_path, write_turn
 
 from .conftest import audited_db
 
-# Every alias on the test database, as the services use them; turns exist on SQLite only.
-pytestmark = [audited_db, pytest.mark.skipif(connection.vendor != "sqlite", reason="turns exist on SQLite only")]
+# Every alias on the test database, as the services use them.
+pytestmark = audited_db
+# The behaviour of turns, which exist on SQLite only (on PostgreSQL a turn is nothing, tested below).
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="turns exist on SQLite only")
 
 
-def test_the_aliases_of_one_sqlite_file_share_one_lock_file_beside_it():
+def test_the_aliases_of_one_sqlite_file_share_one_lock_file_beside_it_and_other_databases_have_none():
     path = _lock_path("default")
-    assert path is not None and path.endswith(".sqlite3.writeturn")
-    assert _lock_path("autocommit") == _lock_path("ratelimit") == path
+    if connection.vendor == "sqlite":
+        assert path is not None and path.endswith(".sqlite3.writeturn")
+        assert _lock_path("autocommit") == _lock_path("ratelimit") == path
+    else:
+        assert path is None and _lock_path("autocommit") is None and _lock_path("ratelimit") is None
+        with write_turn("default"):  # nothing to take, nothing to wait for
+            pass
 
 
+@sqlite_only
 def test_a_thread_may_take_its_turn_again_inside_its_turn():
     with write_turn("default"), write_turn("ratelimit"), write_turn("autocommit"):
         pass
@@ -42,6 +50,7 @@ def test_a_thread_may_take_its_turn_again_inside_its_turn():
     assert got.is_set()
 
 
+@sqlite_only
 def test_threads_never_hold_the_turn_at_once():
     holding, overlaps, lock = 0, 0, threading.Lock()
 
@@ -64,6 +73,7 @@ def test_threads_never_hold_the_turn_at_once():
     assert overlaps == 0
 
 
+@sqlite_only
 def test_another_process_holding_the_turn_makes_this_one_wait():
     path = _lock_path("default")
     holder = subprocess.Popen(
@@ -85,6 +95,7 @@ def test_another_process_holding_the_turn_makes_this_one_wait():
     assert waited >= 0.2, waited
 
 
+@sqlite_only
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
 def test_a_forked_child_waits_for_its_parents_turn():
     read_end, write_end = os.pipe()
@@ -105,6 +116,7 @@ def test_a_forked_child_waits_for_its_parents_turn():
     assert waited >= 0.2, waited
 
 
+@sqlite_only
 def test_a_thread_inside_a_transaction_on_the_file_writes_without_waiting_for_a_turn():
     """Waiting for a turn while holding SQLite's lock could wait for a turn's holder who waits for
     that very lock; such a writer goes on as it would without turns."""

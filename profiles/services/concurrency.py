@@ -91,8 +91,3 @@ class ThreadPool:
             raise errors[0]
         return results  # type: ignore[return-value]
 
-
-def map_in_threads(function: Callable[[Item], Result], items: Sequence[Item], *, threads: int) -> list[Result]:
-    """``ThreadPool.map`` in threads of its own, which end (with their connections) before it returns."""
-    with ThreadPool(threads) as pool:
-        return pool.map(function, items)

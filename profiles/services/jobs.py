@@ -189,9 +189,9 @@ def _cancel_claimed(items: list[BulkJobItem]) -> None:
     if items:
         with write_turn(_DB):
             BulkJobItem.objects.filter(pk__in=[item.pk for item in items], claimed_by=items[0].claimed_by).update(
-            state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.",
-            claimed_by="", claimed_until=None,
-        )
+                state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.",
+                claimed_by="", claimed_until=None,
+            )
         items.clear()
 
 
@@ -242,9 +242,9 @@ def _process(job: BulkJob, item: BulkJobItem, *, definitions: Mapping[str, Any] 
     delay = 0.0 if policy is Retry.NEW_USERSIG else 60.0 if policy is Retry.LATER else backoff_seconds(attempt)
     with write_turn(_DB):
         BulkJobItem.objects.filter(pk=item.pk).update(
-        state=BulkJobItem.State.RETRY_WAIT, error_code=code, message=outcome.message,
-        next_attempt_at=timezone.now() + timedelta(seconds=delay), claimed_by="", claimed_until=None,
-    )
+            state=BulkJobItem.State.RETRY_WAIT, error_code=code, message=outcome.message,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay), claimed_by="", claimed_until=None,
+        )
 
 
 def _release(items: list[BulkJobItem]) -> None:

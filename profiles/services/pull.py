@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,11 +176,8 @@ def remote_read(
         return read
 
     result = RemoteRead()
-    if pool is None:
-        with pull_pool() as own:
-            reads = own.map(read_batch, batches)
-    else:
-        reads = pool.map(read_batch, batches)
+    with nullcontext(pool) if pool is not None else pull_pool() as workers:
+        reads = workers.map(read_batch, batches)
     # Merged in batch order, whatever order the answers came in.
     for read in reads:
         result.profiles.update(read.profiles)

@@ -35,7 +35,6 @@ class _Turns:
     file whose flock the process holds while one of its threads has the turn."""
 
     def __init__(self, path: str) -> None:
-        self.pid = os.getpid()
         self.lock = threading.RLock()
         self.depth = threading.local()
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if fcntl is not None else None
@@ -66,7 +65,8 @@ _turns_lock = threading.Lock()
 
 def _forget_after_fork() -> None:
     # The child of a fork (a django-q2 worker) starts without turns: another thread of the parent
-    # may have held this lock at the fork, and the parent's lock files are the parent's.
+    # may have held this lock at the fork, and an flock belongs to the open file, which a fork
+    # shares, so the child opens lock files of its own.
     global _turns_lock
     _turns_lock = threading.Lock()
     _turns.clear()
@@ -94,13 +94,13 @@ def _lock_path(using: str) -> str | None:
 
 
 def _turns_for(path: str) -> _Turns:
-    with _turns_lock:
-        turns = _turns.get(path)
-        # An flock belongs to the open file, which a fork shares: a process uses only the lock
-        # files it opened itself (see also _forget_after_fork).
-        if turns is None or turns.pid != os.getpid():
-            turns = _turns[path] = _Turns(path)
-        return turns
+    turns = _turns.get(path)
+    if turns is None:
+        with _turns_lock:  # the first write of this process to the file opens its lock file, once
+            turns = _turns.get(path)
+            if turns is None:
+                turns = _turns[path] = _Turns(path)
+    return turns
 
 
 @contextmanager
