@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,6 +12,7 @@ from django.core.management import CommandError, call_command
 from profiles.im.client import PORTRAIT_GET
 from profiles.management.commands import im_pull
 from profiles.models import ImRequest, Profile
+from profiles.services import pull
 
 from .conftest import audited_db, run_manage
 
@@ -68,7 +71,7 @@ def test_all_refreshes_250_local_copies_in_3_calls(emulator):
 def test_all_walks_the_local_copies_in_rounds_and_reports_progress(emulator, monkeypatch):
     monkeypatch.setattr(im_pull, "ALL_BATCH", 120)
     local_and_remote(emulator, 250)
-    out, _err = run("--all")
+    out, _err = run("--all", "--processes", "1")
     # Rounds of 120, 120 and 10 copies: 2 + 2 + 1 calls, every copy read exactly once.
     # The calls of a round are in flight together; the rounds follow one another.
     sizes = [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)]
@@ -136,3 +139,76 @@ def test_an_actor_who_may_not_change_profiles_is_refused(emulator, cast):
 def run_ok_as_editor(emulator) -> tuple[str, str]:
     emulator.add_account("u_1", {"Tag_Profile_IM_Nick": "x"})
     return run("u_1", "--actor", "editor")
+
+
+def record_pids(monkeypatch, path: Path, *, fail_for: str | None = None, kill_for: str | None = None) -> None:
+    """profile_pull, wrapped to note the process of each round (and break the round holding a user)."""
+    original = pull.profile_pull
+
+    def noted(*, user_ids, **kwargs):
+        with path.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if fail_for in user_ids:
+            raise RuntimeError("the local copies could not be read")
+        if kill_for in user_ids:
+            os._exit(3)
+        return original(user_ids=user_ids, **kwargs)
+
+    monkeypatch.setattr(pull, "profile_pull", noted)
+
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked (POSIX)")
+
+
+@needs_fork
+def test_all_shares_the_rounds_among_worker_processes(emulator, monkeypatch, tmp_path):
+    monkeypatch.setattr(im_pull, "ALL_BATCH", 50)
+    record_pids(monkeypatch, tmp_path / "pids")
+    user_ids = local_and_remote(emulator, 250)
+    out, err = run("--all", "--processes", "2")
+    assert "Refreshed 250 profile(s) in 5 call(s); 0 failed." in out and err == ""
+    assert "250 refreshed so far (5 calls)" in out
+    pids = (tmp_path / "pids").read_text().split()
+    assert len(pids) == 5 and len(set(pids)) == 2 and str(os.getpid()) not in pids
+    sent = [u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]]
+    assert sorted(sent) == user_ids  # each exactly once
+    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 5
+    assert set(Profile.objects.values_list("nick", flat=True)) == {f"fresh {u}" for u in user_ids}
+
+
+@needs_fork
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [("fail_for", "its worker process failed: RuntimeError: the local copies could not be read"),
+     ("kill_for", "its worker process ended (exit code 3)")],
+    ids=["raised", "ended"],
+)
+def test_a_round_whose_worker_process_failed_is_reported_user_by_user(
+    emulator, monkeypatch, tmp_path, breakage, reason
+):
+    monkeypatch.setattr(im_pull, "ALL_BATCH", 50)
+    user_ids = local_and_remote(emulator, 200)
+    record_pids(monkeypatch, tmp_path / "pids", **{breakage: user_ids[0]})
+    err = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("im_pull", "--all", "--processes", "2", stdout=StringIO(), stderr=err)
+    failed = {line.split(":")[0] for line in err.getvalue().splitlines()}
+    # The broken round's 50 users (and at most one more round the failed process had queued) are
+    # named with the reason; every other round was refreshed by the process that was left.
+    assert set(user_ids[:50]) <= failed and len(failed) in (50, 100)
+    assert f"{user_ids[0]}: not refreshed: {reason}" in err.getvalue()
+    assert f"{len(failed)} failed" in str(caught.value)
+    refreshed = set(Profile.objects.filter(nick__startswith="fresh").values_list("user_id", flat=True))
+    assert refreshed == set(user_ids) - failed
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [(("--all", "--processes", "0"), "between 1 and 32, not 0"),
+     (("u_1", "--processes", "2"), "--processes goes with --all")],
+    ids=["zero", "without-all"],
+)
+def test_processes_is_checked(emulator, args, problem):
+    with pytest.raises(CommandError, match=problem):
+        run(*args)
+    assert emulator.requests() == []

@@ -1,12 +1,20 @@
-"""Running one service function over many items in a few threads, the database handled as Django
-needs it: every thread opens its own connections, and closes them when it ends."""
+"""Running one service function over many items in a few threads, or in a few forked processes, the
+database handled as Django needs it: every thread and process opens its own connections, and
+closes them when it ends."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import multiprocessing
+import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar
 
 from django.db import connections
 
@@ -91,3 +99,163 @@ class ThreadPool:
             raise errors[0]
         return results  # type: ignore[return-value]
 
+
+
+def can_fork() -> bool:
+    """Whether work may go to forked processes from here: the platform forks, and no connection
+    of this thread has a transaction open (the children could not see what it has not committed)
+    or holds a database that lives in this process's memory (a child would get a copy of it)."""
+    if not hasattr(os, "fork") or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            return False
+    return not any(
+        connections[alias].vendor == "sqlite" and connections[alias].is_in_memory_db() for alias in connections
+    )
+
+
+# Items handed to a worker process before it answers the first: it starts the next as soon as it has
+# sent a result, without waiting for the parent to send one.
+_QUEUED_PER_PROCESS = 2
+
+
+@dataclass
+class _Worker:
+    process: Any
+    connection: Connection
+    queued: deque = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """What a worker process sends instead of a result when its work raised."""
+
+    reason: str
+
+
+def map_in_processes(
+    work: Callable[[Iterator[Item]], Iterator[Result]],
+    items: Iterable[Item],
+    processes: int,
+    *,
+    lost: Callable[[Item, str], Result],
+) -> Iterator[Result]:
+    """Yield ``work``'s result for every item, computed in up to ``processes`` forked processes, in
+    the order they are ready.
+
+    ``work`` gets an iterator of items and yields one result per item, in order. It runs once in
+    each process, so whatever it sets up (threads, connections) serves all of that process's items.
+    Items are handed out as processes become free. Results must pickle. An item whose process
+    failed (``work`` raised: its message is given) or ended (killed) before answering yields
+    ``lost(item, reason)`` instead: no item is dropped. With one process, one item, or where
+    ``can_fork()`` is false, ``work`` runs here, and its exceptions are raised here.
+    """
+    source = iter(items)
+    first = list(itertools.islice(source, max(1, processes)))
+    if processes <= 1 or len(first) <= 1 or not can_fork():
+        yield from work(itertools.chain(first, source))
+        return
+    # The children must not share this thread's open connections (a SQLite handle or a PostgreSQL
+    # socket used by two processes corrupts both): they are closed here, and reopened on next use.
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    workers: dict[Connection, _Worker] = {}
+    for _n in range(len(first)):
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_serve, args=(work, child_end), daemon=True)
+        process.start()
+        child_end.close()
+        workers[parent_end] = _Worker(process, parent_end)
+    pending = deque(first)
+    exhausted = False
+
+    def next_item() -> tuple[bool, Any]:
+        nonlocal exhausted
+        if pending:
+            return True, pending.popleft()
+        if not exhausted:
+            for item in source:
+                return True, item
+            exhausted = True
+        return False, None
+
+    def hand_out(worker: _Worker) -> None:
+        while len(worker.queued) < _QUEUED_PER_PROCESS:
+            found, item = next_item()
+            if not found:
+                return
+            worker.queued.append(item)
+            try:
+                worker.connection.send(item)
+            except OSError:
+                # The process has just ended: its answer (its failure, or the end of its pipe)
+                # is read next, and its queued items, this one too, are reported lost then.
+                return
+
+    try:
+        for worker in list(workers.values()):
+            hand_out(worker)
+        while workers:
+            busy = [connection for connection, worker in workers.items() if worker.queued]
+            if not busy:
+                break
+            for connection in wait(busy):
+                worker = workers[connection]
+                try:
+                    message = connection.recv()
+                except (EOFError, OSError):
+                    worker.process.join()
+                    message = _Failed(f"its worker process ended (exit code {worker.process.exitcode})")
+                if isinstance(message, _Failed):
+                    del workers[connection]
+                    connection.close()
+                    while worker.queued:
+                        yield lost(worker.queued.popleft(), message.reason)
+                    continue
+                worker.queued.popleft()
+                yield message
+                hand_out(worker)
+        # Every worker process failed: what nobody took is reported, not dropped.
+        while True:
+            found, item = next_item()
+            if not found:
+                break
+            yield lost(item, "no worker process was left to take it")
+    finally:
+        _stop(list(workers.values()))
+
+
+def _serve(work: Callable[[Iterator[Any]], Iterator[Any]], connection: Connection) -> None:
+    """A forked worker process: items from the pipe, ``work``'s results back, until told to stop."""
+
+    def items() -> Iterator[Any]:
+        while True:
+            try:
+                item = connection.recv()
+            except EOFError:  # the parent went away
+                return
+            if item is None:
+                return
+            yield item
+
+    try:
+        for result in work(items()):
+            connection.send(result)
+    except Exception as exc:  # reported to the parent, whose items of this process are then lost
+        connection.send(_Failed(f"its worker process failed: {type(exc).__name__}: {exc}"))
+    finally:
+        connections.close_all()
+        connection.close()
+
+
+def _stop(workers: list[_Worker]) -> None:
+    for worker in workers:
+        with contextlib.suppress(OSError):  # ended already
+            worker.connection.send(None)
+    for worker in workers:
+        worker.process.join(timeout=30)
+        if worker.process.is_alive():
+            worker.process.terminate()
+            worker.process.join()
+        worker.connection.close()

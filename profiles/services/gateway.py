@@ -3,6 +3,7 @@ for every request the application sends."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,19 @@ from .rows import prepared_insert
 
 _clients: dict[ImConfig, ImClient] = {}
 _clients_lock = threading.Lock()
+
+
+def _forget_clients_after_fork() -> None:
+    # A forked child (a pull's worker process, a django-q2 worker) must not send on its parent's
+    # keep-alive connections: two processes writing to one socket garble both exchanges. It
+    # makes clients of its own; the lock may have been held by another thread of the parent.
+    global _clients_lock
+    _clients_lock = threading.Lock()
+    _clients.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_clients_after_fork)
 
 
 def im_client() -> ImClient:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportEr
 from ..im.errors import describe
 from ..models import CustomTagDefinition, ImRequest, Profile
 from .audit import AUTOCOMMIT_DB
-from .concurrency import ThreadPool
+from .concurrency import ThreadPool, map_in_processes
 from .gateway import im_call
 from .validation import custom_tag_definitions
 from .writeturn import write_turn
@@ -28,6 +29,10 @@ PULL_BATCH_SIZE = 100
 # portrait_get calls one pull keeps in flight. Tencent allows 200 calls/s (spec §1); a few at once
 # are enough to keep parsing and sealing answers busy while the next ones travel.
 PULL_CONCURRENCY = 4
+# Worker processes of a pull in rounds (im_pull --all): one process parses and stores about 50 calls'
+# answers a second, a quarter of Tencent's ceiling (spec §1), so a few share the rounds; more than
+# the machine's cores would only wait for one another.
+PULL_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 STANDARD_FIELDS = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 FIELD_BY_WIRE = {tag.wire_name: tag.field_name for tag in catalogue.STANDARD_TAGS}
 # Local copies read per query: under the 999 query parameters of SQLite before 3.32.
@@ -86,6 +91,33 @@ def pull_pool() -> ThreadPool:
     """Threads for the portrait_get calls of a pull in rounds, kept (with their database
     connections) across the rounds: ``with pull_pool() as pool: profile_pull(..., pool=pool)``."""
     return ThreadPool(PULL_CONCURRENCY)
+
+
+def pull_rounds(
+    rounds: Iterable[Sequence[str]], *, actor: AbstractBaseUser | None, source: str, purpose: str = "refresh",
+    processes: int = 1,
+) -> Iterator[PullOutcome]:
+    """``profile_pull`` for each round of UserIDs (``im_pull --all`` reads rounds of 1,000 local
+    copies), yielding each round's outcome as it ends.
+
+    With one process the rounds follow one another here, with one pool of threads for them all.
+    With more, where this process may fork (``can_fork``), they are spread over that many worker
+    processes, each with a pool of its own; every call still takes its place in the one rate limit
+    of all processes. A round whose worker process failed comes back with each of its users
+    failed, and the reason.
+    """
+
+    def work(batches: Iterator[list[str]]) -> Iterator[PullOutcome]:
+        with pull_pool() as pool:
+            for batch in batches:
+                yield profile_pull(user_ids=batch, actor=actor, source=source, purpose=purpose, pool=pool)
+
+    def lost(batch: list[str], reason: str) -> PullOutcome:
+        return PullOutcome(failures={
+            user_id: PullFailure(user_id, None, f"not refreshed: {reason}") for user_id in dict.fromkeys(batch)
+        })
+
+    return map_in_processes(work, (list(batch) for batch in rounds), processes, lost=lost)
 
 
 def readable_tags(definitions: Mapping[str, CustomTagDefinition]) -> list[str]:

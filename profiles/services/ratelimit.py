@@ -8,6 +8,7 @@ SELECT ... FOR UPDATE on PostgreSQL). The caller sleeps outside the transaction 
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 import threading
@@ -47,6 +48,17 @@ _TABLE = RateWindow._meta.db_table
 _known_windows: set[str] = set()
 _lines: dict[tuple[str, bool], threading.Lock] = {}
 _lines_lock = threading.Lock()
+
+
+def _forget_lines_after_fork() -> None:
+    # A forked child starts with lines of its own: a thread of the parent may have been in one.
+    global _lines_lock
+    _lines_lock = threading.Lock()
+    _lines.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lines_after_fork)
 
 
 def _ensure_window(command: str) -> None:

@@ -10,6 +10,7 @@ from profiles.management.users import acting_user
 from profiles.models import ImRequest, Profile
 
 ALL_BATCH = 1000  # local copies read per round with --all; each round makes up to 10 calls of 100
+MAX_PROCESSES = 32
 SHOWN_FAILURES = 5  # failures named in the error; all of them are written to stderr before it
 
 
@@ -20,10 +21,22 @@ class Command(BaseCommand):
         parser.add_argument("user_ids", nargs="*", metavar="USERID")
         parser.add_argument("--all", action="store_true", help="Refresh every local copy, in batches.")
         parser.add_argument("--actor", help="Username recorded in the audit trail (default: none, 'system').")
+        parser.add_argument(
+            "--processes", type=int, default=None, metavar="N",
+            help=f"With --all: worker processes sharing the rounds (default {services.PULL_PROCESSES}, "
+            "this machine's cores up to 4; 1 pulls in this process).",
+        )
 
-    def handle(self, *args, user_ids: list[str], all: bool, actor: str | None, **options):  # noqa: A002
+    def handle(
+        self, *args, user_ids: list[str], all: bool, actor: str | None, processes: int | None,  # noqa: A002
+        **options,
+    ):
         if bool(user_ids) == bool(all):
             raise CommandError("Give one or more UserIDs, or --all (not both).")
+        if processes is not None and not all:
+            raise CommandError("--processes goes with --all (UserIDs given by name are pulled in one round).")
+        if processes is not None and not 1 <= processes <= MAX_PROCESSES:
+            raise CommandError(f"--processes must be between 1 and {MAX_PROCESSES}, not {processes}.")
         for user_id in user_ids:
             try:
                 catalogue.validate_user_id(user_id)
@@ -34,17 +47,18 @@ class Command(BaseCommand):
         batches = [user_ids] if user_ids else self._all_batches()
         pulled = calls = 0
         failures: dict[str, services.PullFailure] = {}
-        # One set of threads (and their database connections) for every round.
-        with services.pull_pool() as pool:
-            for batch in batches:
-                outcome = services.profile_pull(
-                    user_ids=batch, actor=actor_user, source=ImRequest.Source.COMMAND, purpose="im_pull", pool=pool
-                )
-                pulled += len(outcome.pulled)
-                calls += outcome.calls
-                failures.update(outcome.failures)
-                if all:
-                    self.stdout.write(f"  {pulled} refreshed so far ({calls} calls)")
+        # Rounds in worker processes (each with one set of threads, and their database
+        # connections, for all of its rounds), or here.
+        outcomes = services.pull_rounds(
+            batches, actor=actor_user, source=ImRequest.Source.COMMAND, purpose="im_pull",
+            processes=services.PULL_PROCESSES if processes is None else processes,
+        )
+        for outcome in outcomes:
+            pulled += len(outcome.pulled)
+            calls += outcome.calls
+            failures.update(outcome.failures)
+            if all:
+                self.stdout.write(f"  {pulled} refreshed so far ({calls} calls)")
         for failure in failures.values():
             self.stderr.write(failure.describe())
         summary = f"Refreshed {pulled} profile(s) in {calls} call(s); {len(failures)} failed."
