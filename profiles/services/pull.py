@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, models, router, transaction
@@ -34,7 +34,7 @@ PULL_CONCURRENCY = 4
 # the machine's cores would only wait for one another.
 PULL_PROCESSES = max(1, min(4, os.cpu_count() or 1))
 STANDARD_FIELDS = [tag.field_name for tag in catalogue.STANDARD_TAGS]
-FIELD_BY_WIRE = {tag.wire_name: tag.field_name for tag in catalogue.STANDARD_TAGS}
+STANDARD_WIRES = [tag.wire_name for tag in catalogue.STANDARD_TAGS]  # in the order of STANDARD_FIELDS
 # Local copies read per query: under the 999 query parameters of SQLite before 3.32.
 LOCAL_READ_CHUNK = 500
 
@@ -287,13 +287,12 @@ def profile_pull(
     return outcome
 
 
-@dataclass(frozen=True)
-class LocalCopy:
+class LocalCopy(NamedTuple):
     """What a local copy held when a pull began."""
 
     pk: int
     version: int
-    standard: dict[str, Any]  # model field name -> value
+    standard: tuple[Any, ...]  # the values of STANDARD_FIELDS, in that order
     custom_values: dict[str, Any]
     unknown_tags: dict[str, Any]
 
@@ -312,7 +311,7 @@ def local_copies(user_ids: Sequence[str]) -> dict[str, LocalCopy]:
         quote(meta.get_field(name).column)
         for name in ["id", "user_id", "version", *STANDARD_FIELDS, "custom_values", "unknown_tags"]
     )
-    count = len(STANDARD_FIELDS)
+    custom_at = 3 + len(STANDARD_FIELDS)
     copies: dict[str, LocalCopy] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(user_ids), LOCAL_READ_CHUNK):
@@ -322,19 +321,25 @@ def local_copies(user_ids: Sequence[str]) -> dict[str, LocalCopy]:
                 f"WHERE {quote(meta.get_field('user_id').column)} IN ({', '.join(['%s'] * len(chunk))})",
                 chunk,
             )
-            for pk, user_id, version, *rest in cursor.fetchall():
-                copies[user_id] = LocalCopy(
-                    pk=pk, version=version, standard=dict(zip(STANDARD_FIELDS, rest[:count], strict=True)),
-                    custom_values=_json_column(rest[count]), unknown_tags=_json_column(rest[count + 1]),
+            for row in cursor.fetchall():
+                copies[row[1]] = LocalCopy(
+                    row[0], row[2], row[3:custom_at], _json_column(row[custom_at]), _json_column(row[custom_at + 1])
                 )
     return copies
+
+
+# The decoder json.loads uses, without its checks for surrounding whitespace: a JSON column holds what
+# json.dumps wrote.
+_decode_json = json.JSONDecoder().raw_decode
 
 
 def _json_column(value: Any) -> dict[str, Any]:
     # Text on SQLite (and from drivers that leave JSON undecoded); already decoded elsewhere. Most
     # copies have no unknown tags: "{}" needs no decoder.
-    if isinstance(value, str | bytes):
-        value = json.loads(value) if value not in ("{}", b"{}") else {}
+    if isinstance(value, str):
+        value = _decode_json(value)[0] if value != "{}" else {}
+    elif isinstance(value, bytes):
+        value = json.loads(value)
     return value or {}
 
 
@@ -360,36 +365,35 @@ def store_remote_profiles(
         local = local_copies(list(profiles))
     now = timezone.now()
     result = StoreResult()
-    new_rows: list[dict[str, Any]] = []
-    changed_rows: list[tuple[str, LocalCopy, dict[str, Any]]] = []
+    new_rows: list[tuple[str, _Row]] = []
+    changed_rows: list[tuple[str, LocalCopy, _Row]] = []
     unchanged_pks: list[int] = []
+    no_standard = (None,) * len(STANDARD_WIRES)
+    STANDARD_BY_WIRE = catalogue.STANDARD_BY_WIRE  # noqa: N806 (a local name: looked up for every tag)
     for user_id, remote in profiles.items():
         copy = local.get(user_id)
-        standard = dict(copy.standard) if copy else dict.fromkeys(STANDARD_FIELDS)
-        custom = dict(copy.custom_values) if copy else {}
-        changed = False
-        for tag, value in remote.values.items():
-            field_name = FIELD_BY_WIRE.get(tag)
-            if field_name is not None:
-                changed = changed or standard[field_name] != value
-                standard[field_name] = value
+        values = remote.values
+        before = copy.standard if copy else no_standard
+        # A standard tag the answer has no (well-formed) value for keeps what the copy held.
+        standard = tuple([values.get(wire, old) for wire, old in zip(STANDARD_WIRES, before, strict=True)])
+        custom_before = copy.custom_values if copy else {}
+        custom = dict(custom_before)
+        for tag, value in values.items():
+            if tag in STANDARD_BY_WIRE:
+                continue
+            if value is None:  # spec §3: a custom tag with no value is simply absent
+                custom.pop(tag, None)
             else:
-                changed = changed or custom.get(tag) != value
-                if value is None:  # spec §3: a custom tag with no value is simply absent
-                    custom.pop(tag, None)
-                else:
-                    custom[tag] = value
+                custom[tag] = value
         unknown_before = copy.unknown_tags if copy else {}
         unknown = {
-            tag: value for tag, value in unknown_before.items()
-            if tag not in remote.values and tag not in remote.unknown
+            tag: value for tag, value in unknown_before.items() if tag not in values and tag not in remote.unknown
         }
         unknown.update(remote.unknown)
-        changed = changed or unknown != unknown_before
-        row = {**standard, "custom_values": custom, "unknown_tags": unknown}
+        row = _Row(standard, custom, unknown)
         if copy is None:
-            new_rows.append({**row, "user_id": user_id})
-        elif changed:
+            new_rows.append((user_id, row))
+        elif standard != before or custom != custom_before or unknown != unknown_before:
             changed_rows.append((user_id, copy, row))
         else:
             result.unchanged.append(user_id)
@@ -407,7 +411,7 @@ def store_remote_profiles(
             _insert_new(db, new_rows, now)
             # Like bulk_create(ignore_conflicts=True): a copy created meanwhile by another process
             # (from the same Tencent data, moments apart) is kept, and still counted here.
-            result.created = [row["user_id"] for row in new_rows]
+            result.created = [user_id for user_id, _row in new_rows]
     return result
 
 
@@ -418,58 +422,55 @@ def store_remote_profiles(
 # every backend Django supports works.
 
 
+class _Row(NamedTuple):
+    """A local copy's values as a pull writes them."""
+
+    standard: tuple[Any, ...]  # in the order of STANDARD_FIELDS
+    custom_values: dict[str, Any]
+    unknown_tags: dict[str, Any]
+
+
 class _Parameters:
-    """Statement parameters for rows given as {field name: value}: each value through its field's
-    get_db_prep_save, and the values shared by every row (timestamps, defaults) prepared once."""
+    """Statement parameters for pulled rows: the standard values, the two JSON columns, then the
+    values every row shares (timestamps, defaults), prepared once."""
 
-    _PER_ROW = object()
-
-    def __init__(self, connection: Any, field_names: Sequence[str], shared: Mapping[str, Any]) -> None:
+    def __init__(self, connection: Any, shared: Mapping[str, Any]) -> None:
         self.connection = connection
-        self.fields = [Profile._meta.get_field(name) for name in field_names]
-        self.prepared = [
-            f.get_db_prep_save(shared[f.name], connection) if f.name in shared else self._PER_ROW
-            for f in self.fields
-        ]
-        # A str for a text column or an int for an integer column is its own database value; only
-        # other values need the field's conversion (this runs for every value of every pulled row).
-        self.native = [
-            str if isinstance(f, models.CharField) else int if isinstance(f, models.IntegerField) else None
-            for f in self.fields
-        ]
+        meta = Profile._meta
+        self.standard_fields = [meta.get_field(name) for name in STANDARD_FIELDS]
+        self.json_fields = [meta.get_field("custom_values"), meta.get_field("unknown_tags")]
+        self.shared_fields = [meta.get_field(name) for name in shared]
+        self.fields = [*self.standard_fields, *self.json_fields, *self.shared_fields]
+        self.shared = [f.get_db_prep_save(shared[f.name], connection) for f in self.shared_fields]
+        # The standard tags are text and integers (their values parsed or read as str and int),
+        # which every driver takes as they are: no per-value conversion for a dozen values a row.
+        self.standard_native = all(isinstance(f, models.CharField | models.IntegerField) for f in self.standard_fields)
         # On SQLite a JSON column is text that Django writes with json.dumps; calling it directly
         # skips the field machinery (two JSON columns on every pulled row).
-        self.as_json = [
-            isinstance(f, models.JSONField) and f.encoder is None and connection.vendor == "sqlite"
-            for f in self.fields
-        ]
+        self.as_json = connection.vendor == "sqlite" and all(f.encoder is None for f in self.json_fields)
 
-    def of(self, row: Mapping[str, Any]) -> list[Any]:
-        params = []
-        for model_field, prepared, native, as_json in zip(
-            self.fields, self.prepared, self.native, self.as_json, strict=True
-        ):
-            if prepared is self._PER_ROW:
-                value = row[model_field.name]
-                if value is None or (native is not None and type(value) is native):
-                    prepared = value
-                elif as_json:
-                    prepared = json.dumps(value) if value != {} else "{}"
-                else:
-                    prepared = model_field.get_db_prep_save(value, self.connection)
-            params.append(prepared)
+    def of(self, row: _Row) -> list[Any]:
+        if self.standard_native:
+            params = list(row.standard)
+        else:
+            params = [
+                f.get_db_prep_save(v, self.connection) for f, v in zip(self.standard_fields, row.standard, strict=True)
+            ]
+        for model_field, value in zip(self.json_fields, (row.custom_values, row.unknown_tags), strict=True):
+            if self.as_json:
+                params.append(json.dumps(value) if value else "{}")
+            else:
+                params.append(model_field.get_db_prep_save(value, self.connection))
+        params.extend(self.shared)
         return params
 
 
 def _update_if_unchanged_locally(
-    db: str, rows: Sequence[tuple[str, LocalCopy, dict[str, Any]]], now: Any, result: StoreResult
+    db: str, rows: Sequence[tuple[str, LocalCopy, _Row]], now: Any, result: StoreResult
 ) -> None:
     connection = connections[db]
     quote = connection.ops.quote_name
-    parameters = _Parameters(
-        connection, [*STANDARD_FIELDS, "custom_values", "unknown_tags", "last_pulled_at", "updated_at"],
-        shared={"last_pulled_at": now, "updated_at": now},
-    )
+    parameters = _Parameters(connection, {"last_pulled_at": now, "updated_at": now})
     version = quote(Profile._meta.get_field("version").column)
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in parameters.fields)
     # Only quoted names from the model's metadata are interpolated; every value is a parameter.
@@ -496,15 +497,18 @@ def _update_if_unchanged_locally(
         (result.updated if copy.pk in written else result.skipped).append(user_id)
 
 
-def _insert_new(db: str, rows: Sequence[dict[str, Any]], now: Any) -> None:
+def _insert_new(db: str, rows: Sequence[tuple[str, _Row]], now: Any) -> None:
     connection = connections[db]
     quote = connection.ops.quote_name
-    fields = [f for f in Profile._meta.concrete_fields if not f.primary_key]
     per_row = {*STANDARD_FIELDS, "user_id", "custom_values", "unknown_tags"}
     shared = {"created_at": now, "updated_at": now, "last_pulled_at": now, "version": 0}
     # Any other column (last_pushed_at, or one added later) gets its default.
-    shared.update({f.name: f.get_default() for f in fields if f.name not in per_row and f.name not in shared})
-    parameters = _Parameters(connection, [f.name for f in fields], shared)
+    shared.update({
+        f.name: f.get_default() for f in Profile._meta.concrete_fields
+        if not f.primary_key and f.name not in per_row and f.name not in shared
+    })
+    parameters = _Parameters(connection, shared)
+    fields = [Profile._meta.get_field("user_id"), *parameters.fields]
     on_conflict = OnConflict.IGNORE
     sql = (
         f"{connection.ops.insert_statement(on_conflict=on_conflict)} {quote(Profile._meta.db_table)} "
@@ -512,4 +516,4 @@ def _insert_new(db: str, rows: Sequence[dict[str, Any]], now: Any) -> None:
         f"{connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None)}"
     )
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [parameters.of(row) for row in rows])
+        cursor.executemany(sql, [[user_id, *parameters.of(row)] for user_id, row in rows])
