@@ -29,7 +29,7 @@ def run(*args) -> tuple[str, str]:
 
 def local_and_remote(emulator, count: int) -> list[str]:
     """``count`` users known to Tencent, each with a stale local copy."""
-    user_ids = [f"u_{n:03d}" for n in range(count)]
+    user_ids = [f"u_{n:04d}" for n in range(count)]
     for user_id in user_ids:
         emulator.add_account(user_id, {NICK: f"fresh {user_id}"})
     Profile.objects.bulk_create([Profile(user_id=user_id, nick="stale") for user_id in user_ids])
@@ -174,6 +174,17 @@ def test_all_shares_the_rounds_among_worker_processes(emulator, monkeypatch, tmp
     assert sorted(sent) == user_ids  # each exactly once
     assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 5
     assert set(Profile.objects.values_list("nick", flat=True)) == {f"fresh {u}" for u in user_ids}
+
+
+@needs_fork
+def test_all_from_the_shell_forks_its_workers_and_refreshes_everything(emulator):
+    user_ids = local_and_remote(emulator, 1500)  # two rounds of 1,000 and 500
+    done = run_manage("im_pull", "--all", "--processes", "2")
+    assert done.returncode == 0, done.stderr
+    assert "Refreshed 1500 profile(s) in 15 call(s); 0 failed." in done.stdout and done.stderr == ""
+    assert sorted(u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]) == user_ids
+    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 15
+    assert not Profile.objects.exclude(nick__startswith="fresh").exists()
 
 
 @needs_fork
