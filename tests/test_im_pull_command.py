@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from profiles.im.client import PORTRAIT_GET
@@ -14,7 +19,7 @@ from profiles.management.commands import im_pull
 from profiles.models import ImRequest, Profile
 from profiles.services import pull
 
-from .conftest import audited_db, run_manage
+from .conftest import audited_db, child_env, run_manage
 
 pytestmark = audited_db
 
@@ -185,6 +190,31 @@ def test_all_from_the_shell_forks_its_workers_and_refreshes_everything(emulator)
     assert sorted(u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]) == user_ids
     assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 15
     assert not Profile.objects.exclude(nick__startswith="fresh").exists()
+
+
+@needs_fork
+def test_ctrl_c_stops_the_workers_between_rounds_never_inside_a_call(emulator):
+    local_and_remote(emulator, 6000)  # 6 rounds: each worker has two at most when Ctrl-C comes
+    emulator.set_latency(0.2)  # each round of 10 calls takes about 0.6 s
+    command = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, "manage.py", "im_pull", "--all", "--processes", "2"], env=child_env(),
+        cwd=django_settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not emulator.requests(PORTRAIT_GET) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(command.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the command and its workers
+    _out, err = command.communicate(timeout=60)
+    assert command.returncode != 0
+    assert b"Traceback" not in err  # neither the command nor a worker died of the KeyboardInterrupt
+    assert b"Interrupted: " in err and b"Run it again" in err
+    sent = emulator.requests(PORTRAIT_GET)
+    # The workers finished the rounds they had (two each at most), every one of them whole: each
+    # call has its completed audit row, and every user Tencent answered for is stored.
+    assert 0 < len(sent) <= 40 and len(sent) % 10 == 0
+    rows = ImRequest.objects.filter(command=PORTRAIT_GET)
+    assert rows.count() == len(sent) and set(rows.values_list("state", flat=True)) == {ImRequest.State.OK}
+    assert Profile.objects.filter(nick__startswith="fresh").count() == 100 * len(sent)
 
 
 @needs_fork

@@ -9,6 +9,7 @@ import itertools
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -98,7 +99,6 @@ class ThreadPool:
         if errors:
             raise errors[0]
         return results  # type: ignore[return-value]
-
 
 
 def can_fork() -> bool:
@@ -210,6 +210,7 @@ def map_in_processes(
                 if isinstance(message, _Failed):
                     del workers[connection]
                     connection.close()
+                    worker.process.join(timeout=30)  # it ends once it has said why
                     while worker.queued:
                         yield lost(worker.queued.popleft(), message.reason)
                     continue
@@ -228,6 +229,9 @@ def map_in_processes(
 
 def _serve(work: Callable[[Iterator[Any]], Iterator[Any]], connection: Connection) -> None:
     """A forked worker process: items from the pipe, ``work``'s results back, until told to stop."""
+    # Ctrl-C reaches the whole process group: the parent stops handing out items and tells its
+    # workers to stop, and each ends after the items it has, rather than in the middle of one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def items() -> Iterator[Any]:
         while True:

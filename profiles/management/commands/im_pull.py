@@ -53,12 +53,19 @@ class Command(BaseCommand):
             batches, actor=actor_user, source=ImRequest.Source.COMMAND, purpose="im_pull",
             processes=services.PULL_PROCESSES if processes is None else processes,
         )
-        for outcome in outcomes:
-            pulled += len(outcome.pulled)
-            calls += outcome.calls
-            failures.update(outcome.failures)
-            if all:
-                self.stdout.write(f"  {pulled} refreshed so far ({calls} calls)")
+        try:
+            for outcome in outcomes:
+                pulled += len(outcome.pulled)
+                calls += outcome.calls
+                failures.update(outcome.failures)
+                if all:
+                    self.stdout.write(f"  {pulled} refreshed so far ({calls} calls)")
+        except KeyboardInterrupt:
+            outcomes.close()  # the workers finish the rounds they have, then end
+            raise CommandError(
+                f"Interrupted: {pulled} profile(s) refreshed in {calls} call(s) so far, and the rounds under way "
+                "were finished; the others were not refreshed. Run it again to refresh them."
+            ) from None
         for failure in failures.values():
             self.stderr.write(failure.describe())
         summary = f"Refreshed {pulled} profile(s) in {calls} call(s); {len(failures)} failed."
