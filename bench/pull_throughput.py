@@ -258,13 +258,13 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
 
         service_calls = 0
 
-        def service_pass(label: str, *, expect_created: int, memory: str = "") -> PassResult:
+        def service_pass(label: str, *, expect_created: int, memory: str = "", one_process: bool = False) -> PassResult:
             """One pull of every user; ``memory``: "tracemalloc" (in this process alone, as tracemalloc
             sees no other) or "pss" (the worker processes' memory sampled)."""
             nonlocal service_calls
             bare_seconds, bare_calls = bare_pass()
             pulled = created = calls = 0
-            workers = 1 if memory == "tracemalloc" else processes
+            workers = 1 if memory == "tracemalloc" or one_process else processes
             sampler = PssSampler(exclude={emulator.process.pid}) if memory == "pss" else None
             if memory == "tracemalloc":
                 tracemalloc.start()
@@ -309,6 +309,8 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
             ("updates, 10% changed in Tencent", lambda: change_in_tencent(10, "a"), 0, ""),
             ("updates, all changed in Tencent", lambda: change_in_tencent(1, "b"), 0, ""),
             ("updates, nothing changed", lambda: None, 0, ""),
+            # What the worker processes add, measured in the same run: not part of the verdict.
+            ("reference: updates, nothing changed, in one process", lambda: None, 0, "one process"),
             # Sampling memory, and tracemalloc even more, slow the pull: these passes are not timed.
             (f"memory: creates ({processes} worker processes, PSS sampled)", empty_local_copies, users, "pss"),
             ("memory: creates (one process, tracemalloc on)", empty_local_copies, users, "tracemalloc"),
@@ -317,7 +319,9 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
         ]
         for label, prepare, expect_created, memory in passes:
             prepare()
-            service_pass(label, expect_created=expect_created, memory=memory)
+            one_process = memory == "one process"
+            service_pass(label, expect_created=expect_created, memory="" if one_process else memory,
+                         one_process=one_process)
 
         # Every service call must have its audit row, or the bench measured less than the real thing.
         copies = Profile.objects.count()
@@ -366,12 +370,20 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
         print(f"    cpu:     {r.cpu_seconds:.2f} s of CPU time (this process and its workers) in {r.seconds:.2f} s "
               f"({r.cpu_seconds / r.calls * 1000:.1f} ms per call)")
         print(f"    memory:  process max RSS so far {r.max_rss_mb:.0f} MB")
+        if r.processes != processes:
+            print("    a reference for the pass before it, not part of the verdict")
+            continue
         verdict = "PASS" if r.users_per_s >= TARGET_USERS_PER_S else "MISS"
         print(f"    target >= {TARGET_USERS_PER_S:,} users/s: {verdict}")
     timed = [r for r in results if r.tracemalloc_peak_mb is None and r.pss_peak_mb is None]
+    reference = timed.pop() if processes > 1 else None  # the one-process pass, last of the timed ones
     slowest = min(timed, key=lambda r: r.users_per_s)
     print(f"  throughput: slowest pass {slowest.users_per_s:,.0f} users/s ({slowest.label}); target >= "
           f"{TARGET_USERS_PER_S:,} users/s: {'PASS' if slowest.users_per_s >= TARGET_USERS_PER_S else 'MISS'}")
+    if reference is not None:
+        same = timed[-1]
+        print(f"  {processes} worker processes against one, the same pass of the same run: {same.users_per_s:,.0f} "
+              f"against {reference.users_per_s:,.0f} users/s (x{same.users_per_s / reference.users_per_s:.2f})")
     peaks = [r.tracemalloc_peak_mb for r in results if r.tracemalloc_peak_mb is not None]
     pss = max(r.pss_peak_mb for r in results if r.pss_peak_mb is not None)
     final_rss = max(r.max_rss_mb for r in results)
