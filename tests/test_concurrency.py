@@ -16,6 +16,7 @@ from django.db import connections, transaction
 from profiles.models import Profile
 from profiles.services import gateway
 from profiles.services.concurrency import ThreadPool, can_fork, map_in_processes
+from profiles.services.perprocess import PerProcess
 
 
 def map_in_threads(function, items, *, threads):
@@ -191,13 +192,31 @@ def test_no_fork_while_a_transaction_is_open_its_rows_would_be_invisible_to_the_
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_process_makes_its_own_client_instead_of_sending_on_its_parents_connections():
     parent_client = gateway.im_client()
-    parent_lock = gateway._clients_lock
+    parent_lock = gateway._clients.lock
 
     def work(items):
         for n in items:
             client = gateway.im_client()
-            yield n, client is parent_client, gateway._clients_lock is parent_lock
+            yield n, client is parent_client, gateway._clients.lock is parent_lock
 
     results = list(map_in_processes(work, range(2), 2, lost=lost))
     assert [(shared, lock) for _n, shared, lock in results] == [(False, False), (False, False)]
     assert gateway.im_client() is parent_client and connections["default"].vendor
+
+
+@needs_fork
+def test_what_a_process_made_for_itself_is_made_again_in_a_forked_child():
+    made = PerProcess()
+    parent_value = made.get_or_make("key", object)
+    assert made.get_or_make("key", object) is parent_value  # made once
+    parent_lock = made.lock
+
+    def work(items):
+        for n in items:
+            value = made.get_or_make("key", object)
+            yield n, value is parent_value, made.lock is parent_lock, made.get_or_make("key", object) is value
+
+    results = list(map_in_processes(work, [0, 1], 2, lost=lost))
+    # Each child made its own value (once) and has a lock of its own; the parent keeps its own.
+    assert [result[1:] for result in results] == [(False, False, True), (False, False, True)]
+    assert made.get_or_make("key", object) is parent_value and made.lock is parent_lock

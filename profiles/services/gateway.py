@@ -3,8 +3,6 @@ for every request the application sends."""
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,45 +25,28 @@ from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
 from .audit import audit_seal
+from .perprocess import PerProcess
 from .ratelimit import RATELIMIT_DB, rate_limit_acquire
 from .rows import prepared_insert
 
-_clients: dict[ImConfig, ImClient] = {}
-_clients_lock = threading.Lock()
-
-
-def _forget_clients_after_fork() -> None:
-    # A forked child (a pull's worker process, a django-q2 worker) must not send on its parent's
-    # keep-alive connections: two processes writing to one socket garble both exchanges. It
-    # makes clients of its own; the lock may have been held by another thread of the parent.
-    global _clients_lock
-    _clients_lock = threading.Lock()
-    _clients.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_clients_after_fork)
+# A forked child makes clients of its own, never sending on its parent's keep-alive connections.
+_clients: PerProcess[ImConfig, ImClient] = PerProcess()
 
 
 def im_client() -> ImClient:
     """The process's client for the configured app (one per configuration, so the UserSig and
     the keep-alive connections are shared)."""
     config: ImConfig = settings.IM
-    with _clients_lock:
-        client = _clients.get(config)
-        if client is None:
-            client = ImClient(
-                base_url=config.api_base,
-                sdkappid=config.sdkappid,
-                usersig=UserSigProvider(
-                    sdkappid=config.sdkappid, secret_key=config.secret_key,
-                    identifier=config.admin_identifier, expire=config.usersig_expire,
-                ),
-                read_timeout=config.read_timeout,
-                pool_size=max(DEFAULT_POOL_SIZE, settings.IM_JOB_CONCURRENCY),
-            )
-            _clients[config] = client
-        return client
+    return _clients.get_or_make(config, lambda: ImClient(
+        base_url=config.api_base,
+        sdkappid=config.sdkappid,
+        usersig=UserSigProvider(
+            sdkappid=config.sdkappid, secret_key=config.secret_key,
+            identifier=config.admin_identifier, expire=config.usersig_expire,
+        ),
+        read_timeout=config.read_timeout,
+        pool_size=max(DEFAULT_POOL_SIZE, settings.IM_JOB_CONCURRENCY),
+    ))
 
 
 def im_call(

@@ -8,7 +8,6 @@ SELECT ... FOR UPDATE on PostgreSQL). The caller sleeps outside the transaction 
 
 from __future__ import annotations
 
-import os
 import random
 import struct
 import threading
@@ -20,6 +19,7 @@ from django.db import connections, transaction
 
 from ..im.client import ACCOUNT_CHECK, MULTIACCOUNT_IMPORT
 from ..models import RateWindow
+from .perprocess import PerProcess
 from .writeturn import write_turn
 
 RATELIMIT_DB = "ratelimit"
@@ -46,19 +46,8 @@ def job_limit(command: str) -> int:
 
 _TABLE = RateWindow._meta.db_table
 _known_windows: set[str] = set()
-_lines: dict[tuple[str, bool], threading.Lock] = {}
-_lines_lock = threading.Lock()
-
-
-def _forget_lines_after_fork() -> None:
-    # A forked child starts with lines of its own: a thread of the parent may have been in one.
-    global _lines_lock
-    _lines_lock = threading.Lock()
-    _lines.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_lines_after_fork)
+# A forked child has lines of its own: a thread of the parent may have been in one.
+_lines: PerProcess[tuple[str, bool], threading.Lock] = PerProcess()
 
 
 def _ensure_window(command: str) -> None:
@@ -93,8 +82,7 @@ def rate_limit_acquire(*, command: str, background: bool, on_grant: Callable[[],
 
 
 def _line(command: str, background: bool) -> threading.Lock:
-    with _lines_lock:
-        return _lines.setdefault((command, background), threading.Lock())
+    return _lines.get_or_make((command, background), threading.Lock)
 
 
 def _acquire(

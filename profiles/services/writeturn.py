@@ -24,6 +24,8 @@ from contextlib import contextmanager
 
 from django.db import connections
 
+from .perprocess import PerProcess
+
 try:
     import fcntl
 except ImportError:  # not on Windows: the threads of one process still take turns
@@ -59,21 +61,10 @@ class _Turns:
                 self.depth.n = depth
 
 
-_turns: dict[str, _Turns] = {}
-_turns_lock = threading.Lock()
-
-
-def _forget_after_fork() -> None:
-    # The child of a fork (a django-q2 worker) starts without turns: another thread of the parent
-    # may have held this lock at the fork, and an flock belongs to the open file, which a fork
-    # shares, so the child opens lock files of its own.
-    global _turns_lock
-    _turns_lock = threading.Lock()
-    _turns.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+# The child of a fork (a django-q2 worker, a pull's worker) starts without turns: another thread of
+# the parent may have held one, and an flock belongs to the open file, which a fork shares, so the
+# child opens lock files of its own.
+_turns: PerProcess[str, _Turns] = PerProcess()
 
 
 _paths: dict[str, str | None] = {}
@@ -94,13 +85,8 @@ def _lock_path(using: str) -> str | None:
 
 
 def _turns_for(path: str) -> _Turns:
-    turns = _turns.get(path)
-    if turns is None:
-        with _turns_lock:  # the first write of this process to the file opens its lock file, once
-            turns = _turns.get(path)
-            if turns is None:
-                turns = _turns[path] = _Turns(path)
-    return turns
+    # The first write of this process to the file opens its lock file, once.
+    return _turns.get_or_make(path, lambda: _Turns(path))
 
 
 @contextmanager
