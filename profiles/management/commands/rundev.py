@@ -26,7 +26,8 @@ DEMO_USERNAME = "admin"
 
 def _start(command: list[str]) -> subprocess.Popen:
     # Its own session: a terminal's Ctrl-C reaches only rundev, which then stops each child once
-    # (qcluster stops its workers cleanly on one SIGTERM, not on a SIGINT followed by a SIGTERM).
+    # (qcluster stops its workers cleanly on one SIGTERM to itself, not on a SIGINT followed by a
+    # SIGTERM, nor when its workers are signalled too).
     return subprocess.Popen(command, start_new_session=True)
 
 
@@ -116,10 +117,13 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            # One SIGTERM to each child's whole process group (qcluster's workers included), time
-            # to stop cleanly, then SIGKILL for anything left.
+            # One SIGTERM to each child itself, which stops what it started: qcluster stops its
+            # workers, pusher and monitor in about a second, but hangs when they get a SIGTERM of
+            # their own (a signal to its whole process group). Then SIGKILL to each child's process
+            # group for anything left.
             for child in children:
-                _signal_group(child, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
             for child in children:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=15)
