@@ -369,7 +369,7 @@ def store_remote_profiles(
     changed_rows: list[tuple[str, LocalCopy, _Row]] = []
     unchanged_pks: list[int] = []
     no_standard = (None,) * len(STANDARD_WIRES)
-    STANDARD_BY_WIRE = catalogue.STANDARD_BY_WIRE  # noqa: N806 (a local name: looked up for every tag)
+    standard_by_wire = catalogue.STANDARD_BY_WIRE
     for user_id, remote in profiles.items():
         copy = local.get(user_id)
         values = remote.values
@@ -379,7 +379,7 @@ def store_remote_profiles(
         custom_before = copy.custom_values if copy else {}
         custom = dict(custom_before)
         for tag, value in values.items():
-            if tag in STANDARD_BY_WIRE:
+            if tag in standard_by_wire:
                 continue
             if value is None:  # spec §3: a custom tag with no value is simply absent
                 custom.pop(tag, None)
