@@ -213,10 +213,12 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
     from profiles.im.client import PORTRAIT_GET, new_random
     from profiles.management.commands.im_pull import ALL_BATCH
     from profiles.models import CustomTagDefinition, ImRequest, Profile
+    from profiles.services.concurrency import fork_supported
     from profiles.services.pull import PULL_BATCH_SIZE, PULL_CONCURRENCY, PULL_PROCESSES, readable_tags
 
     chunk = chunk or ALL_BATCH
-    processes = processes or PULL_PROCESSES
+    # Where the platform does not fork (Windows, macOS), the rounds run in this process.
+    processes = (processes or PULL_PROCESSES) if fork_supported() else 1
     config = settings.IM
     # Tencent's servers are not in our process: the emulator runs in a process of its own, so it
     # does not compete with the code measured for the interpreter lock, and is driven over HTTP.

@@ -15,7 +15,7 @@ from django.db import connections, transaction
 
 from profiles.models import Profile
 from profiles.services import gateway
-from profiles.services.concurrency import ThreadPool, can_fork, map_in_processes
+from profiles.services.concurrency import ThreadPool, can_fork, fork_supported, map_in_processes
 from profiles.services.perprocess import PerProcess
 
 
@@ -100,7 +100,7 @@ def lost(n, reason):
     return n, None, reason
 
 
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked (POSIX)")
+needs_fork = pytest.mark.skipif(not fork_supported(), reason="worker processes are forked (POSIX, not macOS)")
 
 
 @needs_fork
@@ -111,9 +111,18 @@ def test_every_item_gets_its_result_from_the_worker_processes():
     assert len(pids) == 3 and os.getpid() not in pids
 
 
-def test_one_process_or_one_item_runs_here():
+def test_one_process_or_too_few_items_for_two_run_here():
     assert [pid for *_rest, pid in map_in_processes(squares_with_pid, range(3), 1, lost=lost)] == [os.getpid()] * 3
     assert [pid for *_rest, pid in map_in_processes(squares_with_pid, [7], 4, lost=lost)] == [os.getpid()]
+    # Two processes would have one item each: not worth a fork.
+    assert {pid for *_rest, pid in map_in_processes(squares_with_pid, range(3), 4, lost=lost)} == {os.getpid()}
+
+
+@needs_fork
+def test_each_process_started_has_two_items_at_least():
+    results = list(map_in_processes(squares_with_pid, range(5), 4, lost=lost))
+    assert sorted(n for n, _square, _pid in results) == list(range(5))
+    assert len({pid for *_rest, pid in results}) == 2 and os.getpid() not in {pid for *_rest, pid in results}
 
 
 @needs_fork
@@ -180,7 +189,7 @@ def test_worker_processes_use_connections_of_their_own_and_see_committed_rows():
 
 @pytest.mark.django_db(transaction=True)
 def test_no_fork_while_a_transaction_is_open_its_rows_would_be_invisible_to_the_children():
-    assert can_fork() == hasattr(os, "fork")
+    assert can_fork() == fork_supported()
     with transaction.atomic():
         Profile.objects.create(user_id="u_uncommitted")
         assert not can_fork()
@@ -199,8 +208,8 @@ def test_a_worker_process_makes_its_own_client_instead_of_sending_on_its_parents
             client = gateway.im_client()
             yield n, client is parent_client, gateway._clients.lock is parent_lock
 
-    results = list(map_in_processes(work, range(2), 2, lost=lost))
-    assert [(shared, lock) for _n, shared, lock in results] == [(False, False), (False, False)]
+    results = list(map_in_processes(work, range(4), 2, lost=lost))
+    assert [(shared, lock) for _n, shared, lock in results] == [(False, False)] * 4
     assert gateway.im_client() is parent_client and connections["default"].vendor
 
 
@@ -216,7 +225,7 @@ def test_what_a_process_made_for_itself_is_made_again_in_a_forked_child():
             value = made.get_or_make("key", object)
             yield n, value is parent_value, made.lock is parent_lock, made.get_or_make("key", object) is value
 
-    results = list(map_in_processes(work, [0, 1], 2, lost=lost))
+    results = list(map_in_processes(work, range(4), 2, lost=lost))
     # Each child made its own value (once) and has a lock of its own; the parent keeps its own.
-    assert [result[1:] for result in results] == [(False, False, True), (False, False, True)]
+    assert [result[1:] for result in results] == [(False, False, True)] * 4
     assert made.get_or_make("key", object) is parent_value and made.lock is parent_lock

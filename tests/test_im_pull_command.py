@@ -18,6 +18,7 @@ from profiles.im.client import PORTRAIT_GET
 from profiles.management.commands import im_pull
 from profiles.models import ImRequest, Profile
 from profiles.services import pull
+from profiles.services.concurrency import fork_supported
 
 from .conftest import audited_db, child_env, run_manage
 
@@ -162,7 +163,7 @@ def record_pids(monkeypatch, path: Path, *, fail_for: str | None = None, kill_fo
     monkeypatch.setattr(pull, "profile_pull", noted)
 
 
-needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked (POSIX)")
+needs_fork = pytest.mark.skipif(not fork_supported(), reason="worker processes are forked (POSIX, not macOS)")
 
 
 @needs_fork
@@ -182,13 +183,13 @@ def test_all_shares_the_rounds_among_worker_processes(emulator, monkeypatch, tmp
 
 
 @needs_fork
-def test_all_from_the_shell_forks_its_workers_and_refreshes_everything(emulator):
-    user_ids = local_and_remote(emulator, 1500)  # two rounds of 1,000 and 500
+def test_all_from_the_shell_shares_the_rounds_among_workers_and_refreshes_everything(emulator):
+    user_ids = local_and_remote(emulator, 3500)  # rounds of 1,000, 1,000, 1,000 and 500: two each
     done = run_manage("im_pull", "--all", "--processes", "2")
     assert done.returncode == 0, done.stderr
-    assert "Refreshed 1500 profile(s) in 15 call(s); 0 failed." in done.stdout and done.stderr == ""
+    assert "Refreshed 3500 profile(s) in 35 call(s); 0 failed." in done.stdout and done.stderr == ""
     assert sorted(u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]) == user_ids
-    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 15
+    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 35
     assert not Profile.objects.exclude(nick__startswith="fresh").exists()
 
 

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -101,11 +102,18 @@ class ThreadPool:
         return results  # type: ignore[return-value]
 
 
+def fork_supported() -> bool:
+    """Whether this platform forks safely: POSIX, but not macOS, where a forked child that uses the
+    system's frameworks (as proxy lookups do) may crash; Python itself spawns processes there."""
+    return hasattr(os, "fork") and sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
+
+
 def can_fork() -> bool:
-    """Whether work may go to forked processes from here: the platform forks, and no connection
-    of this thread has a transaction open (the children could not see what it has not committed)
-    or holds a database that lives in this process's memory (a child would get a copy of it)."""
-    if not hasattr(os, "fork") or "fork" not in multiprocessing.get_all_start_methods():
+    """Whether work may go to forked processes from here: the platform forks (``fork_supported``),
+    and no connection of this thread has a transaction open (the children could not see what it
+    has not committed) or holds a database that lives in this process's memory (a child would get
+    a copy of it)."""
+    if not fork_supported():
         return False
     for connection in connections.all(initialized_only=True):
         if connection.in_atomic_block:
@@ -148,12 +156,17 @@ def map_in_processes(
     each process, so whatever it sets up (threads, connections) serves all of that process's items.
     Items are handed out as processes become free. Results must pickle. An item whose process
     failed (``work`` raised: its message is given) or ended (killed) before answering yields
-    ``lost(item, reason)`` instead: no item is dropped. With one process, one item, or where
-    ``can_fork()`` is false, ``work`` runs here, and its exceptions are raised here.
+    ``lost(item, reason)`` instead: no item is dropped.
+
+    A process starts only for two items or more: a fork, and a child touching (so copying) its
+    parent's memory and opening its own connections, cost more than one item gains. With fewer
+    items than that for two processes, or where ``can_fork()`` is false, ``work`` runs here, and
+    its exceptions are raised here.
     """
     source = iter(items)
-    first = list(itertools.islice(source, max(1, processes)))
-    if processes <= 1 or len(first) <= 1 or not can_fork():
+    first = list(itertools.islice(source, 2 * max(1, processes)))
+    count = min(processes, len(first) // 2)
+    if count <= 1 or not can_fork():
         yield from work(itertools.chain(first, source))
         return
     # The children must not share this thread's open connections (a SQLite handle or a PostgreSQL
@@ -161,7 +174,7 @@ def map_in_processes(
     connections.close_all()
     context = multiprocessing.get_context("fork")
     workers: dict[Connection, _Worker] = {}
-    for _n in range(len(first)):
+    for _n in range(count):
         parent_end, child_end = context.Pipe()
         process = context.Process(target=_serve, args=(work, child_end), daemon=True)
         process.start()
