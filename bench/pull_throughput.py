@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/pull_throughput.py [--users 10000] [--processes N] [--latency 0.03]``.
 The pull runs as ``im_pull --all`` does: ``pull_rounds`` over rounds of 1,000 UserIDs, shared by
-worker processes (``PULL_PROCESSES``: this machine's cores, up to 4), each keeping several calls in
+worker processes (``PULL_PROCESSES``: the CPUs the process may use, up to 4), each keeping several calls in
 flight. Against the emulator (in a process of its own), the same portrait_get calls are also sent
 bare, one at a time (a ``requests.Session``, no parsing, no audit, no database) in the same run, as
 the baseline of this machine's speed at that moment. ``--latency`` makes the emulator answer as

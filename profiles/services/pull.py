@@ -31,8 +31,10 @@ PULL_BATCH_SIZE = 100
 PULL_CONCURRENCY = 4
 # Worker processes of a pull in rounds (im_pull --all): one process parses and stores about 50 calls'
 # answers a second, a quarter of Tencent's ceiling (spec §1), so a few share the rounds; more than
-# the machine's cores would only wait for one another.
-PULL_PROCESSES = max(1, min(4, os.cpu_count() or 1))
+# the CPUs this process may run on (a container's or taskset's share, where the OS tells it) would
+# only wait for one another.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+PULL_PROCESSES = max(1, min(4, _CPUS))
 STANDARD_FIELDS = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 STANDARD_WIRES = [tag.wire_name for tag in catalogue.STANDARD_TAGS]  # in the order of STANDARD_FIELDS
 # Local copies read per query: under the 999 query parameters of SQLite before 3.32.

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--processes", type=int, default=None, metavar="N",
             help=f"With --all: worker processes sharing the rounds (default {services.PULL_PROCESSES}, "
-            "this machine's cores up to 4; 1 pulls in this process).",
+            "the CPUs this process may use, up to 4; 1 pulls in this process).",
         )
 
     def handle(
