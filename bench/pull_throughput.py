@@ -260,15 +260,16 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
 
         service_calls = 0
 
-        def service_pass(label: str, *, expect_created: int, memory: str = "", one_process: bool = False) -> PassResult:
-            """One pull of every user; ``memory``: "tracemalloc" (in this process alone, as tracemalloc
-            sees no other) or "pss" (the worker processes' memory sampled)."""
+        def service_pass(label: str, *, expect_created: int, mode: str) -> PassResult:
+            """One pull of every user. ``mode``: "" (timed, in the worker processes), "one process"
+            (timed, as a reference), "pss" (the worker processes' memory sampled) or "tracemalloc"
+            (in this process alone, as tracemalloc sees no other)."""
             nonlocal service_calls
             bare_seconds, bare_calls = bare_pass()
             pulled = created = calls = 0
-            workers = 1 if memory == "tracemalloc" or one_process else processes
-            sampler = PssSampler(exclude={emulator.process.pid}) if memory == "pss" else None
-            if memory == "tracemalloc":
+            workers = 1 if mode in ("one process", "tracemalloc") else processes
+            sampler = PssSampler(exclude={emulator.process.pid}) if mode == "pss" else None
+            if mode == "tracemalloc":
                 tracemalloc.start()
             started, cpu_started = time.perf_counter(), time.process_time()
             children_cpu_started = children_cpu_seconds()
@@ -286,7 +287,7 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
             # The workers have ended and been waited for: their CPU time is counted with ours.
             cpu_seconds = time.process_time() - cpu_started + children_cpu_seconds() - children_cpu_started
             peak = None
-            if memory == "tracemalloc":
+            if mode == "tracemalloc":
                 peak = tracemalloc.get_traced_memory()[1] / MB
                 tracemalloc.stop()
             service_calls += calls
@@ -319,11 +320,9 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
             ("memory: updates, all changed (one process, tracemalloc on)", lambda: change_in_tencent(1, "c"), 0,
              "tracemalloc"),
         ]
-        for label, prepare, expect_created, memory in passes:
+        for label, prepare, expect_created, mode in passes:
             prepare()
-            one_process = memory == "one process"
-            service_pass(label, expect_created=expect_created, memory="" if one_process else memory,
-                         one_process=one_process)
+            service_pass(label, expect_created=expect_created, mode=mode)
 
         # Every service call must have its audit row, or the bench measured less than the real thing.
         copies = Profile.objects.count()

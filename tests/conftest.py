@@ -16,10 +16,14 @@ from profiles import services
 from profiles.im import tags as catalogue
 from profiles.im.emulator import Emulator, EmulatorServer
 from profiles.models import CustomTagDefinition, Profile
+from profiles.services.concurrency import fork_supported
 
 # Audit rows are written through a second connection ("autocommit"), so tests that send requests use
 # real transactions: rows from both connections are then visible to each other, as in production.
 audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit", "ratelimit"])
+# Worker processes are forked: POSIX, and not macOS (services.concurrency.fork_supported). Linux and CI
+# run these tests; elsewhere the work runs in one process, which the other tests cover.
+needs_fork = pytest.mark.skipif(not fork_supported(), reason="worker processes are forked (POSIX, not macOS)")
 
 
 def pytest_sessionstart(session):

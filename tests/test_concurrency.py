@@ -18,6 +18,8 @@ from profiles.services import gateway
 from profiles.services.concurrency import ThreadPool, can_fork, fork_supported, map_in_processes
 from profiles.services.perprocess import PerProcess
 
+from .conftest import needs_fork
+
 
 def map_in_threads(function, items, *, threads):
     """One map in a pool of its own, as a single pull without a caller's pool does."""
@@ -99,8 +101,6 @@ def squares_with_pid(items):
 def lost(n, reason):
     return n, None, reason
 
-
-needs_fork = pytest.mark.skipif(not fork_supported(), reason="worker processes are forked (POSIX, not macOS)")
 
 
 @needs_fork

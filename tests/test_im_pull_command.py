@@ -18,9 +18,8 @@ from profiles.im.client import PORTRAIT_GET
 from profiles.management.commands import im_pull
 from profiles.models import ImRequest, Profile
 from profiles.services import pull
-from profiles.services.concurrency import fork_supported
 
-from .conftest import audited_db, child_env, run_manage
+from .conftest import audited_db, child_env, needs_fork, run_manage
 
 pytestmark = audited_db
 
@@ -162,8 +161,6 @@ def record_pids(monkeypatch, path: Path, *, fail_for: str | None = None, kill_fo
 
     monkeypatch.setattr(pull, "profile_pull", noted)
 
-
-needs_fork = pytest.mark.skipif(not fork_supported(), reason="worker processes are forked (POSIX, not macOS)")
 
 
 @needs_fork

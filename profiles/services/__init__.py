@@ -9,7 +9,7 @@ from .audit import AUTOCOMMIT_DB
 from .callbacks import external_change_record
 from .gateway import im_call, im_check, im_client
 from .jobs import job_cancel, job_create, job_retry_failed
-from .pull import PULL_PROCESSES, PullFailure, PullOutcome, profile_pull, pull_pool, pull_rounds
+from .pull import PULL_PROCESSES, PullFailure, PullOutcome, profile_pull, pull_rounds
 from .push import Conflict, PushOutcome, profile_push
 from .setup import AUDITORS_GROUP, EDITORS_GROUP, demo_seed_local, groups_ensure
 from .validation import TagValidationError, custom_tag_check_limit, custom_tag_definitions, validate_tag_values
@@ -28,7 +28,6 @@ __all__ = [
     "account_exists",
     "profile_open",
     "profile_pull",
-    "pull_pool",
     "pull_rounds",
     "PULL_PROCESSES",
     "AUDITORS_GROUP",

@@ -126,6 +126,7 @@ def can_fork() -> bool:
 # Items handed to a worker process before it answers the first: it starts the next as soon as it has
 # sent a result, without waiting for the parent to send one.
 _QUEUED_PER_PROCESS = 2
+_END = object()
 
 
 @dataclass
@@ -180,23 +181,13 @@ def map_in_processes(
         process.start()
         child_end.close()
         workers[parent_end] = _Worker(process, parent_end)
-    pending = deque(first)
-    exhausted = False
-
-    def next_item() -> tuple[bool, Any]:
-        nonlocal exhausted
-        if pending:
-            return True, pending.popleft()
-        if not exhausted:
-            for item in source:
-                return True, item
-            exhausted = True
-        return False, None
+    # The items read to decide, then the rest as they are needed.
+    remaining = itertools.chain(first, source)
 
     def hand_out(worker: _Worker) -> None:
         while len(worker.queued) < _QUEUED_PER_PROCESS:
-            found, item = next_item()
-            if not found:
+            item = next(remaining, _END)
+            if item is _END:
                 return
             worker.queued.append(item)
             try:
@@ -231,10 +222,7 @@ def map_in_processes(
                 yield message
                 hand_out(worker)
         # Every worker process failed: what nobody took is reported, not dropped.
-        while True:
-            found, item = next_item()
-            if not found:
-                break
+        for item in remaining:
             yield lost(item, "no worker process was left to take it")
     finally:
         _stop(list(workers.values()))
