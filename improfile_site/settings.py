@@ -86,31 +86,28 @@ WSGI_APPLICATION = "improfile_site.wsgi.application"
 
 _default_db = env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'improfile.sqlite3'}")
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    _default_db.setdefault("OPTIONS", {})
-    # WAL lets the audit connection commit while a request's transaction is open on the default
-    # one; synchronous=NORMAL is durable in WAL mode and keeps each commit cheap.
-    _default_db["OPTIONS"].setdefault(
-        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-    )
-    _default_db["OPTIONS"].setdefault("timeout", 20)
+    # SQLite as Django offers it for several processes: WAL (readers never wait for the writer, and
+    # the audit connection commits while a request's transaction is open) and a busy timeout for
+    # the writers that wait.
+    _default_db["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "timeout": 20,
+        **_default_db.get("OPTIONS", {}),
+    }
     # A file, not :memory:, so the test database can be shared by both connections below; one per
     # process, so two test runs (or a run and a benchmark) never share it.
     _default_db.setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
 
 # "autocommit" is a second connection to the same database that is never inside a caller's
-# transaction. Audit rows are written through it, so a row survives when the caller's own
-# transaction is rolled back (profiles.services.im_call).
-# "ratelimit" is a third connection, for the shared rate limit's short transactions. On SQLite it
-# begins them with BEGIN IMMEDIATE, which takes the database's write lock at once and so
-# serialises every process; on PostgreSQL, SELECT ... FOR UPDATE does that.
-_ratelimit_db = {**_default_db, "TEST": dict(_default_db.get("TEST", {}))}
+# transaction: the service layer's own. Audit rows, the rate limit, the local copies and job claims
+# are written through it, so what was sent to Tencent (and what Tencent now holds) is recorded
+# whatever the caller's own transaction does, and no lock is held across a call to Tencent. Its
+# transactions read, then write; on SQLite they begin IMMEDIATE (taking the write lock first, waiting
+# for it), so two never fail upgrading a read to a write. PostgreSQL locks rows (select_for_update).
+_service_db = {**_default_db, "TEST": dict(_default_db.get("TEST", {}))}
 if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    _ratelimit_db["OPTIONS"] = {**_default_db["OPTIONS"], "transaction_mode": "IMMEDIATE"}
-DATABASES = {
-    "default": _default_db,
-    "autocommit": {**_default_db, "TEST": dict(_default_db.get("TEST", {}))},
-    "ratelimit": _ratelimit_db,
-}
+    _service_db["OPTIONS"] = {**_default_db["OPTIONS"], "transaction_mode": "IMMEDIATE"}
+DATABASES = {"default": _default_db, "autocommit": _service_db}
 DATABASE_ROUTERS = ["profiles.routers.AuditRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -439,7 +439,8 @@ class ImRequestSubject(models.Model):
 
 
 class BulkJob(models.Model):
-    """A background edit of many profiles (a selection in the admin, a CSV file, the command line)."""
+    """Background work on many profiles: an edit (a selection in the admin, a CSV file, the command
+    line), or a refresh of every local copy from Tencent (``im_pull --all``)."""
 
     class Source(models.TextChoices):
         SELECTION = "selection", "Admin selection"
@@ -462,6 +463,11 @@ class BulkJob(models.Model):
     # The CSV file's name, "42 selected profiles", or the job retried.
     source_name = models.CharField(max_length=255, blank=True)
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries")
+    class Kind(models.TextChoices):
+        PUSH = "push", "Set fields in Tencent"
+        PULL = "pull", "Refresh from Tencent"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PUSH)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)
@@ -516,10 +522,9 @@ class RateWindow(models.Model):
     (spec §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others)."""
 
     command = models.CharField(max_length=64, unique=True)
-    # Unix times as packed little-endian float64 (services/ratelimit.pack_stamps): read and written
-    # before every call to Tencent, where decoding and encoding JSON would cost more than the rest.
-    stamps = models.BinaryField(default=b"")
-    job_stamps = models.BinaryField(default=b"")
+    # Unix times of the calls sent in the last second, oldest first: all calls, and background ones.
+    stamps = models.JSONField(default=list)
+    job_stamps = models.JSONField(default=list)
 
     def __str__(self) -> str:
         return self.command

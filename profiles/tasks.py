@@ -7,12 +7,12 @@ import time
 from django.conf import settings
 from django_q.tasks import async_task
 
-from .services import jobs
+from .services import jobpull, jobpush, jobs
 
 
 def run_job_slice(job_id: int) -> str:
-    """Work on a job for one slice; queue the next slice while work remains."""
-    if jobs.job_work(job_id=job_id, seconds=settings.IM_JOB_SLICE_SECONDS):
+    """Work on an edit job for one slice; queue the next slice while work remains."""
+    if jobpush.job_work(job_id=job_id, seconds=settings.IM_JOB_SLICE_SECONDS):
         return f"job {job_id} finished"
     due_in = jobs.job_next_due(job_id)
     if due_in and due_in > 1:
@@ -20,3 +20,9 @@ def run_job_slice(job_id: int) -> str:
         time.sleep(min(due_in, settings.IM_JOB_SLICE_SECONDS))
     async_task("profiles.tasks.run_job_slice", job_id, group=f"job-{job_id}")
     return f"job {job_id}: slice done, more to do"
+
+
+def run_pull_round(job_id: int) -> str:
+    """Refresh one round of a refresh job's UserIDs."""
+    taken = jobpull.job_pull_round(job_id=job_id)
+    return f"job {job_id}: {taken} user(s) refreshed or reported"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,14 +19,11 @@ from profiles import services
 from profiles.im import tags as catalogue
 from profiles.im.emulator import Emulator, EmulatorServer
 from profiles.models import CustomTagDefinition, Profile
-from profiles.services.concurrency import fork_supported
 
 # Audit rows are written through a second connection ("autocommit"), so tests that send requests use
 # real transactions: rows from both connections are then visible to each other, as in production.
-audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit", "ratelimit"])
-# Worker processes are forked: POSIX, and not macOS (services.concurrency.fork_supported). Linux and CI
-# run these tests; elsewhere the work runs in one process, which the other tests cover.
-needs_fork = pytest.mark.skipif(not fork_supported(), reason="worker processes are forked (POSIX, not macOS)")
+audited_db = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
+
 
 
 def pytest_sessionstart(session):
@@ -143,3 +143,39 @@ def run_manage(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "manage.py", *args], capture_output=True, text=True, env=child_env(),
         cwd=django_settings.BASE_DIR, timeout=60,
     )
+
+
+@pytest.fixture
+def qcluster():
+    """Start real django-q2 clusters (``manage.py qcluster``) on the test database and the test
+    emulator, with extra environment variables (``Q_WORKERS="2"``); each is killed, workers and
+    all, when the test ends (or earlier with ``kill``)."""
+    started: list[subprocess.Popen] = []
+
+    def start(**env: str) -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+            [sys.executable, "manage.py", "qcluster"], env={**child_env(), "LOG_LEVEL": "WARNING", **env},
+            cwd=django_settings.BASE_DIR, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        return process
+
+    def kill(process: subprocess.Popen) -> None:
+        # A session of its own: the whole cluster (sentinel, pusher, monitor, workers) goes.
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    start.kill = kill
+    yield start
+    for process in started:
+        kill(process)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds, failing the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

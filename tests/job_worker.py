@@ -14,7 +14,7 @@ if __name__ == "__main__":
     import django
 
     django.setup()
-    from profiles.services.jobs import job_work
+    from profiles.services.jobpush import job_work
 
     job_id = int(sys.argv[1])
     deadline = time.monotonic() + 60

@@ -54,7 +54,7 @@ def test_a_job_request_names_its_job_and_attempt(client, cast, emulator, remote_
     remote_user("u_1")
     job = services.job_create(actor=cast.editor, source="command", source_name="test",
                               rows=[services.jobs.JobRow(user_id="u_1", values={NICK: "from job"})])
-    services.jobs.job_work(job_id=job.pk, seconds=5)
+    services.jobpush.job_work(job_id=job.pk, seconds=5)
     row = ImRequest.objects.get(job=job)
     client.force_login(cast.auditor)
     page = client.get(row_url(row)).content.decode()

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from profiles.models import BulkJob, BulkJobItem, ImRequest, Profile
-from profiles.services import jobs
+from profiles.services import jobpush, jobs
 
 from .conftest import audited_db
 
@@ -51,7 +51,7 @@ def test_set_fields_previews_then_starts_a_job(editor_client, three_users, emula
     assert job.total == 3 and job.source == BulkJob.Source.SELECTION and job.created_by_username == "editor"
     assert sorted(job.items.values_list("user_id", flat=True)) == ["u_0", "u_1", "u_2"]
 
-    assert jobs.job_work(job_id=job.pk, seconds=10)
+    assert jobpush.job_work(job_id=job.pk, seconds=10)
     assert all(emulator.profile(f"u_{n}")["Tag_Profile_IM_AllowType"] == "AllowType_Type_DenyAny" for n in range(3))
     rows = ImRequest.objects.filter(command="profile/portrait_set")
     assert rows.count() == 3 and set(rows.values_list("source", flat=True)) == {"job"}
@@ -89,7 +89,7 @@ def test_results_and_retry_of_failed_items(editor_client, emulator, settings):
     settings.IM_JOB_BACKOFF_BASE = 0.01
     emulator.add_account("u_0")
     job = make_job(emulator, "u_0", "u_missing")
-    assert jobs.job_work(job_id=job.pk, seconds=10)
+    assert jobpush.job_work(job_id=job.pk, seconds=10)
     status = editor_client.get(reverse("admin:profiles_bulkjob_status", args=[job.pk])).json()
     assert status["by_state"]["succeeded"] == 1 and status["by_state"]["failed"] == 1
     assert status["by_code"][0]["code"] == 40003
@@ -113,7 +113,7 @@ def test_cancel_stops_pending_items(editor_client, emulator):
     editor_client.post(reverse("admin:profiles_bulkjob_cancel", args=[job.pk]))
     job.refresh_from_db()
     assert job.state == BulkJob.State.CANCELLED and job.items.get().state == BulkJobItem.State.CANCELLED
-    assert jobs.job_work(job_id=job.pk, seconds=5)
+    assert jobpush.job_work(job_id=job.pk, seconds=5)
     assert emulator.requests() == [] and Profile.objects.count() == 0
 
 

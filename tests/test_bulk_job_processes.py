@@ -3,12 +3,9 @@ killed mid-job and started again finishes every item exactly once."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from profiles.im.emulator import max_in_window
 from profiles.models import BulkJob, BulkJobItem, ImRequest
 from profiles.services.jobs import JobRow, job_create
 
-from .conftest import audited_db, test_database_url
+from .conftest import audited_db, test_database_url, wait_for
 
 pytestmark = audited_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,54 +77,30 @@ def test_the_rate_limit_holds_across_two_worker_processes(emulator, settings):
     assert BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SUCCEEDED).count() == 100
 
 
-def start_cluster(env: dict[str, str]) -> subprocess.Popen:
-    # A session of its own, so the whole cluster (sentinel, pusher, monitor, workers) can be killed.
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
-def kill_cluster(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def test_a_cluster_killed_mid_job_and_restarted_finishes_every_item_exactly_once(emulator, settings):
+def test_a_cluster_killed_mid_job_and_restarted_finishes_every_item_exactly_once(emulator, settings, qcluster):
     count = 120
     emulator.set_latency(0.02)
-    env = child_env(
-        settings.IM.api_base, IM_RATE_LIMIT="40", Q_WORKERS="1", Q_TIMEOUT="5", Q_RETRY="6",
-        IM_JOB_SLICE_SECONDS="2", IM_JOB_CLAIM_SECONDS="3",
-    )
+    env = {
+        "IM_RATE_LIMIT": "40", "Q_WORKERS": "1", "Q_TIMEOUT": "5", "Q_RETRY": "6",
+        "IM_JOB_SLICE_SECONDS": "2", "IM_JOB_CLAIM_SECONDS": "3",
+    }
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 1}
     job = make_job(emulator, count, enqueue=True)
 
     def succeeded() -> int:
         return BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SUCCEEDED).count()
 
-    cluster = start_cluster(env)
-    try:
-        wait_for(lambda: succeeded() >= 20, 30, "the first cluster to make progress")
-        kill_cluster(cluster)
-        in_flight = BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SENDING)
-        in_flight_count = in_flight.count()
-        assert in_flight_count and succeeded() < count
-        # The dead worker's claims lapse after IM_JOB_CLAIM_SECONDS (3 s here); the restarted
-        # cluster takes those items up then.
+    cluster = qcluster(**env)
+    wait_for(lambda: succeeded() >= 20, 30, "the first cluster to make progress")
+    qcluster.kill(cluster)
+    in_flight = BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.SENDING)
+    in_flight_count = in_flight.count()
+    assert in_flight_count and succeeded() < count
+    # The dead worker's claims lapse after IM_JOB_CLAIM_SECONDS (3 s here); the restarted
+    # cluster takes those items up then.
 
-        cluster = start_cluster(env)
-        wait_for(lambda: BulkJob.objects.get(pk=job.pk).finished_at is not None, 45, "the job to finish")
-    finally:
-        kill_cluster(cluster)
+    qcluster(**env)
+    wait_for(lambda: BulkJob.objects.get(pk=job.pk).finished_at is not None, 45, "the job to finish")
 
     assert succeeded() == count
     ok = ImRequest.objects.filter(job=job, command=PORTRAIT_SET, state=ImRequest.State.OK)

@@ -14,7 +14,8 @@ from profiles import services
 from profiles.im.client import PORTRAIT_SET
 from profiles.im.emulator import Fault
 from profiles.models import BulkJob, BulkJobItem, ImRequest
-from profiles.services.jobs import JobRow, job_cancel, job_counts, job_create, job_retry_failed, job_work
+from profiles.services.jobpush import job_work
+from profiles.services.jobs import JobRow, job_cancel, job_counts, job_create, job_retry_failed
 
 from .conftest import audited_db
 

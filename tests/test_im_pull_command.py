@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from io import StringIO
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
+from profiles import services, tasks
 from profiles.im.client import PORTRAIT_GET
-from profiles.management.commands import im_pull
-from profiles.models import ImRequest, Profile
-from profiles.services import pull
+from profiles.models import BulkJob, BulkJobItem, ImRequest, Profile
+from profiles.services import jobs
 
-from .conftest import audited_db, child_env, needs_fork, run_manage
+from .conftest import audited_db, run_manage
 
 pytestmark = audited_db
 
@@ -63,32 +56,101 @@ def test_it_creates_the_local_copy_of_a_user_it_did_not_know(emulator):
     assert ImRequest.objects.get().actor is None
 
 
-def test_all_refreshes_250_local_copies_in_3_calls(emulator):
-    user_ids = local_and_remote(emulator, 250)
+def queued_rounds() -> list[int]:
+    """The job ids of the refresh rounds waiting in django-q2's queue (the ORM broker)."""
+    from django_q.models import OrmQ
+
+    return [task.task["args"][0] for task in OrmQ.objects.all() if task.func() == "profiles.tasks.run_pull_round"]
+
+
+def run_rounds() -> None:
+    """Take every queued round as a qcluster worker would, in this process."""
+    from django_q.models import OrmQ
+
+    for task in list(OrmQ.objects.all()):
+        tasks.run_pull_round(*task.task["args"])
+        task.delete()
+
+
+def test_all_queues_a_refresh_job_with_a_round_for_every_1000_local_copies(emulator):
+    local_and_remote(emulator, 2500)
     out, _err = run("--all")
-    assert "Refreshed 250 profile(s) in 3 call(s); 0 failed." in out
+    job = BulkJob.objects.get()
+    assert job.kind == BulkJob.Kind.PULL and job.total == 2500 and job.source == BulkJob.Source.COMMAND
+    assert f"Job #{job.pk} queued: refresh 2500 local copies in rounds of 1000" in out and "--wait" in out
+    assert queued_rounds() == [job.pk] * 3
+    assert emulator.requests() == []  # nothing is sent until a worker takes a round
+
+
+def test_the_rounds_refresh_every_copy_once_and_finish_the_job(emulator):
+    user_ids = local_and_remote(emulator, 250)
+    run("--all")
+    run_rounds()
     assert sorted(len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)) == [50, 100, 100]
-    assert ImRequest.objects.filter(command=PORTRAIT_GET).count() == 3
+    job = BulkJob.objects.get()
+    rows = ImRequest.objects.filter(command=PORTRAIT_GET)
+    assert rows.count() == 3 and set(rows.values_list("job", "source")) == {(job.pk, ImRequest.Source.JOB)}
     assert set(Profile.objects.values_list("nick", flat=True)) == {f"fresh {u}" for u in user_ids}
     assert not Profile.objects.filter(last_pulled_at=None).exists()
+    assert job.state == BulkJob.State.DONE and job.finished_at is not None
+    assert job.items.filter(state=BulkJobItem.State.SUCCEEDED).count() == 250
 
 
-def test_all_walks_the_local_copies_in_rounds_and_reports_progress(emulator, monkeypatch):
-    monkeypatch.setattr(im_pull, "ALL_BATCH", 120)
+def test_each_round_is_a_task_of_its_own(emulator, monkeypatch):
+    monkeypatch.setattr(jobs, "PULL_ROUND", 120)
     local_and_remote(emulator, 250)
-    out, _err = run("--all", "--processes", "1")
+    run("--all")
+    assert len(queued_rounds()) == 3
+    run_rounds()
     # Rounds of 120, 120 and 10 copies: 2 + 2 + 1 calls, every copy read exactly once.
-    # The calls of a round are in flight together; the rounds follow one another.
     sizes = [len(r.body["To_Account"]) for r in emulator.requests(PORTRAIT_GET)]
     assert [sorted(sizes[:2]), sorted(sizes[2:4]), sizes[4:]] == [[20, 100], [20, 100], [10]]
     sent = [u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]]
     assert len(sent) == len(set(sent)) == 250
-    assert "120 refreshed so far (2 calls)" in out and "250 refreshed so far (5 calls)" in out
+
+
+def test_users_a_round_could_not_refresh_are_listed_with_the_reason_and_can_be_retried(emulator):
+    local_and_remote(emulator, 3)
+    Profile.objects.create(user_id="u_ghost", nick="only here")  # Tencent has no such account
+    run("--all")
+    run_rounds()
+    job = BulkJob.objects.get()
+    failed = job.items.get(state=BulkJobItem.State.FAILED)
+    assert failed.user_id == "u_ghost" and failed.error_code == 40003 and failed.message
+    assert job.items.filter(state=BulkJobItem.State.SUCCEEDED).count() == 3
+    retry = services.job_retry_failed(job=job, actor=None)
+    assert retry.kind == BulkJob.Kind.PULL and list(retry.items.values_list("user_id", flat=True)) == ["u_ghost"]
+
+
+def test_a_cancelled_refresh_job_sends_no_round_that_had_not_started(emulator):
+    local_and_remote(emulator, 30)
+    run("--all")
+    job = BulkJob.objects.get()
+    services.job_cancel(job=job)
+    run_rounds()
+    job.refresh_from_db()
+    assert emulator.requests() == [] and job.state == BulkJob.State.CANCELLED
+    assert job.items.filter(state=BulkJobItem.State.CANCELLED).count() == 30
 
 
 def test_all_with_no_local_copies_sends_nothing(emulator):
     out, _err = run("--all")
-    assert "Refreshed 0 profile(s) in 0 call(s)" in out and emulator.requests() == []
+    assert "no local copies to refresh; nothing was sent" in out and emulator.requests() == []
+    assert not BulkJob.objects.exists()
+
+
+def test_all_with_wait_from_the_shell_follows_the_job_that_running_workers_take(emulator, qcluster):
+    user_ids = local_and_remote(emulator, 3500)
+    Profile.objects.create(user_id="u_ghost")
+    qcluster(Q_WORKERS="2")
+    done = run_manage("im_pull", "--all", "--wait")
+    assert done.returncode == 1, done.stderr
+    assert "3500 succeeded, 1 failed" in done.stdout
+    assert "u_ghost: ErrorCode 40003" in done.stderr and "1 item(s) failed" in done.stderr
+    sent = sorted(u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"])
+    assert sent == sorted([*user_ids, "u_ghost"])  # each exactly once
+    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 36
+    assert not Profile.objects.exclude(user_id="u_ghost").exclude(nick__startswith="fresh").exists()
 
 
 def test_a_user_that_fails_makes_it_fail_naming_the_user(emulator, remote_user):
@@ -146,108 +208,7 @@ def run_ok_as_editor(emulator) -> tuple[str, str]:
     return run("u_1", "--actor", "editor")
 
 
-def record_pids(monkeypatch, path: Path, *, fail_for: str | None = None, kill_for: str | None = None) -> None:
-    """profile_pull, wrapped to note the process of each round (and break the round holding a user)."""
-    original = pull.profile_pull
-
-    def noted(*, user_ids, **kwargs):
-        with path.open("a") as out:
-            out.write(f"{os.getpid()}\n")
-        if fail_for in user_ids:
-            raise RuntimeError("the local copies could not be read")
-        if kill_for in user_ids:
-            os._exit(3)
-        return original(user_ids=user_ids, **kwargs)
-
-    monkeypatch.setattr(pull, "profile_pull", noted)
-
-
-
-@needs_fork
-def test_all_shares_the_rounds_among_worker_processes(emulator, monkeypatch, tmp_path):
-    monkeypatch.setattr(im_pull, "ALL_BATCH", 50)
-    record_pids(monkeypatch, tmp_path / "pids")
-    user_ids = local_and_remote(emulator, 250)
-    out, err = run("--all", "--processes", "2")
-    assert "Refreshed 250 profile(s) in 5 call(s); 0 failed." in out and err == ""
-    assert "250 refreshed so far (5 calls)" in out
-    pids = (tmp_path / "pids").read_text().split()
-    assert len(pids) == 5 and len(set(pids)) == 2 and str(os.getpid()) not in pids
-    sent = [u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]]
-    assert sorted(sent) == user_ids  # each exactly once
-    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 5
-    assert set(Profile.objects.values_list("nick", flat=True)) == {f"fresh {u}" for u in user_ids}
-
-
-@needs_fork
-def test_all_from_the_shell_shares_the_rounds_among_workers_and_refreshes_everything(emulator):
-    user_ids = local_and_remote(emulator, 3500)  # rounds of 1,000, 1,000, 1,000 and 500: two each
-    done = run_manage("im_pull", "--all", "--processes", "2")
-    assert done.returncode == 0, done.stderr
-    assert "Refreshed 3500 profile(s) in 35 call(s); 0 failed." in done.stdout and done.stderr == ""
-    assert sorted(u for r in emulator.requests(PORTRAIT_GET) for u in r.body["To_Account"]) == user_ids
-    assert ImRequest.objects.filter(command=PORTRAIT_GET, state=ImRequest.State.OK).count() == 35
-    assert not Profile.objects.exclude(nick__startswith="fresh").exists()
-
-
-@needs_fork
-def test_ctrl_c_stops_the_workers_between_rounds_never_inside_a_call(emulator):
-    local_and_remote(emulator, 6000)  # 6 rounds: each worker has two at most when Ctrl-C comes
-    emulator.set_latency(0.2)  # each round of 10 calls takes about 0.6 s
-    command = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
-        [sys.executable, "manage.py", "im_pull", "--all", "--processes", "2"], env=child_env(),
-        cwd=django_settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while not emulator.requests(PORTRAIT_GET) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.killpg(command.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the command and its workers
-    _out, err = command.communicate(timeout=60)
-    assert command.returncode != 0
-    assert b"Traceback" not in err  # neither the command nor a worker died of the KeyboardInterrupt
-    assert b"Interrupted: " in err and b"Run it again" in err
-    sent = emulator.requests(PORTRAIT_GET)
-    # The workers finished the rounds they had (two each at most), every one of them whole: each
-    # call has its completed audit row, and every user Tencent answered for is stored.
-    assert 0 < len(sent) <= 40 and len(sent) % 10 == 0
-    rows = ImRequest.objects.filter(command=PORTRAIT_GET)
-    assert rows.count() == len(sent) and set(rows.values_list("state", flat=True)) == {ImRequest.State.OK}
-    assert Profile.objects.filter(nick__startswith="fresh").count() == 100 * len(sent)
-
-
-@needs_fork
-@pytest.mark.parametrize(
-    ("breakage", "reason"),
-    [("fail_for", "its worker process failed: RuntimeError: the local copies could not be read"),
-     ("kill_for", "its worker process ended (exit code 3)")],
-    ids=["raised", "ended"],
-)
-def test_a_round_whose_worker_process_failed_is_reported_user_by_user(
-    emulator, monkeypatch, tmp_path, breakage, reason
-):
-    monkeypatch.setattr(im_pull, "ALL_BATCH", 50)
-    user_ids = local_and_remote(emulator, 200)
-    record_pids(monkeypatch, tmp_path / "pids", **{breakage: user_ids[0]})
-    err = StringIO()
-    with pytest.raises(CommandError) as caught:
-        call_command("im_pull", "--all", "--processes", "2", stdout=StringIO(), stderr=err)
-    failed = {line.split(":")[0] for line in err.getvalue().splitlines()}
-    # The broken round's 50 users (and at most one more round the failed process had queued) are
-    # named with the reason; every other round was refreshed by the process that was left.
-    assert set(user_ids[:50]) <= failed and len(failed) in (50, 100)
-    assert f"{user_ids[0]}: not refreshed: {reason}" in err.getvalue()
-    assert f"{len(failed)} failed" in str(caught.value)
-    refreshed = set(Profile.objects.filter(nick__startswith="fresh").values_list("user_id", flat=True))
-    assert refreshed == set(user_ids) - failed
-
-
-@pytest.mark.parametrize(
-    ("args", "problem"),
-    [(("--all", "--processes", "0"), "between 1 and 32, not 0"),
-     (("u_1", "--processes", "2"), "--processes goes with --all")],
-    ids=["zero", "without-all"],
-)
-def test_processes_is_checked(emulator, args, problem):
-    with pytest.raises(CommandError, match=problem):
-        run(*args)
+def test_wait_goes_with_all(emulator):
+    with pytest.raises(CommandError, match="--wait goes with --all"):
+        run("u_1", "--wait")
     assert emulator.requests() == []

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 
 from profiles.models import BulkJob
-from profiles.services import jobs
+from profiles.services import jobpush
 
 from .conftest import audited_db
 
@@ -77,7 +77,7 @@ def test_wait_follows_the_job_to_the_end(tmp_path, cast, emulator, settings):
             while not BulkJob.objects.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
             job = BulkJob.objects.get()
-            while not jobs.job_work(job_id=job.pk, seconds=2):
+            while not jobpush.job_work(job_id=job.pk, seconds=2):
                 pass
         finally:
             connections.close_all()

@@ -7,8 +7,10 @@ import pytest
 from profiles import services
 from profiles.im.client import PORTRAIT_GET
 from profiles.im.emulator import Fault
+from profiles.im.portrait import parse_profile_items
 from profiles.models import CustomTagDefinition, ImRequest, ImRequestSubject, Profile
-from profiles.services.pull import parse_profile_items, readable_tags, store_remote_profiles
+from profiles.services.localcopy import CopyUpdate, local_copies_store
+from profiles.services.pull import readable_tags
 
 from .conftest import audited_db
 
@@ -185,7 +187,7 @@ def test_parsing_keeps_tags_nobody_defined_and_values_of_the_wrong_shape_as_unkn
             "not an item",
         ],
         requested=requested,
-        definitions=definitions,
+        custom_tags=definitions,
     )
     assert remote.values == {
         NICK: "Ann", BIRTHDAY: 20000101, "Tag_Profile_Custom_Mood": "calm",
@@ -195,16 +197,16 @@ def test_parsing_keeps_tags_nobody_defined_and_values_of_the_wrong_shape_as_unkn
 
 
 def test_parsing_an_answer_that_is_not_a_list_gives_every_requested_tag_as_unset():
-    remote = parse_profile_items(None, requested=[NICK], definitions={})
+    remote = parse_profile_items(None, requested=[NICK], custom_tags={})
     assert remote.values == {NICK: None} and remote.unknown == {}
 
 
 def test_an_unknown_tag_is_stored_with_the_local_copy(emulator):
     remote = parse_profile_items(
         [{"Tag": NICK, "Value": "Ann"}, {"Tag": "Tag_Profile_Custom_Ghost", "Value": "boo"}],
-        requested=[NICK], definitions={},
+        requested=[NICK], custom_tags={},
     )
-    assert store_remote_profiles({"u_1": remote}).created == ["u_1"]
+    assert local_copies_store([CopyUpdate("u_1", remote.values, remote.unknown)]).created == ["u_1"]
     copy = Profile.objects.get(user_id="u_1")
     assert copy.nick == "Ann" and copy.unknown_tags == {"Tag_Profile_Custom_Ghost": "boo"}
     assert copy.custom_values == {}

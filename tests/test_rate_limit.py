@@ -13,7 +13,7 @@ from django.db import connections
 from profiles.im.client import ACCOUNT_CHECK, PORTRAIT_SET
 from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limit_acquire
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "autocommit", "ratelimit"])
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
 
 
 @pytest.fixture

@@ -1,15 +1,16 @@
-"""The service layer: everything that changes state or talks to Tencent (CONVENTIONS: services
+"""The service layer: everything that changes state or talks to Tencent (docs/conventions.md: services
 write, selectors read). Every request to Tencent goes through ``gateway.im_call`` and is audited;
 ``profile_push`` is the only path to ``v4/profile/portrait_set``.
 """
 
-from . import audit, jobs, revert
+from . import audit, jobpull, jobpush, jobs, revert
 from .accounts import OpenOutcome, account_exists, profile_open
 from .audit import AUTOCOMMIT_DB
 from .callbacks import external_change_record
 from .gateway import im_call, im_check, im_client
-from .jobs import job_cancel, job_create, job_retry_failed
-from .pull import PULL_PROCESSES, PullFailure, PullOutcome, profile_pull, pull_rounds
+from .jobs import job_cancel, job_create, job_retry_failed, pull_job_create
+from .localcopy import CopyUpdate, local_copies_store
+from .pull import PullFailure, PullOutcome, profile_pull
 from .push import Conflict, PushOutcome, profile_push
 from .setup import AUDITORS_GROUP, EDITORS_GROUP, demo_seed_local, groups_ensure
 from .validation import TagValidationError, custom_tag_check_limit, custom_tag_definitions, validate_tag_values
@@ -28,8 +29,11 @@ __all__ = [
     "account_exists",
     "profile_open",
     "profile_pull",
-    "pull_rounds",
-    "PULL_PROCESSES",
+    "pull_job_create",
+    "CopyUpdate",
+    "local_copies_store",
+    "jobpull",
+    "jobpush",
     "AUDITORS_GROUP",
     "AUTOCOMMIT_DB",
     "EDITORS_GROUP",

@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from .. import auditchain
 from ..models import AuditAnchor, AuditChainHead, AuditDayCount, AuditRowImmutable, ImRequest, ImRequestSubject
-from .writeturn import write_turn
 
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
@@ -37,38 +36,37 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
     """Complete ``audit``: write ``fields`` (its answer) and its place in the chain, in one
     transaction on the audit connection.
 
-    The first statement bumps the chain head, which takes SQLite's write lock (or PostgreSQL's row
-    lock on the head) before the previous hash is read: rows sealed by several processes at once
-    still form one unbroken chain. Everything that does not depend on the previous hash is prepared
-    before that, so the lock is held for three short statements and one hash. Raises
-    AuditRowImmutable if the row was already sealed.
+    The transaction locks the chain head (``select_for_update``; on SQLite every transaction takes
+    the write lock when it begins) before the previous hash is read, so rows sealed by several
+    processes at once still form one unbroken chain. Raises AuditRowImmutable if the row was
+    already sealed.
     """
     for name in _JSON_FIELDS:
         setattr(audit, name, auditchain.normalise_json(getattr(audit, name)))
-    connection = connections[AUTOCOMMIT_DB]
-    quote = connection.ops.quote_name
-    columns, params = [], []
-    for name in dict.fromkeys(fields):
-        model_field = ImRequest._meta.get_field(name)
-        columns.append(f"{quote(model_field.column)} = %s")
-        params.append(model_field.get_db_prep_save(getattr(audit, model_field.attname), connection))
-    update = (
-        f"UPDATE {quote(ImRequest._meta.db_table)} SET {', '.join(columns)}, chain_seq = %s, chain_prev = %s, "  # noqa: S608
-        "chain_hash = %s WHERE id = %s AND chain_seq IS NULL"
-    )
-    head = quote(AuditChainHead._meta.db_table)
-    count_sql, count_params = _day_count_upsert(connection, audit)
+    values = {name: getattr(audit, ImRequest._meta.get_field(name).attname) for name in fields}
+    day, actor, answered, code = _day_count_key(audit.created_at, audit.actor_username, audit.error_code)
     for attempt in range(3):
         try:
-            with write_turn(AUTOCOMMIT_DB), transaction.atomic(using=AUTOCOMMIT_DB), connection.cursor() as cursor:
-                seq, previous = _advance_head(cursor, head)
+            with transaction.atomic(using=AUTOCOMMIT_DB):
+                head = _locked_head()
+                seq, previous = head.seq + 1, head.hash
                 audit.chain_seq, audit.chain_prev = seq, previous
                 audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit))
-                cursor.execute(update, [*params, seq, previous, audit.chain_hash, audit.pk])
-                if cursor.rowcount != 1:
+                # The plain QuerySet: the filter itself keeps sealed rows out, so the model's own check
+                # for them (one more query) is not needed.
+                unsealed = models.QuerySet(model=ImRequest).using(AUTOCOMMIT_DB)
+                sealed = unsealed.filter(pk=audit.pk, chain_seq__isnull=True).update(
+                    **values, chain_seq=seq, chain_prev=previous, chain_hash=audit.chain_hash
+                )
+                if sealed != 1:
                     raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
-                cursor.execute(count_sql, count_params)
-                cursor.execute(f"UPDATE {head} SET hash = %s WHERE id = 1", [audit.chain_hash])  # noqa: S608
+                counts = AuditDayCount.objects.using(AUTOCOMMIT_DB)
+                key = {"day": day, "actor_username": actor, "answered": answered, "error_code": code}
+                # Under the head's lock: no other seal can create the same count meanwhile.
+                if not counts.filter(**key).update(requests=models.F("requests") + 1):
+                    counts.create(**key, requests=1)
+                head.seq, head.hash = seq, audit.chain_hash
+                head.save(using=AUTOCOMMIT_DB, update_fields=["seq", "hash"])
             return
         except IntegrityError:
             # Two processes created the head of an empty chain at once; the loser tries again.
@@ -77,30 +75,18 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
                 raise
 
 
+def _locked_head() -> AuditChainHead:
+    """The chain's end, locked until the transaction ends (created for a new, empty database)."""
+    heads = AuditChainHead.objects.using(AUTOCOMMIT_DB)
+    head = heads.select_for_update().filter(pk=1).first()
+    if head is None:
+        head = heads.create(pk=1, seq=0, hash=auditchain.GENESIS)
+    return head
+
+
 def _day_count_key(created_at: datetime, actor_username: str, error_code: int | None) -> tuple[Any, ...]:
     """The AuditDayCount a sealed row counts in: its UTC day, actor, whether answered, ErrorCode."""
     return created_at.astimezone(UTC).date(), actor_username, error_code is not None, error_code or 0
-
-
-def _day_count_upsert(connection: Any, audit: ImRequest) -> tuple[str, list[Any]]:
-    quote = connection.ops.quote_name
-    day, actor, answered, code = _day_count_key(audit.created_at, audit.actor_username, audit.error_code)
-    key = "day, actor_username, answered, error_code"
-    return (
-        f"INSERT INTO {quote(AuditDayCount._meta.db_table)} ({key}, requests) VALUES (%s, %s, %s, %s, 1) "  # noqa: S608
-        f"ON CONFLICT ({key}) DO UPDATE SET requests = {quote(AuditDayCount._meta.db_table)}.requests + 1",
-        [connection.ops.adapt_datefield_value(day), actor, answered, code],
-    )
-
-
-def _advance_head(cursor: Any, head: str) -> tuple[int, str]:
-    """Take the chain's lock and the next position: (new seq, previous row's hash)."""
-    cursor.execute(f"UPDATE {head} SET seq = seq + 1 WHERE id = 1")  # noqa: S608 (constant table name)
-    if cursor.rowcount == 0:  # a new, empty database (or one flushed by a test run)
-        cursor.execute(f"INSERT INTO {head} (id, seq, hash) VALUES (1, 1, %s)", [auditchain.GENESIS])  # noqa: S608
-    cursor.execute(f"SELECT seq, hash FROM {head} WHERE id = 1")  # noqa: S608
-    seq, previous = cursor.fetchone()
-    return int(seq), previous
 
 
 def audit_close_unanswered(*, job_id: int, user_id: str, command: str, note: str) -> int:
@@ -317,7 +303,7 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
         Path(temporary).unlink(missing_ok=True)
         raise
     result.rows, result.end_hash, result.file_sha256 = walker.checked, walker.previous, digest.hexdigest()
-    with write_turn(DEFAULT_DB_ALIAS), transaction.atomic():
+    with transaction.atomic():
         AuditAnchor.objects.create(
             seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=str(to),
             file_sha256=result.file_sha256, created_by=actor_name,
@@ -352,7 +338,7 @@ def _remove_archived(end_seq: int, batch: int) -> None:
         if not rows:
             return
         ids = [pk for pk, *_rest in rows]
-        with write_turn(DEFAULT_DB_ALIAS), transaction.atomic():
+        with transaction.atomic():
             removed: dict[tuple[Any, ...], int] = {}
             for _pk, created_at, actor, code in rows:
                 key = _day_count_key(created_at, actor, code)

@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET
+from ..im.portrait import parse_profile_items
 from ..models import ExternalChange, ImRequest, Profile
-from .pull import RemoteProfile, parse_profile_items
+from .audit import AUTOCOMMIT_DB
+from .localcopy import CopyUpdate, local_copies_store
 from .validation import custom_tag_definitions
-from .writeturn import write_turn
 
 # A callback for our own push arrives within seconds (spec §4 last bullet); minutes leave room for
 # Tencent's queueing without letting an old push hide a later change by another admin tool.
@@ -97,9 +97,9 @@ def external_change_record(
     """
     if is_own_push_echo(user_id=user_id, items=items, operator_account=operator_account):
         return None
-    # Every reported tag is "requested": the callback carries only the tags that changed (spec §8).
+    # Every reported tag is "requested": the callback carries only the tags that changed (docs/tencent-im.md §8).
     reported = [item["Tag"] for item in items]
-    parsed = parse_profile_items(items, requested=reported, definitions=custom_tag_definitions())
+    parsed = parse_profile_items(items, requested=reported, custom_tags=custom_tag_definitions())
     for attempt in range(_CONDITIONAL_ATTEMPTS + 1):
         profile = Profile.objects.filter(user_id=user_id).first()
         changes = [
@@ -110,20 +110,29 @@ def external_change_record(
             }
             for item in items
         ]
-        with write_turn(DEFAULT_DB_ALIAS), transaction.atomic():
-            if profile is not None and not _apply(profile, parsed, conditional=attempt < _CONDITIONAL_ATTEMPTS):
-                continue  # the copy changed since it was read: read it again for true "before" values
-            return ExternalChange.objects.create(
+        with transaction.atomic(using=AUTOCOMMIT_DB):
+            if profile is not None:
+                # The copy is written only if it is still as read (so "before" is true), but the
+                # last attempt writes whatever happened meanwhile. None is created for a callback.
+                conditional = attempt < _CONDITIONAL_ATTEMPTS
+                stored = local_copies_store(
+                    [CopyUpdate(user_id, parsed.values, parsed.unknown,
+                                expected_version=profile.version if conditional else None)],
+                    create_missing=False,
+                )
+                if stored.skipped and conditional:
+                    continue  # the copy changed since it was read: read it again for true "before" values
+            return ExternalChange.objects.using(AUTOCOMMIT_DB).create(
                 event_time=_event_time(event_time_ms),
                 user_id=user_id,
-                # Truncated to the columns: these come from the network, a UserID is ≤ 32 bytes (spec §5).
+                # Truncated to the columns: these come from the network, a UserID is ≤ 32 bytes (docs/tencent-im.md §5).
                 operator_account=operator_account[:64],
                 platform=platform[:16],
                 client_ip=client_ip[:64],
                 changes=changes,
                 body=body,
             )
-    raise AssertionError("unreachable: the last attempt writes unconditionally")
+    raise AssertionError("unreachable: the last attempt records the change whatever the copy holds")
 
 
 def _local_value(profile: Profile | None, tag: str) -> Any:
@@ -132,25 +141,3 @@ def _local_value(profile: Profile | None, tag: str) -> Any:
     if tag in (profile.unknown_tags or {}):
         return profile.unknown_tags[tag]
     return profile.tag_value(tag)
-
-
-def _apply(profile: Profile, parsed: RemoteProfile, *, conditional: bool) -> bool:
-    """Write the reported values into the local copy with one UPDATE. With ``conditional``, only if
-    its version is still the one read (False otherwise); the first statement of the transaction is
-    this write, so SQLite takes its write lock at once."""
-    changed = any(profile.tag_value(tag) != value for tag, value in parsed.values.items())
-    unknown = dict(profile.unknown_tags or {})
-    for tag in parsed.values:
-        unknown.pop(tag, None)  # a tag that now arrives well-formed is no longer unknown
-    unknown.update(parsed.unknown)
-    changed = changed or unknown != (profile.unknown_tags or {})
-    fields = profile.apply_tag_values(parsed.values)
-    update: dict[str, Any] = {name: getattr(profile, name) for name in fields}
-    update["unknown_tags"] = unknown
-    update["updated_at"] = timezone.now()
-    if changed:
-        update["version"] = F("version") + 1
-    rows = Profile.objects.filter(pk=profile.pk)
-    if conditional:
-        rows = rows.filter(version=profile.version)
-    return rows.update(**update) == 1

@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..audit_export import FIELDS, FORMATS
 from ..models import AuditExport, ImRequest
 from ..selectors import audit_row_pages
-from .writeturn import write_turn
 
 EXPORT_BATCH = 2000
 
@@ -25,17 +23,13 @@ def audit_export_start(*, actor: Any, export_format: str, query_string: str) -> 
     """Record an export before its first byte is sent, so even a download cut short is on record."""
     if export_format not in FORMATS:
         raise ValueError(f"unknown export format {export_format!r}")
-    with write_turn(DEFAULT_DB_ALIAS):
-        return AuditExport.objects.create(
-            **AuditExport.actor_values(actor), format=export_format, filter=query_string,
-        )
+    return AuditExport.objects.create(**AuditExport.actor_values(actor), format=export_format, filter=query_string)
 
 
 def audit_export_finish(*, export: AuditExport, rows: int) -> None:
     """Complete the record of a download that was sent to its end."""
     # update(), not save(): only these two columns, whatever else the instance holds.
-    with write_turn(DEFAULT_DB_ALIAS):
-        AuditExport.objects.filter(pk=export.pk).update(rows=rows, completed_at=timezone.now())
+    AuditExport.objects.filter(pk=export.pk).update(rows=rows, completed_at=timezone.now())
 
 
 def audit_export_stream(

@@ -3,12 +3,14 @@ for every request the application sends."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connections
+from django.db import transaction
 from django.utils import timezone
 
 from ..im.client import (
@@ -24,29 +26,46 @@ from ..im.client import (
 from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
-from .audit import audit_seal
-from .perprocess import PerProcess
-from .ratelimit import RATELIMIT_DB, rate_limit_acquire
-from .rows import prepared_insert
+from .audit import AUTOCOMMIT_DB, audit_seal
+from .ratelimit import rate_limit_acquire
 
-# A forked child makes clients of its own, never sending on its parent's keep-alive connections.
-_clients: PerProcess[ImConfig, ImClient] = PerProcess()
+
+@dataclass(frozen=True)
+class JobCall:
+    """Which background job, attempt and purpose a request is made for (audited with it, and
+    rate-limited as background work)."""
+
+    job_id: int
+    attempt: int
+    purpose: str
+
+    def call_options(self) -> dict[str, Any]:
+        return {"background": True, "job_id": self.job_id, "attempt": self.attempt, "purpose": self.purpose}
+
+
+# One client per process and configuration. Keyed by the process id too: a forked child (a
+# django-q2 worker) makes its own, never sending on its parent's keep-alive connections.
+_clients: dict[tuple[int, ImConfig], ImClient] = {}
 
 
 def im_client() -> ImClient:
     """The process's client for the configured app (one per configuration, so the UserSig and
-    the keep-alive connections are shared)."""
+    the keep-alive connections are shared by its threads)."""
     config: ImConfig = settings.IM
-    return _clients.get_or_make(config, lambda: ImClient(
-        base_url=config.api_base,
-        sdkappid=config.sdkappid,
-        usersig=UserSigProvider(
-            sdkappid=config.sdkappid, secret_key=config.secret_key,
-            identifier=config.admin_identifier, expire=config.usersig_expire,
-        ),
-        read_timeout=config.read_timeout,
-        pool_size=max(DEFAULT_POOL_SIZE, settings.IM_JOB_CONCURRENCY),
-    ))
+    key = (os.getpid(), config)
+    client = _clients.get(key)
+    if client is None:
+        client = _clients.setdefault(key, ImClient(
+            base_url=config.api_base,
+            sdkappid=config.sdkappid,
+            usersig=UserSigProvider(
+                sdkappid=config.sdkappid, secret_key=config.secret_key,
+                identifier=config.admin_identifier, expire=config.usersig_expire,
+            ),
+            read_timeout=config.read_timeout,
+            pool_size=max(DEFAULT_POOL_SIZE, settings.IM_JOB_CONCURRENCY),
+        ))
+    return client
 
 
 def im_call(
@@ -68,8 +87,7 @@ def im_call(
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
 
-    The row is inserted on the "ratelimit" connection (in the limiter's transaction, with the
-    call's place in the window) and sealed on the "autocommit" one, never on the caller's, so it
+    The row is inserted and sealed on the "autocommit" connection, never on the caller's, so it
     survives whatever the caller's transaction does. Completing it seals it into the audit chain,
     after which it cannot change: ``conclude`` turns an accepted answer into the row's note (what
     the service made of it, e.g. a conflict) before that. Raises ImError / TransportError after completing the row, with
@@ -82,24 +100,16 @@ def im_call(
         attempt=attempt, request_body=body, random=nonce, reverts=reverts,
         changes=changes or [], **ImRequest.actor_values(actor),
     )
-
-    # Prepared before the limiter's lock is taken; run inside it, where the ORM's per-save
-    # machinery would cost more than the statement itself.
-    insert = prepared_insert(audit, using=RATELIMIT_DB)
-
-    def record() -> None:
-        # Inside the limiter's transaction, on its own connection (never the caller's): the row is
-        # committed together with the call's place in the window, before the request leaves, and
-        # the limiter's lock is taken once instead of twice.
-        insert()
+    # Written on its own connection (never the caller's transaction), before the request leaves.
+    with transaction.atomic(using=AUTOCOMMIT_DB):
+        audit.save(using=AUTOCOMMIT_DB)
         if subjects:
-            _record_subjects(audit, subjects, using=RATELIMIT_DB)
-
-    # Every process shares one rate limit (spec §1); background work leaves room for agents. The
-    # limiter stamps the call when it leaves; the audit row is written in the same short
-    # transaction, so no other database write (waiting its turn for SQLite's lock) sits between
-    # the stamp and the send.
-    rate_limit_acquire(command=command, background=background, on_grant=record)
+            ImRequestSubject.objects.using(AUTOCOMMIT_DB).bulk_create(
+                [ImRequestSubject(request=audit, user_id=subject) for subject in dict.fromkeys(subjects)]
+            )
+    # Every process shares one rate limit (docs/tencent-im.md §1); background work leaves room for
+    # agents. The call is stamped in the window when it may leave, and leaves at once.
+    rate_limit_acquire(command=command, background=background)
     try:
         response = client.call(command, body, random=nonce)
     except ImError as exc:
@@ -163,19 +173,6 @@ _COMPLETION_FIELDS = [
     "state", "http_status", "action_status", "error_code", "error_info", "error_display", "response_body",
     "latency_ms", "completed_at", "note",
 ]
-
-
-def _record_subjects(audit: ImRequest, subjects: list[str], *, using: str) -> None:
-    # One multi-row statement: a batch read names up to 100 users, and model instances for each
-    # would cost more than the request itself.
-    connection = connections[using]
-    table = connection.ops.quote_name(ImRequestSubject._meta.db_table)
-    # Runs inside the limiter's transaction (im_call's record), which makes it atomic with the row.
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} (request_id, user_id) VALUES (%s, %s)",  # noqa: S608 (constant table name)
-            [(audit.pk, subject) for subject in dict.fromkeys(subjects)],
-        )
 
 
 def im_check(*, actor: AbstractBaseUser | None, source: str) -> ImRequest:

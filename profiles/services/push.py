@@ -8,27 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.utils import timezone
 
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import CustomTagDefinition, ImRequest, Profile
-from .gateway import im_call
+from .gateway import JobCall, im_call
+from .localcopy import CopyUpdate, local_copies_store
 from .pull import RemoteRead, remote_read
-from .rows import prepared_insert, update_fields
 from .validation import validate_tag_values
-
-
-@dataclass(frozen=True)
-class JobCall:
-    """Which background job, item attempt and purpose a push is made for."""
-
-    job_id: int
-    attempt: int
-    purpose: str
-
-    def call_options(self) -> dict[str, Any]:
-        return {"background": True, "job_id": self.job_id, "attempt": self.attempt, "purpose": self.purpose}
 
 
 @dataclass(frozen=True)
@@ -212,27 +199,21 @@ def profile_push(
             retryable=True,
         )
 
-    profile.last_pushed_at = timezone.now()
-    _store_values(profile, changed, extra_fields=["last_pushed_at"])
+    _store_values(profile, changed, touched="last_pushed_at")
     return PushOutcome(
         ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0,
         message=f"Tencent accepted the change to {profile.user_id}: {', '.join(changed)}.",
     )
 
 
-def _store_values(profile: Profile, values: Mapping[str, Any], extra_fields: list[str] | None = None) -> None:
-    """Write tag values into the local copy, bumping its version when one actually changed."""
-    changed = any(profile.tag_value(tag) != value for tag, value in values.items())
-    fields = profile.apply_tag_values(dict(values))
-    # Plain statements (services/rows): this runs after every accepted push, a job's too.
-    if profile.pk is None:
-        prepared_insert(profile)()
-        return
-    names = [*fields, *(extra_fields or []), "updated_at"]
-    if changed:
-        profile.version += 1
-        names.append("version")
-    update_fields(profile, names)
+def _store_values(profile: Profile, values: Mapping[str, Any], *, touched: str | None = None) -> None:
+    """Store tag values into the local copy (localcopy: the one writer); ``profile`` then shows
+    what was stored, its new version included."""
+    stored = local_copies_store([CopyUpdate(profile.user_id, values)], touched=touched).copies[profile.user_id]
+    for model_field in Profile._meta.concrete_fields:
+        value = getattr(stored, model_field.attname)
+        if value is not None or not model_field.primary_key:
+            setattr(profile, model_field.attname, value)
 
 
 def _same(before: Any, after: Any) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from profiles import services
 from profiles.csvio import csv_check, csv_good_rows
 from profiles.im import tags as catalogue
+from profiles.management.jobs import follow_job
 from profiles.management.users import acting_user
 from profiles.models import BulkJob, ImRequest, Profile
 
@@ -100,33 +100,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Job #{job.pk} queued: {job.total} row(s) from {path.name}"
                           + (f" ({check.bad} bad row(s) skipped)." if check.bad else "."))
         if wait:
-            self._follow(job)
-
-    def _follow(self, job: BulkJob) -> None:
-        """A progress bar on the terminal until the job ends; non-zero exit if any item failed."""
-        started = time.monotonic()
-        warned = False
-        while True:
-            job.refresh_from_db()
-            counts = services.jobs.job_counts(job)
-            width = 30
-            filled = int(width * counts["done"] / counts["total"]) if counts["total"] else width
-            left = "—" if counts["seconds_left"] is None else f"{counts['seconds_left']} s"
-            self.stdout.write(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {counts['done']}/{counts['total']} "
-                f"{counts['rate']}/s, {left} left ", ending="",
-            )
-            self.stdout.flush()
-            if counts["finished"]:
-                break
-            if not warned and counts["done"] == 0 and time.monotonic() - started > 10:
-                self.stderr.write("\nNothing has started yet: is a worker running (python manage.py qcluster)?")
-                warned = True
-            time.sleep(0.5)
-        by_state = counts["by_state"]
-        self.stdout.write(
-            f"\nJob #{job.pk} {counts['state']}: {by_state['succeeded']} succeeded, {by_state['failed']} failed, "
-            f"{by_state['cancelled']} cancelled."
-        )
-        if by_state["failed"]:
-            raise CommandError(f"{by_state['failed']} item(s) failed; see the job page or its results CSV.")
+            follow_job(self, job)

@@ -1,0 +1,46 @@
+"""Following a background job on the terminal (``im_set --csv --wait``, ``im_pull --all --wait``)."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from profiles.models import BulkJob, BulkJobItem
+from profiles.services import jobs
+
+# How long a job may sit untouched before the command asks whether a worker is running.
+NO_WORKER_WARNING_SECONDS = 10
+
+
+def follow_job(command: BaseCommand, job: BulkJob) -> None:
+    """A progress bar until the job ends; a CommandError (non-zero exit) if any item failed."""
+    started = time.monotonic()
+    warned = False
+    while True:
+        job.refresh_from_db()
+        counts = jobs.job_counts(job)
+        width = 30
+        filled = int(width * counts["done"] / counts["total"]) if counts["total"] else width
+        left = "—" if counts["seconds_left"] is None else f"{counts['seconds_left']} s"
+        command.stdout.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {counts['done']}/{counts['total']} "
+            f"{counts['rate']}/s, {left} left ", ending="",
+        )
+        command.stdout.flush()
+        if counts["finished"]:
+            break
+        if not warned and counts["done"] == 0 and time.monotonic() - started > NO_WORKER_WARNING_SECONDS:
+            command.stderr.write("\nNothing has started yet: is a worker running (python manage.py qcluster)?")
+            warned = True
+        time.sleep(0.2)
+    by_state = counts["by_state"]
+    command.stdout.write(
+        f"\nJob #{job.pk} {counts['state']}: {by_state['succeeded']} succeeded, {by_state['failed']} failed, "
+        f"{by_state['cancelled']} cancelled."
+    )
+    if by_state["failed"]:
+        failed = job.items.filter(state=BulkJobItem.State.FAILED).order_by("pk")
+        for user_id, code, message in failed.values_list("user_id", "error_code", "message")[:5]:
+            command.stderr.write(f"{user_id}: {f'ErrorCode {code}: ' if code else ''}{message}")
+        raise CommandError(f"{by_state['failed']} item(s) failed; see the job page or its results CSV.")

@@ -1,0 +1,115 @@
+"""The one writer of the local copies of Tencent profiles: a push, a pull, a webhook and a revert all
+store tag values through ``local_copies_store``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..im import tags as catalogue
+from ..models import Profile
+from .audit import AUTOCOMMIT_DB
+
+# Local copies read per query: under the 999 query parameters of SQLite before 3.32.
+READ_CHUNK = 500
+# Every column a store may write (besides the timestamps): the catalogue's standard tags and the two
+# JSON columns. ``version`` is bumped only when one of them changed.
+TAG_FIELDS = [tag.field_name for tag in catalogue.STANDARD_TAGS] + ["custom_values", "unknown_tags"]
+
+
+@dataclass(frozen=True)
+class CopyUpdate:
+    """What to store into one user's local copy."""
+
+    user_id: str
+    # Tag wire name → value (None: not set). Tags not named keep what the copy holds.
+    values: Mapping[str, Any]
+    # Tags reported in a shape the catalogue does not know (a pull's or a webhook's): kept and
+    # shown, never dropped. A tag that now arrives well-formed is no longer unknown.
+    unknown: Mapping[str, Any] = field(default_factory=dict)
+    # Store only if the copy still has this version (it was read before Tencent was asked).
+    expected_version: int | None = None
+
+
+@dataclass
+class StoreResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)  # a value changed: written, version bumped
+    unchanged: list[str] = field(default_factory=list)  # only the timestamps written
+    skipped: list[str] = field(default_factory=list)  # changed (or gone) since it was read: left alone
+    # The copies as stored, by UserID (a copy created here may have no primary key on some databases).
+    copies: dict[str, Profile] = field(default_factory=dict)
+
+
+def local_copies_store(
+    updates: Sequence[CopyUpdate], *, create_missing: bool = True, touched: str | None = None
+) -> StoreResult:
+    """Store tag values into local copies, in one transaction, and bump the version of each copy in
+    which a value actually changed (so an agent editing it is told only about real changes).
+
+    The copies are locked while they are compared and written, so two writers (a pull and a push
+    of the same user) never interleave. The store runs on the service layer's own connection, never
+    inside a caller's transaction: a copy records what Tencent holds, which a rollback of the
+    caller's work does not undo. ``create_missing`` creates copies that do not exist yet;
+    ``touched`` names the timestamp to set on every copy stored (``last_pulled_at`` or
+    ``last_pushed_at``).
+    """
+    result = StoreResult()
+    if not updates:
+        return result
+    now = timezone.now()
+    stamps = {"updated_at": now, **({touched: now} if touched else {})}
+    rows: list[Profile] = []
+    with transaction.atomic(using=AUTOCOMMIT_DB):
+        current = _locked_copies([update.user_id for update in updates])
+        for update in updates:
+            copy = current.get(update.user_id)
+            if copy is None:
+                if not create_missing or update.expected_version is not None:
+                    result.skipped.append(update.user_id)
+                    continue
+                copy = Profile(user_id=update.user_id, version=0)
+                _apply(copy, update)
+                result.created.append(update.user_id)
+            elif update.expected_version is not None and copy.version != update.expected_version:
+                result.skipped.append(update.user_id)
+                continue
+            else:
+                before = [getattr(copy, name) for name in TAG_FIELDS]
+                _apply(copy, update)
+                if [getattr(copy, name) for name in TAG_FIELDS] != before:
+                    copy.version += 1
+                    result.updated.append(update.user_id)
+                else:
+                    result.unchanged.append(update.user_id)
+            for name, value in stamps.items():
+                setattr(copy, name, value)
+            rows.append(copy)
+            result.copies[update.user_id] = copy
+        # One statement for new, changed and unchanged copies alike (each row carries its values).
+        Profile.objects.using(AUTOCOMMIT_DB).bulk_create(
+            rows, update_conflicts=True, unique_fields=["user_id"],
+            update_fields=[*TAG_FIELDS, "version", *stamps],
+        )
+    return result
+
+
+def _locked_copies(user_ids: Sequence[str]) -> dict[str, Profile]:
+    copies: dict[str, Profile] = {}
+    unique = list(dict.fromkeys(user_ids))
+    locked = Profile.objects.using(AUTOCOMMIT_DB).select_for_update()
+    for start in range(0, len(unique), READ_CHUNK):
+        for copy in locked.filter(user_id__in=unique[start:start + READ_CHUNK]):
+            copies[copy.user_id] = copy
+    return copies
+
+
+def _apply(copy: Profile, update: CopyUpdate) -> None:
+    copy.apply_tag_values(dict(update.values))
+    unknown = {tag: value for tag, value in (copy.unknown_tags or {}).items() if tag not in update.values}
+    unknown.update(update.unknown)
+    copy.unknown_tags = unknown
