@@ -1,0 +1,254 @@
+"""The audit trail: every request sent to Tencent, the hash chain's head and archive anchors, the
+dashboard's day counts and the record of exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from ..im.errors import describe
+
+
+class ActorRecorded(models.Model):
+    """Who did it: the staff account, and its username as text, so a record still names the person
+    after their account is deleted (the link is then cleared)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def actor_values(actor: Any) -> dict[str, Any]:
+        """The two fields for ``actor``: empty for nobody (the system) or an anonymous user."""
+        if actor is None or not getattr(actor, "is_authenticated", False):
+            return {"actor": None, "actor_username": ""}
+        return {"actor": actor, "actor_username": actor.get_username()}
+
+
+class AuditRowImmutable(Exception):
+    """Raised on an attempt to change or delete a complete audit row through the ORM."""
+
+
+class ImRequestQuerySet(models.QuerySet):
+    """Refuses ``update()`` and ``delete()`` on complete audit rows: once a row is sealed into the
+    chain it can only be read (profiles.services.audit seals it; audit_archive removes old ones)."""
+
+    def _refuse_if_sealed(self, verb: str) -> None:
+        sealed = self.filter(chain_seq__isnull=False).values_list("pk", flat=True)[:1]
+        first = list(sealed)
+        if first:
+            raise AuditRowImmutable(
+                f"Audit row #{first[0]} is complete and cannot be {verb}: the audit trail is append-only "
+                "(python manage.py audit_archive is the only way to remove old rows)."
+            )
+
+    def update(self, **kwargs: Any) -> int:
+        self._refuse_if_sealed("changed")
+        return super().update(**kwargs)
+
+    def delete(self):
+        self._refuse_if_sealed("deleted")
+        return super().delete()
+
+    delete.queryset_only = True
+
+
+class ImRequest(ActorRecorded):
+    """One request sent to Tencent, written before it is sent and completed when it returns.
+
+    Rows are written only by the service layer, through the "autocommit" connection, so they survive
+    a rollback of the caller's transaction. A complete row is sealed into a hash chain (``chain_*``,
+    profiles.services.audit) and can no longer be changed or deleted through the ORM.
+    """
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin form"
+        COMMAND = "command", "Command line"
+        JOB = "job", "Background job"
+        SYSTEM = "system", "System"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Sent, no answer recorded"
+        OK = "ok", "Accepted"
+        IM_ERROR = "im_error", "Refused by Tencent"
+        TRANSPORT_ERROR = "transport_error", "Transport error"
+        # The process died between sending and recording the answer; found and closed later.
+        UNANSWERED = "unanswered", "No answer ever recorded"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # Why the request was sent, in words ("open user", "conflict check before saving", ...).
+    purpose = models.CharField(max_length=64, blank=True)
+    user_id = models.CharField("UserID", max_length=64, blank=True)
+    command = models.CharField(max_length=64)
+    request_body = models.JSONField()
+    random = models.PositiveBigIntegerField(help_text="The request's random nonce (spec §1).")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    action_status = models.CharField(max_length=8, blank=True)
+    error_code = models.IntegerField("ErrorCode", null=True, blank=True)
+    error_info = models.TextField(blank=True)
+    error_display = models.TextField(blank=True)
+    transport_error = models.TextField(blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    # [{"tag": wire name, "before": value, "after": value}] for every tag in the request.
+    changes = models.JSONField(default=list, blank=True)
+    # What the service concluded from the answer, when more than the ErrorCode (e.g. a conflict).
+    note = models.TextField(blank=True)
+    # For background jobs: which job, and which attempt of that item this request was.
+    job = models.ForeignKey("BulkJob", null=True, blank=True, on_delete=models.PROTECT, related_name="requests")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    # A push that undoes an earlier one points at it. No database constraint: the original may be
+    # archived (audit_archive) while the revert stays.
+    reverts = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="reverted_by",
+    )
+    # The hash chain (profiles.services.audit): position, the previous row's hash, this row's hash
+    # over its canonical content and that previous hash. Empty while the request is pending.
+    chain_seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
+    chain_prev = models.CharField(max_length=64, blank=True, editable=False)
+    chain_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    objects = ImRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "Tencent request"
+        verbose_name_plural = "Tencent requests (audit)"
+        permissions = [
+            ("view_all_imrequest", "Can view every staff member's audit rows"),
+            ("export_imrequest", "Can export the audit trail"),
+            ("view_audit_dashboard", "Can view the audit dashboard"),
+        ]
+        indexes = [
+            models.Index(fields=["user_id", "created_at"], name="imrequest_user_time"),
+            models.Index(fields=["error_code", "created_at"], name="imrequest_code_time"),
+            models.Index(fields=["actor", "created_at"], name="imrequest_actor_time"),
+            models.Index(fields=["action_status", "created_at"], name="imrequest_status_time"),
+            models.Index(fields=["command", "created_at"], name="imrequest_command_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.command} {self.user_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and self.pk is not None:
+            ImRequest.objects.using(kwargs.get("using") or self._state.db).filter(pk=self.pk)._refuse_if_sealed(
+                "changed"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        if self.pk is not None:
+            ImRequest.objects.using(kwargs.get("using") or self._state.db).filter(pk=self.pk)._refuse_if_sealed(
+                "deleted"
+            )
+        return super().delete(*args, **kwargs)
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [change["tag"] for change in self.changes or []]
+
+    @property
+    def error_meaning(self) -> str:
+        if self.error_code is None:
+            return self.transport_error
+        return describe(self.error_code).meaning
+
+
+class AuditChainHead(models.Model):
+    """The end of the audit hash chain: the last sealed row's position and hash. One row (id 1),
+    locked by every seal, so rows sealed by several processes at once still form one chain; it also
+    tells audit_verify where the chain must end (so removing the newest rows shows)."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}"
+
+
+class AuditDayCount(models.Model):
+    """How many sealed audit rows each UTC day has, per actor and outcome: the dashboard's counts,
+    kept up to date by each seal (and by audit_archive when it removes rows), so the dashboard
+    reads a few thousand of these instead of a million audit rows."""
+
+    day = models.DateField()
+    actor_username = models.CharField(max_length=150, blank=True)
+    # False for a request with no ErrorCode (no answer); then error_code is 0.
+    answered = models.BooleanField()
+    error_code = models.IntegerField()
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "actor_username", "answered", "error_code"], name="auditdaycount_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        code = self.error_code if self.answered else "no answer"
+        return f"{self.day} {self.actor_username or 'system'} {code}: {self.requests}"
+
+
+class AuditAnchor(models.Model):
+    """Where the chain starts after audit_archive removed the rows before it: the last archived
+    row's position and hash, and the file they went to."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=150, blank=True)
+    seq = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    before = models.DateTimeField(help_text="Rows created before this were archived.")
+    rows = models.PositiveBigIntegerField(default=0)
+    file_name = models.CharField(max_length=500)
+    file_sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+        verbose_name = "audit archive"
+
+    def __str__(self) -> str:
+        return f"Anchor at #{self.seq} ({self.file_name})"
+
+
+class AuditExport(ActorRecorded):
+    """One download of the audit trail: who, when, which filter, which format, how many rows."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    format = models.CharField(max_length=8)
+    # The audit list's query string: the filters and search the export applied.
+    filter = models.TextField(blank=True)
+    rows = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty until the download finished.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export by {self.actor_username or 'unknown'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ImRequestSubject(models.Model):
+    """The UserIDs a batch request concerns (a portrait_get of up to 100 users), so a user's
+    history finds it. Single-user requests need none: ImRequest.user_id says it."""
+
+    request = models.ForeignKey(ImRequest, on_delete=models.PROTECT, related_name="subjects")
+    user_id = models.CharField("UserID", max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["user_id"], name="imrequestsubject_user")]
+        constraints = [models.UniqueConstraint(fields=["request", "user_id"], name="imrequestsubject_unique")]
+
+    def __str__(self) -> str:
+        return self.user_id
