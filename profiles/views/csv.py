@@ -26,10 +26,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from . import csvio
-from .models import BulkJob, Profile
-from .services.jobs import job_create
-from .services.validation import custom_tag_definitions
+from .. import csvio
+from ..models import BulkJob, Profile
+from ..services.jobs import job_create
+from ..services.validation import custom_tag_definitions
 
 IMPORT_URL_NAME = "profiles_profile_import_csv"
 EXPORT_URL_NAME = "profiles_profile_export_csv"
