@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import (
-    Http404,
-    HttpRequest,
-    HttpResponse,
-    HttpResponseNotAllowed,
-    HttpResponseRedirect,
-    StreamingHttpResponse,
-)
-from django.template.response import TemplateResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from .. import audit_export, charts, services
-from ..dashboard import OUTCOMES, audit_dashboard
-from ..forms import DashboardRangeForm
+from .. import services
 from ..im.errors import describe
 from ..models import AuditAnchor, AuditExport, ExternalChange, ImRequest, Profile
 from ..paginators import CappedCountPaginator
-from ..selectors import audit_rows_visible_to, sees_whole_trail
-from ..services import exports
-from .common import ReadOnlyAdmin, changes_table, pretty_json, short_tag_names, timeline_response
+from ..selectors import audit_rows_visible_to
+from ..views import audit, timeline
+from ..views.common import admin_path
+from .common import ReadOnlyAdmin, changes_table, pretty_json, short_tag_names
 from .filters import ActionStatusFilter, ActorFilter, CommandFilter, ErrorCodeFilter
 
-# The "Audit reviewers" group has it (migration 0007); profile editors do not.
-DASHBOARD_PERMISSION = "profiles.view_audit_dashboard"
 
 @admin.register(ImRequest)
 class ImRequestAdmin(ReadOnlyAdmin):
@@ -87,67 +73,13 @@ class ImRequestAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
         extra_context = {
-            **(extra_context or {}), "can_view_dashboard": request.user.has_perm(DASHBOARD_PERMISSION),
+            **(extra_context or {}), "can_view_dashboard": request.user.has_perm(audit.DASHBOARD_PERMISSION),
             "can_export": self.has_export_permission(request),
         }
         return super().changelist_view(request, extra_context)
 
-    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        """Requests per UTC day by outcome, the failure rate, the top ErrorCodes and the top actors
-        over a range of days, with charts drawn on the server."""
-        if not request.user.has_perm(DASHBOARD_PERMISSION):
-            raise PermissionDenied
-        form = DashboardRangeForm(request.GET or None, today=timezone.now().astimezone(UTC).date())
-        start, end = form.date_range()
-        # A viewer of the whole trail gets the kept day counts; anyone else, their own rows counted.
-        whole = sees_whole_trail(request.user)
-        board = audit_dashboard(start=start, end=end, rows=None if whole else self.get_queryset(request))
-        context = {
-            **self.admin_site.each_context(request),
-            # The page runs no JavaScript at all; the navigation sidebar needs it.
-            "is_nav_sidebar_enabled": False,
-            "opts": self.opts,
-            "title": "Audit dashboard",
-            "form": form,
-            "dashboard": board,
-            "outcomes": OUTCOMES,
-            "daily_chart": charts.daily_outcomes_chart(board.days),
-            "actors_chart": charts.top_actors_chart(board.top_actors),
-            "changelist_url": reverse("admin:profiles_imrequest_changelist"),
-        }
-        return TemplateResponse(request, "admin/profiles/imrequest/dashboard.html", context)
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("profiles.export_imrequest") and self.has_view_permission(request)
-
-    def export_csv_view(self, request: HttpRequest) -> HttpResponse:
-        return self._export(request, audit_export.CSV)
-
-    def export_jsonl_view(self, request: HttpRequest) -> HttpResponse:
-        return self._export(request, audit_export.JSONL)
-
-    def _export(self, request: HttpRequest, export_format: audit_export.ExportFormat) -> HttpResponse:
-        """The rows of the audit list with the filters and search of this query string, streamed.
-
-        The queryset is the change list's own, so every filter, the search and the editors'
-        own-rows restriction apply exactly as on the page; its paginator counts only a few pages.
-        """
-        if request.method != "GET":
-            return HttpResponseNotAllowed(["GET"])
-        if not self.has_export_permission(request):
-            raise PermissionDenied
-        try:
-            rows = self.get_changelist_instance(request).queryset
-        except IncorrectLookupParameters:
-            self.message_user(request, "Those filters are not valid; nothing was exported.", messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
-        export = exports.audit_export_start(
-            actor=request.user, export_format=export_format.name, query_string=request.GET.urlencode()
-        )
-        response = StreamingHttpResponse(
-            exports.audit_export_stream(export=export, rows=rows), content_type=export_format.content_type
-        )
-        response["Content-Disposition"] = f'attachment; filename="{export_format.file_name(export.created_at)}"'
-        return response
 
     def get_paginator(
         self, request: HttpRequest, queryset: QuerySet[ImRequest], per_page: int, orphans: int = 0,
@@ -177,11 +109,10 @@ class ImRequestAdmin(ReadOnlyAdmin):
     def get_urls(self):
         custom = [
             # Before super().get_urls(): its "<path:object_id>/" would swallow these.
-            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="profiles_imrequest_dashboard"),
-            path("export.csv", self.admin_site.admin_view(self.export_csv_view), name="profiles_imrequest_export_csv"),
-            path("export.jsonl", self.admin_site.admin_view(self.export_jsonl_view),
-                 name="profiles_imrequest_export_jsonl"),
-            path("timeline/", self.admin_site.admin_view(self.timeline_view), name="profiles_imrequest_timeline"),
+            admin_path("dashboard/", self, audit.dashboard, "profiles_imrequest_dashboard"),
+            admin_path("export.csv", self, audit.export_csv, "profiles_imrequest_export_csv"),
+            admin_path("export.jsonl", self, audit.export_jsonl, "profiles_imrequest_export_jsonl"),
+            admin_path("timeline/", self, timeline.user_timeline, "profiles_imrequest_timeline"),
             path("<int:pk>/revert/", self.admin_site.admin_view(self.revert_view), name="profiles_imrequest_revert"),
         ]
         return custom + super().get_urls()
@@ -190,17 +121,6 @@ class ImRequestAdmin(ReadOnlyAdmin):
         # The row the page already read (through get_queryset, so one the user may see).
         context["can_revert"] = obj is not None and services.revert.revert_refusal(row=obj, actor=request.user) is None
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
-
-    def timeline_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        user_id = request.GET.get("user_id", "").strip()
-        if not user_id:
-            self.message_user(request, "Name a UserID to see its timeline.", messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
-        return timeline_response(
-            self.admin_site, request, user_id=user_id, profile=Profile.objects.filter(user_id=user_id).first()
-        )
 
     def revert_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """"Revert this change": open the profile form pre-filled with the row's before values."""

@@ -7,12 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
-
-from .. import selectors
-from ..models import Profile
-from ..selectors import audit_rows_visible_to, sees_whole_trail
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -52,26 +47,3 @@ def changes_table(changes: list[dict[str, Any]] | None) -> str:
 
 def pretty_json(value: Any) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
-
-
-TIMELINE_LIMIT = 200
-
-
-def timeline_response(
-    site: admin.AdminSite, request: HttpRequest, *, user_id: str, profile: Profile | None = None
-) -> TemplateResponse:
-    """Every request and external change for ``user_id`` that the viewer may see, newest first:
-    reached from the profile page and from an audit row."""
-    user = request.user
-    entries = selectors.profile_history(
-        user_id=user_id, requests=audit_rows_visible_to(user),
-        external=user.has_perm("profiles.view_externalchange"), limit=TIMELINE_LIMIT,
-    )
-    context = {
-        **site.each_context(request), "opts": Profile._meta, "original": profile, "user_id": user_id,
-        "title": f"Timeline of {user_id}", "entries": entries, "limit": TIMELINE_LIMIT,
-        "can_view_audit": user.has_perm("profiles.view_imrequest"),
-        "only_own": not sees_whole_trail(user),
-    }
-    return TemplateResponse(request, "admin/profiles/timeline.html", context)
-

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 
-from .. import services
-from ..im.errors import describe
 from ..models import BulkJob
+from ..selectors.jobs import FINISHED_STATES
+from ..views import jobs
+from ..views.common import admin_path
 from .common import ReadOnlyAdmin
 
 
@@ -26,79 +23,17 @@ class BulkJobAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Done")
     def progress(self, obj: BulkJob) -> str:
-        done = obj.items.filter(state__in=services.jobs.TERMINAL).count()
+        done = obj.items.filter(state__in=FINISHED_STATES).count()
         return f"{done} / {obj.total}"
 
     def get_urls(self):
         custom = [
-            path("<int:pk>/status/", self.admin_site.admin_view(self.status_view), name="profiles_bulkjob_status"),
-            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="profiles_bulkjob_cancel"),
-            path("<int:pk>/retry-failed/", self.admin_site.admin_view(self.retry_view),
-                 name="profiles_bulkjob_retry"),
-            path("<int:pk>/results.csv", self.admin_site.admin_view(self.results_view),
-                 name="profiles_bulkjob_results"),
+            admin_path("<int:pk>/status/", self, jobs.job_status, "profiles_bulkjob_status"),
+            admin_path("<int:pk>/cancel/", self, jobs.job_cancel, "profiles_bulkjob_cancel"),
+            admin_path("<int:pk>/retry-failed/", self, jobs.job_retry, "profiles_bulkjob_retry"),
+            admin_path("<int:pk>/results.csv", self, jobs.job_results, "profiles_bulkjob_results"),
         ]
         return custom + super().get_urls()
 
-    def _job(self, request: HttpRequest, pk: int) -> BulkJob:
-        job = get_object_or_404(BulkJob, pk=pk)
-        if not self.has_view_permission(request, job):
-            raise PermissionDenied
-        return job
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        job = self._job(request, int(object_id))
-        context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "original": job, "job": job,
-            "title": str(job), "counts": services.jobs.job_counts(job),
-            "can_run": request.user.has_perm("profiles.run_bulkjob"),
-        }
-        return TemplateResponse(request, "admin/profiles/bulkjob/job.html", context)
-
-    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        from django.http import JsonResponse
-
-        return JsonResponse(services.jobs.job_counts(self._job(request, pk)))
-
-    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        job = self._job(request, pk)
-        if request.method != "POST" or not request.user.has_perm("profiles.run_bulkjob"):
-            raise PermissionDenied
-        cancelled = services.jobs.job_cancel(job=job)
-        self.message_user(request, f"Job #{job.pk} cancelled; {cancelled} pending item(s) will not be sent.")
-        return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
-
-    def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        job = self._job(request, pk)
-        if request.method != "POST" or not request.user.has_perm("profiles.run_bulkjob"):
-            raise PermissionDenied
-        retry = services.jobs.job_retry_failed(job=job, actor=request.user)
-        if retry is None:
-            self.message_user(request, "No failed items to retry.", messages.INFO)
-            return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
-        self.message_user(request, f"Job #{retry.pk} retries {retry.total} failed item(s).", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[retry.pk]))
-
-    def results_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        import csv
-
-        job = self._job(request, pk)
-
-        class Echo:
-            def write(self, value: str) -> str:
-                return value
-
-        writer = csv.writer(Echo())
-
-        def rows():
-            yield writer.writerow(["UserID", "outcome", "ErrorCode", "meaning", "attempts", "line"])
-            for item in job.items.order_by("pk").iterator(chunk_size=2000):
-                meaning = describe(item.error_code).meaning if item.error_code not in (None, 0) else ""
-                yield writer.writerow([
-                    item.user_id, item.state, "" if item.error_code is None else item.error_code,
-                    meaning or item.message, item.attempts, item.line or "",
-                ])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.csv"'
-        return response
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None) -> HttpResponse:
+        return jobs.job_page(self, request, int(object_id))

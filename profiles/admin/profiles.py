@@ -20,7 +20,8 @@ from ..im import tags as catalogue
 from ..models import BulkJob, CustomTagDefinition, ImRequest, Profile
 from ..services.jobs import JobRow
 from ..views import csv as csv_views
-from .common import timeline_response
+from ..views import timeline
+from ..views.common import admin_path
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 
@@ -44,9 +45,8 @@ class ProfileAdmin(admin.ModelAdmin):
             *csv_views.csv_admin_urls(self),
             path("open/", self.admin_site.admin_view(self.open_user_view), name="profiles_profile_open"),
             path("<int:pk>/refresh/", self.admin_site.admin_view(self.refresh_view), name="profiles_profile_refresh"),
-            path(
-                "<int:pk>/tencent-history/", self.admin_site.admin_view(self.tencent_history_view),
-                name="profiles_profile_tencent_history",
+            admin_path(
+                "<int:pk>/tencent-history/", self, timeline.profile_timeline, "profiles_profile_tencent_history"
             ),
         ]
         return custom + super().get_urls()
@@ -92,12 +92,6 @@ class ProfileAdmin(admin.ModelAdmin):
         )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[pk]))
-
-    def tencent_history_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        profile = get_object_or_404(Profile, pk=pk)
-        if not self.has_view_or_change_permission(request, profile):
-            raise PermissionDenied
-        return timeline_response(self.admin_site, request, user_id=profile.user_id, profile=profile)
 
     @admin.action(description="Refresh selected from Tencent", permissions=["change"])
     def refresh_from_tencent(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
