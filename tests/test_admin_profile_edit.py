@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from profiles.im.emulator import Fault
@@ -65,6 +67,19 @@ def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, rem
     assert Profile.objects.get(pk=profile.pk).nick == "Nice name"
     row = ImRequest.objects.get(command="profile/portrait_set")
     assert row.actor == cast.editor and row.source == ImRequest.Source.ADMIN and row.error_code == 0
+
+
+def test_a_saved_edit_updates_the_local_copy_once(editor_client, emulator, remote_user):
+    profile = remote_user("u_1")
+    data = form_data(editor_client, profile, nick="Nice name")
+    with CaptureQueriesContext(connection) as queries:
+        response = editor_client.post(change_url(profile), data)
+    assert response.status_code == 302
+    updates = [q["sql"] for q in queries.captured_queries
+               if q["sql"].startswith("UPDATE") and '"profiles_profile"' in q["sql"]]
+    assert len(updates) == 1, updates
+    stored = Profile.objects.get(pk=profile.pk)
+    assert stored.nick == "Nice name" and stored.version == profile.version + 1
 
 
 def test_invalid_input_sends_nothing_and_keeps_the_input(editor_client, emulator, remote_user):

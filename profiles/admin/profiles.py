@@ -163,12 +163,6 @@ class ProfileAdmin(admin.ModelAdmin):
             "tag to edit it.</div>", rows,
         )
 
-    def _definitions(self, request: HttpRequest) -> list[CustomTagDefinition]:
-        # One query per request, shared by get_fieldsets and get_form.
-        if not hasattr(request, "_improfile_custom_tags"):
-            request._improfile_custom_tags = list(CustomTagDefinition.objects.all())
-        return request._improfile_custom_tags
-
     def get_fieldsets(self, request: HttpRequest, obj: Profile | None = None) -> list[tuple[str | None, dict]]:
         tencent_user = ["user_id", "last_pulled_at", "last_pushed_at"]
         if obj is not None:
@@ -179,7 +173,7 @@ class ProfileAdmin(admin.ModelAdmin):
             ("Tencent user", {"fields": tencent_user}),
             ("Standard profile (Tag_Profile_IM_*)", {"fields": STANDARD_FIELD_NAMES}),
         ]
-        definitions = self._definitions(request)
+        definitions = list(CustomTagDefinition.objects.all())
         if definitions:
             fieldsets.append(
                 ("Custom tags (Tag_Profile_Custom_*)", {"fields": [custom_field_name(d) for d in definitions]})
@@ -187,8 +181,10 @@ class ProfileAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_form(self, request: HttpRequest, obj: Profile | None = None, change: bool = False, **kwargs: Any):
+        # The form class declares one field per custom tag definition, as read now.
         kwargs["form"] = profile_form_class(
-            actor=request.user, definitions=self._definitions(request), revert_source=self._revert_source(request, obj)
+            actor=request.user, definitions=list(CustomTagDefinition.objects.all()),
+            revert_source=self._revert_source(request, obj),
         )
         return super().get_form(request, obj, change=change, **kwargs)
 
@@ -200,28 +196,28 @@ class ProfileAdmin(admin.ModelAdmin):
         row = ImRequest.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
         refusal = services.revert.revert_refusal(row=row, actor=request.user, profile=obj)
         if refusal is not None:
-            if not getattr(request, "_improfile_revert_refused", False):
-                request._improfile_revert_refused = True
-                self.message_user(request, f"Cannot revert: {refusal}", messages.ERROR)
+            # get_form runs once per change form, so the message is given once.
+            self.message_user(request, f"Cannot revert: {refusal}", messages.ERROR)
             return None
         return row
 
     def save_form(self, request: HttpRequest, form: ProfileForm, change: bool) -> Profile:
-        request._improfile_push_outcome = form.push_outcome
-        return super().save_form(request, form, change)
+        """The profile as the push left it. The form's clean() pushed through ``profile_push``, which
+        stored the local copy when Tencent accepted (or already had the values); the form's own
+        values may differ from what was stored (a blank that was not sent), so the row is read back."""
+        profile = super().save_form(request, form, change)  # commit=False: nothing written
+        if profile.pk is not None:
+            profile.refresh_from_db()
+        return profile
 
-    def _push_message(self, request: HttpRequest) -> None:
-        outcome: services.PushOutcome | None = getattr(request, "_improfile_push_outcome", None)
+    def save_model(self, request: HttpRequest, obj: Profile, form: ProfileForm, change: bool) -> None:
+        """No second write of a row the push stored: only a new profile whose push sent nothing
+        (so stored nothing) is saved here."""
+        outcome = form.push_outcome
         if outcome is not None:
             self.message_user(request, outcome.message, messages.SUCCESS if outcome.pushed else messages.INFO)
-
-    def response_add(self, request: HttpRequest, obj: Profile, post_url_continue: str | None = None):
-        self._push_message(request)
-        return super().response_add(request, obj, post_url_continue)
-
-    def response_change(self, request: HttpRequest, obj: Profile):
-        self._push_message(request)
-        return super().response_change(request, obj)
+        if obj.pk is None:
+            super().save_model(request, obj, form, change)
 
 
 @admin.register(CustomTagDefinition)
