@@ -20,12 +20,6 @@ LIST_URL = reverse("admin:profiles_profile_changelist")
 
 
 @pytest.fixture
-def editor_client(client, cast):
-    client.force_login(cast.editor)
-    return client
-
-
-@pytest.fixture
 def three_users(remote_user):
     return [remote_user(f"u_{n}") for n in range(3)]
 

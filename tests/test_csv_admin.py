@@ -56,10 +56,6 @@ def upload(client, text: str, name: str = "people.csv"):
     return client.post(reverse(IMPORT_URL), {"file": SimpleUploadedFile(name, text.encode("utf-8"), "text/csv")})
 
 
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]] if response.context else []
-
-
 def test_the_upload_form_explains_the_format(importer):
     response = importer.get(reverse(IMPORT_URL))
     assert response.status_code == 200
@@ -82,7 +78,8 @@ def test_the_preview_lists_each_bad_row_with_its_line_and_reason_and_the_counts(
     assert not BulkJob.objects.exists()  # nothing is sent before the confirmation
 
 
-def test_confirming_creates_a_job_with_exactly_the_good_rows_and_removes_the_upload(importer, cast, upload_dir):
+def test_confirming_creates_a_job_with_exactly_the_good_rows_and_removes_the_upload(importer, cast, upload_dir,
+                                                                                    messages_of):
     token = upload(importer, GOOD_AND_BAD).context["token"]
     response = importer.post(reverse(IMPORT_URL), {"token": token})
     job = BulkJob.objects.get()
@@ -100,7 +97,7 @@ def test_confirming_creates_a_job_with_exactly_the_good_rows_and_removes_the_upl
                for message in messages_of(importer.get(response["Location"], follow=True)))
 
 
-def test_a_token_confirms_only_once(importer):
+def test_a_token_confirms_only_once(importer, messages_of):
     token = upload(importer, GOOD_AND_BAD).context["token"]
     importer.post(reverse(IMPORT_URL), {"token": token})
     again = importer.post(reverse(IMPORT_URL), {"token": token}, follow=True)
