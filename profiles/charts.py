@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .dashboard import OUTCOMES, ActorCount, DayCounts
+from .selectors.dashboard import OUTCOMES, ActorCount, DayCounts, OutcomeKind
 
 # The admin's own palette where it has one (its link blue and error red), so the chart sits in the page.
-OUTCOME_COLOURS = {"accepted": "#417690", "refused": "#ba2121", "no_answer": "#e6a23c"}
-FAILURE_COLOUR = OUTCOME_COLOURS["refused"]
+OUTCOME_COLOURS = {OutcomeKind.ACCEPTED: "#417690", OutcomeKind.REFUSED: "#ba2121", OutcomeKind.NO_ANSWER: "#e6a23c"}
+FAILURE_COLOUR = OUTCOME_COLOURS[OutcomeKind.REFUSED]
 REQUEST_COLOUR = "#79aec8"
 AXIS_COLOUR = "#666"
 GRID_COLOUR = "#ddd"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.urls import reverse
 
 from profiles import services
 from profiles.im import tags as catalogue
@@ -143,6 +144,52 @@ def run_manage(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "manage.py", *args], capture_output=True, text=True, env=child_env(),
         cwd=django_settings.BASE_DIR, timeout=60,
     )
+
+
+@pytest.fixture
+def editor_client(client, cast):
+    """The test client, logged in as the cast's profile editor."""
+    client.force_login(cast.editor)
+    return client
+
+
+@pytest.fixture
+def messages_of():
+    """The texts of the messages a response shows (none without a rendered page)."""
+
+    def messages(response) -> list[str]:
+        return [str(message) for message in response.context["messages"]] if response.context else []
+
+    return messages
+
+
+@pytest.fixture
+def change_url():
+    """The admin change form's URL of a profile."""
+
+    def url(profile: Profile) -> str:
+        return reverse("admin:profiles_profile_change", args=[profile.pk])
+
+    return url
+
+
+@pytest.fixture
+def form_data(change_url):
+    """What the browser posts from a profile's change form: every field as the page shows it
+    (hidden fields included), plus the overrides."""
+
+    def data(client, profile: Profile, **overrides) -> dict[str, str]:
+        form = client.get(change_url(profile)).context["adminform"].form
+        posted: dict[str, str] = {}
+        for name, field in form.fields.items():
+            if field.disabled:
+                continue
+            value = form.initial.get(name, field.initial)
+            posted[name] = "" if value is None else str(value)
+        posted.update({key: str(value) for key, value in overrides.items()})
+        return posted
+
+    return data
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from profiles import admin_csv
 from profiles.models import BulkJob, Profile
+from profiles.views import csv as csv_views
 
 
 def bulkjob_page_stand_in(request: HttpRequest, object_id: str) -> HttpResponse:
@@ -16,7 +16,7 @@ def bulkjob_page_stand_in(request: HttpRequest, object_id: str) -> HttpResponse:
 
 
 profile_admin = admin.site.get_model_admin(Profile)
-csv_patterns = [path("profiles/profile/", include(admin_csv.csv_admin_urls(profile_admin)))]
+csv_patterns = [path("profiles/profile/", include(csv_views.csv_admin_urls(profile_admin)))]
 if not admin.site.is_registered(BulkJob):
     csv_patterns.append(
         path("profiles/bulkjob/<path:object_id>/change/", bulkjob_page_stand_in, name="profiles_bulkjob_change")

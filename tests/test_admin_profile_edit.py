@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from profiles.im.emulator import Fault
@@ -13,35 +14,7 @@ from .conftest import audited_db
 pytestmark = audited_db
 
 
-def change_url(profile: Profile) -> str:
-    return reverse("admin:profiles_profile_change", args=[profile.pk])
-
-
-def form_data(client, profile: Profile, **overrides) -> dict[str, str]:
-    """What the browser posts: every field as the change page shows it (hidden fields included),
-    plus the overrides."""
-    form = client.get(change_url(profile)).context["adminform"].form
-    data: dict[str, str] = {}
-    for name, field in form.fields.items():
-        if field.disabled:
-            continue
-        value = form.initial.get(name, field.initial)
-        data[name] = "" if value is None else str(value)
-    data.update({key: str(value) for key, value in overrides.items()})
-    return data
-
-
-@pytest.fixture
-def editor_client(client, cast):
-    client.force_login(cast.editor)
-    return client
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]] if response.context else []
-
-
-def test_the_change_form_has_a_fitting_widget_for_every_tag(editor_client, remote_user, define_custom_tag):
+def test_the_change_form_has_a_fitting_widget_for_every_tag(editor_client, remote_user, define_custom_tag, change_url):
     define_custom_tag("Mood")
     define_custom_tag("Badge", admin_write=False)
     profile = remote_user("u_1")
@@ -55,7 +28,8 @@ def test_the_change_form_has_a_fitting_widget_for_every_tag(editor_client, remot
     assert "most Tencent editions allow only 16 bytes" in page
 
 
-def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, remote_user, cast):
+def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, remote_user, cast, change_url,
+                                                    form_data, messages_of):
     profile = remote_user("u_1")
     response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="Nice name"), follow=True)
     assert response.status_code == 200
@@ -67,7 +41,23 @@ def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, rem
     assert row.actor == cast.editor and row.source == ImRequest.Source.ADMIN and row.error_code == 0
 
 
-def test_invalid_input_sends_nothing_and_keeps_the_input(editor_client, emulator, remote_user):
+def test_a_saved_edit_updates_the_local_copy_once(editor_client, emulator, remote_user, change_url, form_data):
+    profile = remote_user("u_1")
+    data = form_data(editor_client, profile, nick="Nice name")
+    # The service stores on its own connection; the admin's is the default one. One write in all.
+    with CaptureQueriesContext(connections["default"]) as admin, CaptureQueriesContext(
+        connections["autocommit"]
+    ) as service:
+        response = editor_client.post(change_url(profile), data)
+    assert response.status_code == 302
+    writes = [q["sql"] for q in [*admin.captured_queries, *service.captured_queries]
+              if q["sql"].startswith(("UPDATE", "INSERT")) and '"profiles_profile"' in q["sql"]]
+    assert len(writes) == 1, writes
+    stored = Profile.objects.get(pk=profile.pk)
+    assert stored.nick == "Nice name" and stored.version == profile.version + 1
+
+
+def test_invalid_input_sends_nothing_and_keeps_the_input(editor_client, emulator, remote_user, change_url, form_data):
     profile = remote_user("u_1")
     too_long = "中" * 167  # 501 bytes in UTF-8
     response = editor_client.post(
@@ -81,7 +71,8 @@ def test_invalid_input_sends_nothing_and_keeps_the_input(editor_client, emulator
     assert emulator.requests() == [] and ImRequest.objects.count() == 0
 
 
-def test_a_refusal_from_tencent_comes_back_on_the_field(editor_client, emulator, remote_user):
+def test_a_refusal_from_tencent_comes_back_on_the_field(editor_client, emulator, remote_user, change_url, form_data,
+                                                        messages_of):
     profile = remote_user("u_1")
     # 17 bytes: within the catalogue's 500-byte hard limit, over the emulator's 16-byte edition limit.
     location = "86 10 1 0 extra!!"
@@ -96,7 +87,8 @@ def test_a_refusal_from_tencent_comes_back_on_the_field(editor_client, emulator,
     assert row.error_code == 40601 and row.state == ImRequest.State.IM_ERROR
 
 
-def test_a_transient_error_is_a_form_error_and_the_audit_row_stays(editor_client, emulator, remote_user):
+def test_a_transient_error_is_a_form_error_and_the_audit_row_stays(editor_client, emulator, remote_user, change_url,
+                                                                   form_data):
     profile = remote_user("u_1")
     emulator.inject(Fault(kind="error_code", error_code=40006, command="profile/portrait_set"))
     response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="try me"))
@@ -114,7 +106,8 @@ def LogEntryExists(profile: Profile) -> bool:  # noqa: N802
     return LogEntry.objects.filter(object_id=str(profile.pk)).exists()
 
 
-def test_a_transport_failure_says_the_edit_is_safe_to_retry(editor_client, emulator, remote_user):
+def test_a_transport_failure_says_the_edit_is_safe_to_retry(editor_client, emulator, remote_user, change_url,
+                                                            form_data):
     profile = remote_user("u_1")
     emulator.inject(Fault(kind="http_status", http_status=503, command="profile/portrait_set"))
     response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="try me"))
@@ -123,7 +116,8 @@ def test_a_transport_failure_says_the_edit_is_safe_to_retry(editor_client, emula
     assert ImRequest.objects.get(command="profile/portrait_set").state == ImRequest.State.TRANSPORT_ERROR
 
 
-def test_a_custom_tag_is_edited_on_the_same_form(editor_client, emulator, remote_user, define_custom_tag):
+def test_a_custom_tag_is_edited_on_the_same_form(editor_client, emulator, remote_user, define_custom_tag, change_url,
+                                                 form_data):
     define_custom_tag("Mood")
     profile = remote_user("u_1")
     data = form_data(editor_client, profile, custom_Mood="sunny")
@@ -134,7 +128,7 @@ def test_a_custom_tag_is_edited_on_the_same_form(editor_client, emulator, remote
 
 
 def test_a_custom_value_over_500_bytes_is_refused_before_sending(editor_client, emulator, remote_user,
-                                                                  define_custom_tag):
+                                                                  define_custom_tag, change_url, form_data):
     define_custom_tag("Mood")
     profile = remote_user("u_1")
     response = editor_client.post(change_url(profile), form_data(editor_client, profile, custom_Mood="é" * 251))
@@ -142,7 +136,8 @@ def test_a_custom_value_over_500_bytes_is_refused_before_sending(editor_client, 
     assert emulator.requests() == []
 
 
-def test_a_read_only_custom_tag_is_never_sent(editor_client, emulator, remote_user, define_custom_tag):
+def test_a_read_only_custom_tag_is_never_sent(editor_client, emulator, remote_user, define_custom_tag, change_url,
+                                              form_data):
     define_custom_tag("Badge", admin_write=False)
     profile = remote_user("u_1")
     data = form_data(editor_client, profile, nick="new", custom_Badge="gold")
@@ -151,7 +146,7 @@ def test_a_read_only_custom_tag_is_never_sent(editor_client, emulator, remote_us
     assert [item["Tag"] for item in sent] == ["Tag_Profile_IM_Nick"]
 
 
-def test_a_known_enum_cannot_be_blanked(editor_client, emulator, remote_user):
+def test_a_known_enum_cannot_be_blanked(editor_client, emulator, remote_user, change_url, form_data):
     profile = remote_user("u_1", Tag_Profile_IM_Gender="Gender_Type_Male")
     response = editor_client.post(change_url(profile), form_data(editor_client, profile, gender=""))
     assert "cannot unset" in response.context["adminform"].form.errors["gender"][0]
@@ -172,7 +167,7 @@ def test_the_profile_list_searches_user_ids_and_nicks(editor_client, remote_user
     assert found("8812") == []  # UserIDs match exactly or by prefix only (indexed)
 
 
-def test_an_auditor_cannot_edit_profiles(client, editor_client, cast, remote_user, emulator):
+def test_an_auditor_cannot_edit_profiles(client, editor_client, cast, remote_user, emulator, change_url, form_data):
     profile = remote_user("u_1")
     data = form_data(editor_client, profile, nick="nope")
     client.force_login(cast.auditor)

@@ -302,7 +302,7 @@ def test_on_postgresql_a_trigger_refuses_raw_updates_and_deletes_of_complete_row
 
 def dashboards_agree() -> None:
     """The dashboard from the kept day counts equals the one grouped from the rows themselves."""
-    from profiles.dashboard import audit_dashboard
+    from profiles.selectors.dashboard import audit_dashboard
 
     today = timezone.now().date()
     kept = audit_dashboard(start=today, end=today)

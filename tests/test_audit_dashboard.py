@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from profiles.dashboard import ActorCount, CodeCount, audit_dashboard
 from profiles.im.errors import describe
 from profiles.models import ImRequest
+from profiles.selectors.dashboard import ActorCount, CodeCount, audit_dashboard
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ from profiles.im.emulator import Fault
 from profiles.models import ExternalChange, ImRequest, Profile
 
 from .conftest import audited_db
-from .test_admin_profile_edit import change_url, form_data, messages_of
 
 pytestmark = audited_db
 
@@ -87,7 +86,7 @@ def test_an_editor_sees_only_their_own_requests_on_a_timeline(client, cast, emul
     assert len(client.get(timeline_url("u_1")).context["entries"]) == 2
 
 
-def test_the_profile_page_links_its_timeline(client, cast, edited):
+def test_the_profile_page_links_its_timeline(client, cast, edited, change_url):
     client.force_login(cast.auditor)
     profile = Profile.objects.get(user_id="u_1")
     page = client.get(change_url(profile)).content.decode()
@@ -96,7 +95,8 @@ def test_the_profile_page_links_its_timeline(client, cast, edited):
     assert [entry.request.pk for entry in client.get(history).context["entries"]] == [edited.pk]
 
 
-def test_revert_opens_the_form_with_the_before_values_and_saves_a_revert(client, cast, emulator, edited):
+def test_revert_opens_the_form_with_the_before_values_and_saves_a_revert(client, cast, emulator, edited, change_url,
+                                                                         form_data):
     client.force_login(cast.editor)
     assert reverse("admin:profiles_imrequest_revert", args=[edited.pk]) in client.get(row_url(edited)).content.decode()
     response = client.get(reverse("admin:profiles_imrequest_revert", args=[edited.pk]))
@@ -120,7 +120,7 @@ def test_revert_opens_the_form_with_the_before_values_and_saves_a_revert(client,
     assert f"request #{edited.pk}" in client.get(row_url(revert)).content.decode()  # "Reverts"
 
 
-def test_a_revert_goes_through_the_conflict_check(client, cast, emulator, edited):
+def test_a_revert_goes_through_the_conflict_check(client, cast, emulator, edited, change_url):
     client.force_login(cast.editor)
     profile = Profile.objects.get(user_id="u_1")
     url = f"{change_url(profile)}?revert={edited.pk}"
@@ -135,7 +135,7 @@ def test_a_revert_goes_through_the_conflict_check(client, cast, emulator, edited
     assert not ImRequest.objects.filter(reverts_id=edited.pk).exists()
 
 
-def test_only_an_applied_profile_change_can_be_reverted(client, cast, emulator, remote_user, edited):
+def test_only_an_applied_profile_change_can_be_reverted(client, cast, emulator, remote_user, edited, messages_of):
     emulator.inject(Fault(kind="error_code", error_code=40005, command="profile/portrait_set"))
     refused = services.profile_push(profile=Profile.objects.get(user_id="u_1"), values={NICK: "x"},
                                     actor=cast.editor, source="admin").audit
@@ -148,7 +148,7 @@ def test_only_an_applied_profile_change_can_be_reverted(client, cast, emulator, 
         assert any(reason in message for message in messages_of(response))
 
 
-def test_an_auditor_cannot_revert(client, cast, edited):
+def test_an_auditor_cannot_revert(client, cast, edited, change_url):
     client.force_login(cast.auditor)
     assert "revert-link" not in client.get(row_url(edited)).content.decode()
     assert client.get(reverse("admin:profiles_imrequest_revert", args=[edited.pk])).status_code == 403
@@ -158,7 +158,8 @@ def test_an_auditor_cannot_revert(client, cast, edited):
     assert not ImRequest.objects.filter(reverts_id=edited.pk).exists()
 
 
-def test_a_forged_revert_of_another_users_change_is_refused(client, cast, emulator, remote_user, edited):
+def test_a_forged_revert_of_another_users_change_is_refused(client, cast, emulator, remote_user, edited, change_url,
+                                                            form_data, messages_of):
     other = remote_user("u_2")
     client.force_login(cast.editor)
     page = client.get(f"{change_url(other)}?revert={edited.pk}", follow=True)

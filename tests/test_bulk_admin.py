@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import pytest
 from django.urls import reverse
 
+from profiles import selectors
 from profiles.models import BulkJob, BulkJobItem, ImRequest, Profile
 from profiles.services import jobpush, jobs
 
@@ -16,12 +18,6 @@ from .conftest import audited_db
 pytestmark = audited_db
 
 LIST_URL = reverse("admin:profiles_profile_changelist")
-
-
-@pytest.fixture
-def editor_client(client, cast):
-    client.force_login(cast.editor)
-    return client
 
 
 @pytest.fixture
@@ -124,3 +120,31 @@ def test_an_auditor_sees_jobs_but_cannot_cancel(client, cast, emulator):
     assert client.post(reverse("admin:profiles_bulkjob_cancel", args=[job.pk])).status_code == 403
     job.refresh_from_db()
     assert not job.cancel_requested
+
+
+def test_the_job_status_is_the_typed_progress_with_the_same_keys(editor_client, emulator, settings):
+    settings.IM_JOB_BACKOFF_BASE = 0.01
+    emulator.add_account("u_0")
+    job = make_job(emulator, "u_0", "u_missing")
+    assert jobpush.job_work(job_id=job.pk, seconds=10)
+    job.refresh_from_db()
+    progress = selectors.job_progress(job)
+    assert progress.done == 2 and progress.finished and progress.by_code[0].code == 40003
+    status = editor_client.get(reverse("admin:profiles_bulkjob_status", args=[job.pk])).json()
+    assert status == dataclasses.asdict(progress)
+
+
+def test_the_job_page_lists_the_failed_items(editor_client, emulator, settings):
+    settings.IM_JOB_BACKOFF_BASE = 0.01
+    emulator.add_account("u_0")
+    job = make_job(emulator, "u_0", "u_missing", "u_gone", "u_absent")
+    assert jobpush.job_work(job_id=job.pk, seconds=10)
+    page = editor_client.get(reverse("admin:profiles_bulkjob_change", args=[job.pk])).content.decode()
+    assert 'id="job-failed"' in page and "3 item(s) failed." in page
+    assert all(f"<td>{user_id}</td><td>40003</td>" in page for user_id in ["u_missing", "u_gone", "u_absent"])
+    assert "<td>u_0</td>" not in page
+
+    failures = selectors.job_failures(job, limit=2)
+    assert failures.count == 3 and failures.more == 1
+    assert [item.user_id for item in failures.items] == ["u_missing", "u_gone"]
+    assert all(item.error_code == 40003 and "does not exist" in item.message for item in failures.items)

@@ -3,6 +3,7 @@ failed items, and items abandoned by a dead worker finished exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import timedelta
@@ -13,13 +14,20 @@ from django.utils import timezone
 from profiles import services
 from profiles.im.client import PORTRAIT_SET
 from profiles.im.emulator import Fault
+from profiles.im.errors import describe
 from profiles.models import BulkJob, BulkJobItem, ImRequest
+from profiles.selectors import job_progress
 from profiles.services.jobpush import job_work
-from profiles.services.jobs import JobRow, job_cancel, job_counts, job_create, job_retry_failed
+from profiles.services.jobs import JobRow, job_cancel, job_create, job_retry_failed
 
 from .conftest import audited_db
 
 pytestmark = audited_db
+
+
+def job_counts(job: BulkJob) -> dict:
+    """The job page's progress, as its JSON status shows it."""
+    return dataclasses.asdict(job_progress(job))
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +111,7 @@ def test_an_unknown_account_fails_with_40003_and_one_audit_row(emulator):
     assert item.state == BulkJobItem.State.FAILED and item.error_code == 40003
     assert attempts_of(job, "u_nobody") == [(1, ImRequest.State.IM_ERROR, 40003)]
     counts = job_counts(job)
-    assert counts["by_code"] == [{"code": 40003, "meaning": services.jobs.describe(40003).meaning, "count": 1}]
+    assert counts["by_code"] == [{"code": 40003, "meaning": describe(40003).meaning, "count": 1}]
 
 
 def test_it_gives_up_after_the_attempt_limit(emulator, settings):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 
 from profiles import services
 from profiles.models import ImRequest, Profile
 
 from .conftest import audited_db
-from .test_admin_profile_edit import change_url, form_data
 
 pytestmark = audited_db
 
@@ -63,13 +61,8 @@ def test_a_change_to_another_tag_meanwhile_is_no_conflict(emulator, remote_user)
     assert emulator.profile("u_1")["Tag_Profile_IM_Level"] == 9
 
 
-@pytest.fixture
-def editor_client(client, cast):
-    client.force_login(cast.editor)
-    return client
-
-
-def test_the_form_shows_the_conflict_and_reloads_tencents_values(editor_client, emulator, remote_user):
+def test_the_form_shows_the_conflict_and_reloads_tencents_values(editor_client, emulator, remote_user, change_url,
+                                                                 form_data):
     profile = remote_user("u_1")
     data = form_data(editor_client, profile, nick="agent's nick", level="5")
     emulator.set_as_user("u_1", {NICK: "changed in the app"})
@@ -104,7 +97,7 @@ def test_the_form_shows_the_conflict_and_reloads_tencents_values(editor_client, 
     assert emulator.profile("u_1")[NICK] == "changed in the app"
 
 
-def test_a_second_agent_saving_a_stale_form_is_refused(client, cast, emulator, remote_user):
+def test_a_second_agent_saving_a_stale_form_is_refused(client, cast, emulator, remote_user, change_url, form_data):
     from django.test import Client
 
     profile = remote_user("u_1")
@@ -126,7 +119,8 @@ def test_a_second_agent_saving_a_stale_form_is_refused(client, cast, emulator, r
     assert form["nick"].value() == "first agent" and form["level"].value() == "3"
 
 
-def test_the_history_page_lists_requests_and_external_changes(editor_client, emulator, remote_user):
+def test_the_history_page_lists_requests_and_external_changes(editor_client, emulator, remote_user, change_url,
+                                                              form_data):
     profile = remote_user("u_1")
     data = form_data(editor_client, profile, nick="agent's nick")
     emulator.set_as_user("u_1", {NICK: "changed in the app"})

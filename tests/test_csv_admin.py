@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import RequestFactory
 from django.urls import reverse
 
-from profiles import admin_csv
 from profiles.models import BulkJob, BulkJobItem, Profile
+from profiles.views import csv as csv_views
 
 from .conftest import audited_db
 
@@ -56,10 +56,6 @@ def upload(client, text: str, name: str = "people.csv"):
     return client.post(reverse(IMPORT_URL), {"file": SimpleUploadedFile(name, text.encode("utf-8"), "text/csv")})
 
 
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]] if response.context else []
-
-
 def test_the_upload_form_explains_the_format(importer):
     response = importer.get(reverse(IMPORT_URL))
     assert response.status_code == 200
@@ -82,7 +78,8 @@ def test_the_preview_lists_each_bad_row_with_its_line_and_reason_and_the_counts(
     assert not BulkJob.objects.exists()  # nothing is sent before the confirmation
 
 
-def test_confirming_creates_a_job_with_exactly_the_good_rows_and_removes_the_upload(importer, cast, upload_dir):
+def test_confirming_creates_a_job_with_exactly_the_good_rows_and_removes_the_upload(importer, cast, upload_dir,
+                                                                                    messages_of):
     token = upload(importer, GOOD_AND_BAD).context["token"]
     response = importer.post(reverse(IMPORT_URL), {"token": token})
     job = BulkJob.objects.get()
@@ -100,7 +97,7 @@ def test_confirming_creates_a_job_with_exactly_the_good_rows_and_removes_the_upl
                for message in messages_of(importer.get(response["Location"], follow=True)))
 
 
-def test_a_token_confirms_only_once(importer):
+def test_a_token_confirms_only_once(importer, messages_of):
     token = upload(importer, GOOD_AND_BAD).context["token"]
     importer.post(reverse(IMPORT_URL), {"token": token})
     again = importer.post(reverse(IMPORT_URL), {"token": token}, follow=True)
@@ -209,7 +206,7 @@ def test_the_export_selected_action_streams_only_the_selection(cast):
     request.user = cast.auditor
     from django.contrib import admin
 
-    response = admin_csv.export_selected_csv(
+    response = csv_views.export_selected_csv(
         admin.site.get_model_admin(Profile), request, Profile.objects.filter(user_id="u_a")
     )
     assert [line.split(",")[0] for line in streamed_text(response).splitlines()] == ["\ufeffUserID", "u_a"]

@@ -23,18 +23,8 @@ def open_user(client, user_id: str, **extra):
     return client.post(reverse(OPEN_URL), {"user_id": user_id, **extra})
 
 
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]] if response.context else []
-
-
 def commands_sent(emulator) -> list[str]:
     return [record.command for record in emulator.requests()]
-
-
-@pytest.fixture
-def editor_client(client, cast):
-    client.force_login(cast.editor)
-    return client
 
 
 @pytest.fixture
@@ -43,7 +33,8 @@ def root_client(client, cast):
     return client
 
 
-def test_opening_a_user_tencent_knows_creates_its_copy_and_goes_to_its_change_page(editor_client, emulator, cast):
+def test_opening_a_user_tencent_knows_creates_its_copy_and_goes_to_its_change_page(editor_client, emulator, cast,
+                                                                                   messages_of):
     emulator.add_account("u_1", {NICK: "From Tencent", LEVEL: 9})
     response = open_user(editor_client, "u_1")
     profile = Profile.objects.get(user_id="u_1")
@@ -66,7 +57,8 @@ def test_opening_a_user_with_a_local_copy_refreshes_it(editor_client, emulator, 
     assert Profile.objects.get(pk=profile.pk).nick == "changed in the app"
 
 
-def test_opening_a_user_tencent_does_not_know_goes_back_to_the_list_and_imports_nothing(editor_client, emulator):
+def test_opening_a_user_tencent_does_not_know_goes_back_to_the_list_and_imports_nothing(editor_client, emulator,
+                                                                                        messages_of):
     response = open_user(editor_client, "u_ghost")
     assert response.status_code == 302 and response["Location"] == reverse(LIST_URL)
     page = editor_client.get(response["Location"])
@@ -76,7 +68,8 @@ def test_opening_a_user_tencent_does_not_know_goes_back_to_the_list_and_imports_
     assert list(ImRequest.objects.values_list("command", flat=True)) == [ACCOUNT_CHECK]
 
 
-def test_a_superuser_is_asked_to_confirm_the_import_then_the_account_is_imported(root_client, emulator, cast):
+def test_a_superuser_is_asked_to_confirm_the_import_then_the_account_is_imported(root_client, emulator, cast,
+                                                                                 messages_of):
     asked = open_user(root_client, "u_ghost")
     assert asked.status_code == 200
     assert [t.name for t in asked.templates][0] == "admin/profiles/profile/import_confirm.html"
@@ -116,7 +109,8 @@ def test_the_import_is_not_offered_to_an_editor(editor_client, emulator):
     [("x" * 33, "33 bytes"), ("ü", "printable ASCII"), ("u\t1", "printable ASCII"), ("", "required")],
     ids=["33-bytes", "non-ascii", "tab", "empty"],
 )
-def test_an_invalid_user_id_is_refused_with_the_reason_and_nothing_is_sent(editor_client, emulator, user_id, problem):
+def test_an_invalid_user_id_is_refused_with_the_reason_and_nothing_is_sent(editor_client, emulator, user_id, problem,
+                                                                           messages_of):
     response = open_user(editor_client, user_id)
     assert response.status_code == 302 and response["Location"] == reverse(LIST_URL)
     shown = messages_of(editor_client.get(response["Location"]))
@@ -124,7 +118,7 @@ def test_an_invalid_user_id_is_refused_with_the_reason_and_nothing_is_sent(edito
     assert emulator.requests() == [] and not ImRequest.objects.exists() and not Profile.objects.exists()
 
 
-def test_a_superuser_is_not_offered_to_import_an_invalid_user_id(root_client, emulator):
+def test_a_superuser_is_not_offered_to_import_an_invalid_user_id(root_client, emulator, messages_of):
     response = open_user(root_client, "ü")
     assert response.status_code == 302 and response["Location"] == reverse(LIST_URL)
     shown = messages_of(root_client.get(response["Location"]))
@@ -132,7 +126,7 @@ def test_a_superuser_is_not_offered_to_import_an_invalid_user_id(root_client, em
     assert emulator.requests() == []
 
 
-def test_a_superuser_is_not_offered_to_import_when_tencent_did_not_answer(root_client, emulator):
+def test_a_superuser_is_not_offered_to_import_when_tencent_did_not_answer(root_client, emulator, messages_of):
     emulator.inject(Fault(kind="http_status", http_status=502, command=ACCOUNT_CHECK))
     response = open_user(root_client, "u_1")
     assert response.status_code == 302 and response["Location"] == reverse(LIST_URL)
@@ -147,7 +141,7 @@ def test_an_invalid_user_id_sent_for_import_is_still_refused(root_client, emulat
     assert emulator.requests() == [] and not Profile.objects.exists()
 
 
-def test_tencents_refusal_of_the_account_check_is_shown(editor_client, emulator):
+def test_tencents_refusal_of_the_account_check_is_shown(editor_client, emulator, messages_of):
     emulator.inject(Fault(kind="error_code", error_code=40006, command=ACCOUNT_CHECK))
     response = open_user(editor_client, "u_1")
     assert response["Location"] == reverse(LIST_URL)
@@ -167,7 +161,8 @@ def test_a_get_of_the_open_url_sends_nothing(editor_client, emulator):
     assert response.status_code == 302 and emulator.requests() == []
 
 
-def test_the_list_action_refreshes_the_selected_copies_from_tencent(editor_client, emulator, remote_user, cast):
+def test_the_list_action_refreshes_the_selected_copies_from_tencent(editor_client, emulator, remote_user, cast,
+                                                                    messages_of):
     first, second, untouched = remote_user("u_1"), remote_user("u_2"), remote_user("u_3")
     for profile in (first, second, untouched):
         emulator.set_as_user(profile.user_id, {NICK: f"new {profile.user_id}"})
@@ -184,7 +179,7 @@ def test_the_list_action_refreshes_the_selected_copies_from_tencent(editor_clien
     assert row.actor == cast.editor and sorted(row.subjects.values_list("user_id", flat=True)) == ["u_1", "u_2"]
 
 
-def test_the_list_action_names_the_users_it_could_not_refresh(editor_client, emulator, remote_user):
+def test_the_list_action_names_the_users_it_could_not_refresh(editor_client, emulator, remote_user, messages_of):
     remote_user("u_1")
     gone = Profile.objects.create(user_id="u_gone")  # a local copy Tencent no longer knows
     response = editor_client.post(
@@ -214,7 +209,7 @@ def test_the_refresh_button_updates_the_copy_from_tencent(editor_client, emulato
     assert ImRequest.objects.get().command == PORTRAIT_GET
 
 
-def test_the_refresh_button_shows_tencents_refusal(editor_client, emulator, remote_user):
+def test_the_refresh_button_shows_tencents_refusal(editor_client, emulator, remote_user, messages_of):
     profile = remote_user("u_1")
     emulator.inject(Fault(kind="error_code", error_code=40006, command=PORTRAIT_GET))
     response = editor_client.post(reverse("admin:profiles_profile_refresh", args=[profile.pk]), follow=True)

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from profiles.models import BulkJob, BulkJobItem
-from profiles.services import jobs
+from profiles.selectors import job_progress
 
 # How long a job may sit untouched before the command asks whether a worker is running.
 NO_WORKER_WARNING_SECONDS = 10
@@ -19,24 +19,24 @@ def follow_job(command: BaseCommand, job: BulkJob) -> None:
     warned = False
     while True:
         job.refresh_from_db()
-        counts = jobs.job_counts(job)
+        progress = job_progress(job)
         width = 30
-        filled = int(width * counts["done"] / counts["total"]) if counts["total"] else width
-        left = "—" if counts["seconds_left"] is None else f"{counts['seconds_left']} s"
+        filled = int(width * progress.done / progress.total) if progress.total else width
+        left = "—" if progress.seconds_left is None else f"{progress.seconds_left} s"
         command.stdout.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {counts['done']}/{counts['total']} "
-            f"{counts['rate']}/s, {left} left ", ending="",
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} "
+            f"{progress.rate}/s, {left} left ", ending="",
         )
         command.stdout.flush()
-        if counts["finished"]:
+        if progress.finished:
             break
-        if not warned and counts["done"] == 0 and time.monotonic() - started > NO_WORKER_WARNING_SECONDS:
+        if not warned and progress.done == 0 and time.monotonic() - started > NO_WORKER_WARNING_SECONDS:
             command.stderr.write("\nNothing has started yet: is a worker running (python manage.py qcluster)?")
             warned = True
         time.sleep(0.2)
-    by_state = counts["by_state"]
+    by_state = progress.by_state
     command.stdout.write(
-        f"\nJob #{job.pk} {counts['state']}: {by_state['succeeded']} succeeded, {by_state['failed']} failed, "
+        f"\nJob #{job.pk} {progress.state}: {by_state['succeeded']} succeeded, {by_state['failed']} failed, "
         f"{by_state['cancelled']} cancelled."
     )
     if by_state["failed"]:

@@ -1,11 +1,11 @@
-"""The index behind the auditors' dashboard (profiles.dashboard): the UTC day of created_at, then the
-actor and the ErrorCode, so counting a range of days per day and actor reads one slice of the index
-(already in group order, for SQLite) instead of the table. bench/audit_scale.py measures it.
+"""The index behind the auditors' dashboard (profiles.selectors.dashboard): the UTC day of created_at,
+then the actor and the ErrorCode, so counting a range of days per day and actor reads one slice of the
+index (already in group order, for SQLite) instead of the table. bench/audit_scale.py measures it.
 
-The day is an expression, spelled the way each backend's query spells it (profiles.dashboard.UtcDate),
-so this is raw SQL per vendor rather than a Meta index. Both end with created_at itself: SQLite (before
-3.41) and PostgreSQL count an index on an expression as covering (an index-only scan) only when the
-columns inside the expression are in the index too.
+The day is an expression, spelled the way each backend's query spells it
+(profiles.selectors.dashboard.UtcDate), so this is raw SQL per vendor rather than a Meta index. Both
+end with created_at itself: SQLite (before 3.41) and PostgreSQL count an index on an expression as
+covering (an index-only scan) only when the columns inside the expression are in the index too.
 """
 
 from django.db import migrations

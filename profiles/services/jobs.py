@@ -17,10 +17,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from ..im.errors import describe
 from ..models import ActorRecorded, BulkJob, BulkJobItem, Profile
 from .audit import AUTOCOMMIT_DB
 
@@ -233,32 +232,3 @@ def job_next_due(job_id: int) -> float | None:
     if waiting is None:
         return None
     return max(0.0, (waiting - timezone.now()).total_seconds())
-
-
-def job_counts(job: BulkJob) -> dict[str, Any]:
-    """Counts by state and by ErrorCode, rate and time left, for the job page."""
-    by_state = dict(job.items.values_list("state").annotate(n=Count("pk")).order_by())
-    by_code = list(
-        job.items.filter(state=BulkJobItem.State.FAILED).values_list("error_code")
-        .annotate(n=Count("pk")).order_by("-n")
-    )
-    done = sum(by_state.get(state, 0) for state in TERMINAL)
-    started = job.started_at
-    end = job.finished_at or timezone.now()
-    elapsed = (end - started).total_seconds() if started else 0.0
-    finished_items = by_state.get(BulkJobItem.State.SUCCEEDED, 0) + by_state.get(BulkJobItem.State.FAILED, 0)
-    rate = finished_items / elapsed if elapsed > 0 else 0.0
-    remaining = job.total - done
-    return {
-        "total": job.total,
-        "done": done,
-        "by_state": {state.value: by_state.get(state.value, 0) for state in BulkJobItem.State},
-        "by_code": [
-            {"code": code, "meaning": describe(code).meaning if code is not None else "no answer", "count": n}
-            for code, n in by_code
-        ],
-        "rate": round(rate, 1),
-        "seconds_left": round(remaining / rate) if rate > 0 and remaining else (0 if not remaining else None),
-        "state": job.state,
-        "finished": job.finished_at is not None,
-    }

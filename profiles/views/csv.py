@@ -7,7 +7,6 @@ Plain functions taking the ModelAdmin, so ProfileAdmin wires them with ``csv_adm
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import secrets
 import time
@@ -23,13 +22,14 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from . import csvio
-from .models import BulkJob, Profile
-from .services.jobs import job_create
-from .services.validation import custom_tag_definitions
+from .. import csvio
+from ..models import BulkJob, Profile
+from ..services.jobs import job_create
+from ..services.validation import custom_tag_definitions
+from .common import admin_path, page_context
 
 IMPORT_URL_NAME = "profiles_profile_import_csv"
 EXPORT_URL_NAME = "profiles_profile_export_csv"
@@ -72,10 +72,6 @@ def _can_import(request: HttpRequest) -> bool:
     return request.user.has_perm("profiles.run_bulkjob") and request.user.has_perm("profiles.change_profile")
 
 
-def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
-    return {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **extra}
-
-
 def csv_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """GET: the upload form. POST a file: check it and show the preview. POST a token: confirm or cancel."""
     if not _can_import(request):
@@ -87,7 +83,7 @@ def csv_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
         return _preview(model_admin, request, form.cleaned_data["file"])
     return TemplateResponse(
         request, "admin/profiles/profile/csv_import.html",
-        _context(model_admin, request, "Import profiles from CSV", form=form,
+        page_context(model_admin, request, "Import profiles from CSV", form=form,
                  max_bad_rows=csvio.MAX_BAD_ROWS_SHOWN),
     )
 
@@ -109,7 +105,7 @@ def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -
         token = ""
     return TemplateResponse(
         request, "admin/profiles/profile/csv_preview.html",
-        _context(model_admin, request, f"Check of {upload.name}", check=check, token=token,
+        page_context(model_admin, request, f"Check of {upload.name}", check=check, token=token,
                  file_name=upload.name, columns=check.columns),
     )
 
@@ -176,8 +172,7 @@ def export_selected_csv(model_admin: admin.ModelAdmin, request: HttpRequest, que
 
 def csv_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
     """The import and export URLs, for ``ProfileAdmin.get_urls``."""
-    site = model_admin.admin_site
     return [
-        path("import-csv/", site.admin_view(functools.partial(csv_import_view, model_admin)), name=IMPORT_URL_NAME),
-        path("export-csv/", site.admin_view(functools.partial(csv_export_view, model_admin)), name=EXPORT_URL_NAME),
+        admin_path("import-csv/", model_admin, csv_import_view, IMPORT_URL_NAME),
+        admin_path("export-csv/", model_admin, csv_export_view, EXPORT_URL_NAME),
     ]

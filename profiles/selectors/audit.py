@@ -1,4 +1,4 @@
-"""Read-side queries shared by more than one caller (CONVENTIONS: selectors read)."""
+"""Read-side queries about the audit trail: who sees which rows, a user's timeline, pages of rows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
-from .models import ExternalChange, ImRequest
+from ..models import ExternalChange, ImRequest, Profile
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,37 @@ def profile_history(
         changes = ExternalChange.objects.filter(user_id=user_id).order_by("-received_at")[:limit]
         entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e) for e in changes})
     return sorted(entries.values(), key=lambda entry: entry.at, reverse=True)[:limit]
+
+
+TIMELINE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What a viewer may see of one user's history: the local copy (if any) and the entries."""
+
+    user_id: str
+    profile: Profile | None
+    entries: list[HistoryEntry]
+    # The viewer reads only the requests they made themselves, not the whole trail.
+    only_own: bool
+    limit: int
+
+
+def user_timeline(
+    *, viewer: AbstractBaseUser, user_id: str, profile: Profile | None = None, limit: int = TIMELINE_LIMIT
+) -> Timeline:
+    """Every request and external change for ``user_id`` that ``viewer`` may see, newest first;
+    ``profile`` is the local copy when the caller has it already (otherwise it is looked up)."""
+    entries = profile_history(
+        user_id=user_id, requests=audit_rows_visible_to(viewer),
+        external=viewer.has_perm("profiles.view_externalchange"), limit=limit,
+    )
+    if profile is None:
+        profile = Profile.objects.filter(user_id=user_id).first()
+    return Timeline(
+        user_id=user_id, profile=profile, entries=entries, only_own=not sees_whole_trail(viewer), limit=limit,
+    )
 
 
 def audit_rows_visible_to(user: AbstractBaseUser, rows: QuerySet[ImRequest] | None = None) -> QuerySet[ImRequest]:

@@ -7,13 +7,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from .im.errors import describe
-from .models import AuditDayCount, ImRequest
+from ..im.errors import describe
+from ..models import AuditDayCount, ImRequest
+from .audit import audit_rows_visible_to, sees_whole_trail
 
 TOP_N = 10
 # Shown for rows with no actor_username: requests the app sent on its own (webhooks, sweeps).
@@ -24,11 +27,17 @@ SYSTEM_ACTOR = "system"
 ACCEPTED = Q(error_code=0)
 
 
+class OutcomeKind(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    NO_ANSWER = "no_answer"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One of the three outcomes, as the page names and explains it."""
 
-    key: str
+    key: OutcomeKind
     label: str
     explanation: str
 
@@ -38,9 +47,9 @@ class Outcome:
 
 
 OUTCOMES: tuple[Outcome, ...] = (
-    Outcome("accepted", "Accepted", "Tencent answered with ErrorCode 0."),
-    Outcome("refused", "Refused by Tencent", "Tencent answered with a non-zero ErrorCode."),
-    Outcome("no_answer", "No answer", "No ErrorCode: a transport error, still pending, or never answered."),
+    Outcome(OutcomeKind.ACCEPTED, "Accepted", "Tencent answered with ErrorCode 0."),
+    Outcome(OutcomeKind.REFUSED, "Refused by Tencent", "Tencent answered with a non-zero ErrorCode."),
+    Outcome(OutcomeKind.NO_ANSWER, "No answer", "No ErrorCode: a transport error, still pending, or never answered."),
 )
 
 
@@ -71,7 +80,15 @@ class OutcomeCounts:
         return None if rate is None else rate * 100
 
     def count(self, outcome: Outcome) -> int:
-        return getattr(self, outcome.key)
+        match outcome.key:
+            case OutcomeKind.ACCEPTED:
+                return self.accepted
+            case OutcomeKind.REFUSED:
+                return self.refused
+            case OutcomeKind.NO_ANSWER:
+                return self.no_answer
+            case _:
+                assert_never(outcome.key)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +192,13 @@ def audit_dashboard(*, start: date, end: date, rows: QuerySet[ImRequest] | None 
     # order_by(): the model's default ordering must not leak into GROUP BY.
     rows = rows.order_by()
     return _summarise(start, end, _row_groups(rows, start, end), _row_codes(rows, start, end))
+
+
+def audit_dashboard_for(viewer: AbstractBaseUser, *, start: date, end: date) -> Dashboard:
+    """The dashboard over the audit rows ``viewer`` may read: a viewer of the whole trail gets the
+    kept day counts; anyone else, their own rows counted."""
+    rows = None if sees_whole_trail(viewer) else audit_rows_visible_to(viewer)
+    return audit_dashboard(start=start, end=end, rows=rows)
 
 
 def _day_count_groups(start: date, end: date) -> Iterable[tuple[date, str, int, int, int]]:

@@ -1,0 +1,266 @@
+"""Admin for the read-only audit trail, its export records and archive anchors, and external changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import PAGE_VAR
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+
+from .. import services
+from ..im.errors import describe
+from ..models import AuditAnchor, AuditExport, ExternalChange, ImRequest, Profile
+from ..paginators import CappedCountPaginator
+from ..selectors import audit_rows_visible_to
+from ..views import audit, timeline
+from ..views.common import admin_path
+from .common import ReadOnlyAdmin, changes_table, pretty_json, short_tag_names
+from .filters import ActionStatusFilter, ActorFilter, CommandFilter, ErrorCodeFilter
+
+
+@admin.register(ImRequest)
+class ImRequestAdmin(ReadOnlyAdmin):
+    """The audit trail: visible to whoever may view it, editable by nobody (superusers included)."""
+
+    list_display = [
+        "created_at", "actor_username", "source", "user_id", "command", "tags", "action_status",
+        "error_code_with_meaning", "latency",
+    ]
+    # Every filter's choices cost no query over the audit table, and there is no date_hierarchy: its
+    # links are a SELECT DISTINCT over every row's date (seconds on a million rows); the date filter
+    # below needs no query at all.
+    list_filter = [
+        ErrorCodeFilter, ActionStatusFilter, "state", "source", CommandFilter,
+        ("actor", ActorFilter), ("created_at", admin.DateFieldListFilter),
+    ]
+    # Exact and case-sensitive, as UserIDs are (spec §1), so the (user_id, created_at) index answers
+    # it; "=user_id" would be iexact, a LIKE that reads every row.
+    search_fields = ["user_id__exact"]
+    search_help_text = "Exact UserID."
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_select_related = ["actor"]
+    list_per_page = 100
+    fieldsets = [
+        ("Request", {"fields": [
+            "created_at", "completed_at", "actor_display", "source_display", "purpose", "user_id_with_timeline",
+            "command", "attempt", "reverts_link", "reverted_by_links",
+        ]}),
+        ("Tencent's answer", {"fields": [
+            "state", "http_status", "action_status", "error_code_with_meaning", "error_advice", "error_info",
+            "error_display", "transport_error", "note", "latency",
+        ]}),
+        ("Tags", {"fields": ["changes_table"]}),
+        ("Bodies (the UserSig travels in the URL and is never stored)", {"fields": [
+            "random", "request_json", "response_json",
+        ]}),
+        ("Integrity (hash chain; python manage.py audit_verify checks it)", {"fields": [
+            "chain_seq", "chain_prev", "chain_hash",
+        ]}),
+    ]
+    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ImRequest]:
+        # Audit reviewers see the whole trail; profile editors only the requests they made.
+        # Every audit page and export starts from this queryset.
+        return audit_rows_visible_to(request.user, super().get_queryset(request))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        extra_context = {
+            **(extra_context or {}), "can_view_dashboard": request.user.has_perm(audit.DASHBOARD_PERMISSION),
+            "can_export": self.has_export_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.export_imrequest") and self.has_view_permission(request)
+
+    def get_paginator(
+        self, request: HttpRequest, queryset: QuerySet[ImRequest], per_page: int, orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> CappedCountPaginator:
+        # Never a COUNT(*) over everything the filters match: only as far as the pages near this one.
+        try:
+            current_page = int(request.GET.get(PAGE_VAR, 1))
+        except ValueError:
+            current_page = 1
+        return CappedCountPaginator(
+            queryset, per_page, orphans, allow_empty_first_page, current_page=current_page,
+        )
+
+    @admin.display(description="Tags")
+    def tags(self, obj: ImRequest) -> str:
+        return short_tag_names(obj.tag_names)
+
+    @admin.display(description="ErrorCode", ordering="error_code")
+    def error_code_with_meaning(self, obj: ImRequest) -> str:
+        if obj.error_code is None:
+            return obj.transport_error or "—"
+        if obj.error_code == 0:
+            return "0"
+        return f"{obj.error_code} — {obj.error_meaning}"
+
+    def get_urls(self):
+        custom = [
+            # Before super().get_urls(): its "<path:object_id>/" would swallow these.
+            admin_path("dashboard/", self, audit.dashboard, "profiles_imrequest_dashboard"),
+            admin_path("export.csv", self, audit.export_csv, "profiles_imrequest_export_csv"),
+            admin_path("export.jsonl", self, audit.export_jsonl, "profiles_imrequest_export_jsonl"),
+            admin_path("timeline/", self, timeline.user_timeline, "profiles_imrequest_timeline"),
+            path("<int:pk>/revert/", self.admin_site.admin_view(self.revert_view), name="profiles_imrequest_revert"),
+        ]
+        return custom + super().get_urls()
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, obj=None, **kwargs: Any):
+        # The row the page already read (through get_queryset, so one the user may see).
+        context["can_revert"] = obj is not None and services.revert.revert_refusal(row=obj, actor=request.user) is None
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def revert_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """"Revert this change": open the profile form pre-filled with the row's before values."""
+        if not (self.has_view_permission(request) and request.user.has_perm("profiles.change_profile")):
+            raise PermissionDenied  # reverting is a profile edit
+        row = self.get_queryset(request).filter(pk=pk).first()
+        if row is None:
+            raise Http404("That audit row does not exist or is not yours to see.")
+        refusal = services.revert.revert_refusal(row=row, actor=request.user)
+        if refusal is not None:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:profiles_imrequest_change", args=[pk]))
+        profile = Profile.objects.filter(user_id=row.user_id).first()
+        if profile is None:  # no local copy any more: read the user from Tencent first
+            outcome = services.profile_open(user_id=row.user_id, actor=request.user, source=ImRequest.Source.ADMIN)
+            if not outcome.ok:
+                self.message_user(request, outcome.message, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:profiles_imrequest_change", args=[pk]))
+            profile = outcome.profile
+        return HttpResponseRedirect(f"{reverse('admin:profiles_profile_change', args=[profile.pk])}?revert={row.pk}")
+
+    @admin.display(description="Actor")
+    def actor_display(self, obj: ImRequest) -> str:
+        if not obj.actor_username:
+            return "system (no staff member)"
+        return obj.actor_username if obj.actor_id else f"{obj.actor_username} (account since deleted)"
+
+    @admin.display(description="Source")
+    def source_display(self, obj: ImRequest) -> str:
+        if obj.job_id is not None:
+            return format_html(
+                '{} <a href="{}">#{}</a>', obj.get_source_display(),
+                reverse("admin:profiles_bulkjob_change", args=[obj.job_id]), obj.job_id,
+            )
+        return obj.get_source_display()
+
+    @admin.display(description="UserID")
+    def user_id_with_timeline(self, obj: ImRequest) -> str:
+        if not obj.user_id:
+            return "— (several users: see the request body)"
+        url = f"{reverse('admin:profiles_imrequest_timeline')}?{urlencode({'user_id': obj.user_id})}"
+        return format_html('{} (<a href="{}">timeline</a>)', obj.user_id, url)
+
+    @admin.display(description="Reverts")
+    def reverts_link(self, obj: ImRequest) -> str:
+        if obj.reverts_id is None:
+            return "—"
+        return format_html('<a href="{}">request #{}</a>', reverse("admin:profiles_imrequest_change",
+                                                                  args=[obj.reverts_id]), obj.reverts_id)
+
+    @admin.display(description="Reverted by")
+    def reverted_by_links(self, obj: ImRequest) -> str:
+        later = list(ImRequest.objects.filter(reverts_id=obj.pk).order_by("pk").values_list("pk", "error_code"))
+        if not later:
+            return "—"
+        return format_html_join(", ", '<a href="{}">request #{}</a>{}', (
+            (reverse("admin:profiles_imrequest_change", args=[pk]), pk, "" if code == 0 else " (not applied)")
+            for pk, code in later
+        ))
+
+    @admin.display(description="What to do")
+    def error_advice(self, obj: ImRequest) -> str:
+        if obj.error_code is not None:
+            return describe(obj.error_code).advice
+        if obj.state == ImRequest.State.PENDING:
+            return "Wait: the answer has not been recorded yet."
+        return "Tencent's answer never arrived, so the change may or may not be applied: read the profile, then " \
+            "send again if needed (sending the same edit twice gives the same result)."
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, obj: ImRequest) -> str:
+        return "—" if obj.latency_ms is None else f"{obj.latency_ms:.0f} ms"
+
+    @admin.display(description="Before → after")
+    def changes_table(self, obj: ImRequest) -> str:
+        return changes_table(obj.changes)
+
+    @admin.display(description="Request body (as sent)")
+    def request_json(self, obj: ImRequest) -> str:
+        return pretty_json(obj.request_body)
+
+    @admin.display(description="Response body")
+    def response_json(self, obj: ImRequest) -> str:
+        return "—" if obj.response_body is None else pretty_json(obj.response_body)
+
+
+@admin.register(AuditExport)
+class AuditExportAdmin(ReadOnlyAdmin):
+    """Who downloaded the audit trail, when, with which filter, and whether the download finished."""
+
+    list_display = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
+    list_filter = ["format", ("created_at", admin.DateFieldListFilter)]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Filter")
+    def filter_link(self, obj: AuditExport) -> str:
+        # The audit list with the same filters, which shows the rows as they are now.
+        url = reverse("admin:profiles_imrequest_changelist")
+        if not obj.filter:
+            return format_html('<a href="{}">(the whole trail)</a>', url)
+        return format_html('<a href="{}?{}">{}</a>', url, obj.filter, obj.filter)
+
+
+@admin.register(AuditAnchor)
+class AuditAnchorAdmin(ReadOnlyAdmin):
+    """Where the audit chain starts after each audit_archive: the last archived row's position and
+    hash, and the file (with its SHA-256) that holds the rows before it."""
+
+    list_display = ["created_at", "seq", "before", "rows", "file_name", "created_by"]
+    fields = ["created_at", "created_by", "before", "rows", "seq", "hash", "file_name", "file_sha256"]
+    readonly_fields = fields
+
+
+@admin.register(ExternalChange)
+class ExternalChangeAdmin(ReadOnlyAdmin):
+    """Profile changes made outside this app, as Tencent reported them (spec §8). Read-only."""
+
+    list_display = ["received_at", "user_id", "operator_account", "platform", "tags", "event_time"]
+    list_filter = ["platform", ("received_at", admin.DateFieldListFilter)]
+    search_fields = ["=user_id", "=operator_account"]
+    search_help_text = "Exact UserID or operator."
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["received_at", "event_time", "user_id", "operator_account", "platform", "client_ip",
+              "changes_table", "body_json"]
+    readonly_fields = fields
+
+    @admin.display(description="Tags")
+    def tags(self, obj: ExternalChange) -> str:
+        return short_tag_names(obj.tag_names)
+
+    @admin.display(description="Before → after")
+    def changes_table(self, obj: ExternalChange) -> str:
+        return changes_table(obj.changes)
+
+    @admin.display(description="Callback body")
+    def body_json(self, obj: ExternalChange) -> str:
+        return pretty_json(obj.body)
+

@@ -1,0 +1,32 @@
+"""Read-side queries (CONVENTIONS: selectors read), returning typed values: who sees which audit
+rows and a user's timeline (``audit``), the auditors' dashboard (``dashboard``), and a background
+job's progress and failures (``jobs``)."""
+
+from .audit import (
+    HistoryEntry,
+    Timeline,
+    audit_row_pages,
+    audit_rows_visible_to,
+    profile_history,
+    sees_whole_trail,
+    user_timeline,
+)
+from .dashboard import Dashboard, audit_dashboard, audit_dashboard_for
+from .jobs import JobFailures, JobProgress, job_failures, job_progress
+
+__all__ = [
+    "Dashboard",
+    "HistoryEntry",
+    "Timeline",
+    "JobFailures",
+    "JobProgress",
+    "audit_dashboard",
+    "audit_dashboard_for",
+    "audit_row_pages",
+    "audit_rows_visible_to",
+    "job_failures",
+    "job_progress",
+    "profile_history",
+    "sees_whole_trail",
+    "user_timeline",
+]

@@ -1,0 +1,90 @@
+"""A background job's pages: its live progress page and the status it polls, cancel, retry of the
+failed items, and the results as CSV."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Iterator
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from .. import selectors, services
+from ..im.errors import describe
+from ..models import BulkJob
+from .common import page_context
+
+RUN_PERMISSION = "profiles.run_bulkjob"
+
+
+def _job(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> BulkJob:
+    job = get_object_or_404(BulkJob, pk=pk)
+    if not model_admin.has_view_permission(request, job):
+        raise PermissionDenied
+    return job
+
+
+def job_page(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(model_admin, request, pk)
+    context = page_context(
+        model_admin, request, str(job), original=job, job=job, progress=selectors.job_progress(job),
+        failures=selectors.job_failures(job), can_run=request.user.has_perm(RUN_PERMISSION),
+    )
+    return TemplateResponse(request, "admin/profiles/bulkjob/job.html", context)
+
+
+def job_status(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    """The job's progress as JSON, for the job page to poll."""
+    return JsonResponse(dataclasses.asdict(selectors.job_progress(_job(model_admin, request, pk))))
+
+
+def job_cancel(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(model_admin, request, pk)
+    if request.method != "POST" or not request.user.has_perm(RUN_PERMISSION):
+        raise PermissionDenied
+    cancelled = services.jobs.job_cancel(job=job)
+    model_admin.message_user(request, f"Job #{job.pk} cancelled; {cancelled} pending item(s) will not be sent.")
+    return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
+
+
+def job_retry(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job(model_admin, request, pk)
+    if request.method != "POST" or not request.user.has_perm(RUN_PERMISSION):
+        raise PermissionDenied
+    retry = services.jobs.job_retry_failed(job=job, actor=request.user)
+    if retry is None:
+        model_admin.message_user(request, "No failed items to retry.", messages.INFO)
+        return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
+    model_admin.message_user(request, f"Job #{retry.pk} retries {retry.total} failed item(s).", messages.SUCCESS)
+    return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[retry.pk]))
+
+
+class _Echo:
+    """A file that hands back what is written to it, so csv.writer makes lines to stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def job_results(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
+    """Every item's outcome as CSV, streamed."""
+    job = _job(model_admin, request, pk)
+    writer = csv.writer(_Echo())
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow(["UserID", "outcome", "ErrorCode", "meaning", "attempts", "line"])
+        for item in job.items.order_by("pk").iterator(chunk_size=2000):
+            meaning = describe(item.error_code).meaning if item.error_code not in (None, 0) else ""
+            yield writer.writerow([
+                item.user_id, item.state, "" if item.error_code is None else item.error_code,
+                meaning or item.message, item.attempts, item.line or "",
+            ])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-results.csv"'
+    return response
