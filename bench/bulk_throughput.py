@@ -45,7 +45,7 @@ def work(job_id: int) -> None:
     set_up_django()
     from django.conf import settings
 
-    from profiles.services.jobs import job_work
+    from profiles.services.jobpush import job_work
 
     while not job_work(job_id=job_id, seconds=settings.IM_JOB_SLICE_SECONDS):
         time.sleep(0.05)

@@ -30,7 +30,7 @@ from _benchlib import set_up_django  # noqa: E402  (bench/ is on sys.path when r
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_USERS_PER_S = 5_000
 TARGET_MEMORY_MB = 200
-TENCENT_CALLS_PER_S = 200  # spec §1: portrait_get rate limit per SDKAppID
+TENCENT_CALLS_PER_S = 200  # docs/tencent-im.md §1: portrait_get rate limit per SDKAppID
 CUSTOM_KEYWORDS = ("Tier", "Motto")
 MB = 1024 * 1024
 
@@ -74,7 +74,7 @@ def realistic_profile(n: int) -> dict[str, object]:
         "Tag_Profile_IM_MsgSettings": n % 2,
         "Tag_Profile_IM_AdminForbidType": "AdminForbid_Type_SendOut" if n % 50 == 0 else "AdminForbid_Type_None",
         "Tag_Profile_IM_Level": n % 100,
-        # One third-party SDK sends uint32 as numeric strings (spec §2); some of ours do too.
+        # One third-party SDK sends uint32 as numeric strings (docs/tencent-im.md §2); some of ours do too.
         "Tag_Profile_IM_Role": str(n % 4) if n % 10 == 0 else n % 4,
         "Tag_Profile_Custom_Tier": ("bronze", "silver", "gold", "platinum")[n % 4],
         "Tag_Profile_Custom_Motto": f"motto #{n}: keep going",
@@ -208,12 +208,12 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
     import requests
     from django.conf import settings
     from django.db import connections
+    from profiles.services.concurrency import fork_supported
 
     from profiles import services
     from profiles.im.client import PORTRAIT_GET, new_random
     from profiles.management.commands.im_pull import ALL_BATCH
     from profiles.models import CustomTagDefinition, ImRequest, Profile
-    from profiles.services.concurrency import fork_supported
     from profiles.services.pull import PULL_BATCH_SIZE, PULL_CONCURRENCY, PULL_PROCESSES, readable_tags
 
     chunk = chunk or ALL_BATCH
@@ -346,7 +346,7 @@ def run(users: int, chunk: int | None, latency: float = 0.0, processes: int | No
           f"portrait_get, 14 tags each (12 standard + 2 custom); emulator latency {latency * 1000:.0f} ms per call; "
           f"this machine has {os.cpu_count()} cores")
     print(f"  Tencent's ceiling: {TENCENT_CALLS_PER_S} portrait_get calls/s = "
-          f"{TENCENT_CALLS_PER_S * PULL_BATCH_SIZE:,} users/s (spec §1)")
+          f"{TENCENT_CALLS_PER_S * PULL_BATCH_SIZE:,} users/s (docs/tencent-im.md §1)")
     for r in results:
         print(f"  {r.label}")
         if r.tracemalloc_peak_mb is not None:

@@ -5,10 +5,10 @@ Format (UTF-8, with or without a BOM; comma-separated; CRLF or LF):
 
 - The header row names a ``UserID`` column (also ``user_id``, any case) and one column per tag: a
   standard wire name (``Tag_Profile_IM_Nick``), its short name (``nick``), or a custom tag
-  ``Tag_Profile_Custom_<keyword>`` that is defined here with "App admin may write" (spec §3).
+  ``Tag_Profile_Custom_<keyword>`` that is defined here with "App admin may write" (docs/tencent-im.md §3).
 - Each following row is one user. An empty cell means "leave this tag alone": it is not sent. So a
   CSV file cannot set a tag to the empty string; use the profile form for that.
-- uint32 cells are whole numbers (spec §2); every value is checked with the catalogue's rules
+- uint32 cells are whole numbers (docs/tencent-im.md §2); every value is checked with the catalogue's rules
   before anything is sent. Rows whose cells are all empty are skipped (spreadsheets leave them).
 
 Everything here streams: a file is read one line at a time, never whole, so a file of 100,000
@@ -193,7 +193,7 @@ def _rows(
             yield _Row(line, user_id, None, f"The row has {len(cells)} cells; the header has {len(header)}.")
             continue
         try:
-            catalogue.validate_user_id(user_id)  # spec §5
+            catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
         except ValueError as exc:
             yield _Row(line, user_id, None, str(exc))
             continue
@@ -274,7 +274,7 @@ class _Echo:
 
 def export_columns(definitions: Iterable[CustomTagDefinition] | None = None) -> list[str]:
     """UserID, the 12 standard tags, then the custom tags the app admin may write (the others
-    could not be imported again, spec §3)."""
+    could not be imported again, docs/tencent-im.md §3)."""
     if definitions is None:
         definitions = custom_tag_definitions().values()
     custom = sorted(d.wire_name for d in definitions if d.admin_write)

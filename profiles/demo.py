@@ -17,7 +17,7 @@ _NICKS = ["Ada", "Bo", "Chen Wei", "Dmitri", "Eun-ji", "Farah", "Gustavo", "Hana
 
 
 def demo_accounts(count: int) -> dict[str, dict[str, Any]]:
-    """``count`` demo accounts keyed by UserID, with wire-form profiles (spec §2)."""
+    """``count`` demo accounts keyed by UserID, with wire-form profiles (docs/tencent-im.md §2)."""
     accounts: dict[str, dict[str, Any]] = {
         "u_8812": {
             "Tag_Profile_IM_Nick": "an offensive nickname",

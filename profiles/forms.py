@@ -1,7 +1,7 @@
 """The profile edit form: one typed field per standard tag and per defined custom tag.
 
 Its ``clean()`` pushes through the service, so a refusal from Tencent comes back as a form error
-with the user's input intact (CONVENTIONS: never catch a service error in ``save_model``).
+with the user's input intact (docs/conventions.md: never catch a service error in ``save_model``).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class ProfileForm(forms.ModelForm):
                 if before in (None, ""):
                     continue
                 if not is_text:
-                    # spec §2: numbers and enums have no "unset" on the wire.
+                    # docs/tencent-im.md §2: numbers and enums have no "unset" on the wire.
                     self.add_error(field_name, "Tencent cannot unset this tag; choose a value instead.")
                     continue
                 value = ""

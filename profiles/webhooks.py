@@ -1,4 +1,4 @@
-"""The endpoint for Tencent's ``Profile.CallbackPortraitSet`` webhook (spec §8): authenticate,
+"""The endpoint for Tencent's ``Profile.CallbackPortraitSet`` webhook (docs/tencent-im.md §8): authenticate,
 parse, hand to ``services.external_change_record``, answer at once."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .im.callback import CALLBACK_COMMAND, CallbackAuthError, verify_callback
 
 logger = logging.getLogger(__name__)
 
-# spec §8: the answer Tencent expects; its code is ignored, so it must simply be quick.
+# docs/tencent-im.md §8: the answer Tencent expects; its code is ignored, so it must simply be quick.
 OK_ANSWER = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
 
 
@@ -51,7 +51,7 @@ def portrait_set_callback(request: HttpRequest) -> JsonResponse:
 
 
 def _authenticate(request: HttpRequest) -> None:
-    """spec §8: Sign and RequestTime against IM_CALLBACK_TOKEN (read now, so it can change), then
+    """docs/tencent-im.md §8: Sign and RequestTime against IM_CALLBACK_TOKEN (read now, so it can change), then
     the SDKAppID. Without a token every call is refused."""
     try:
         verify_callback(

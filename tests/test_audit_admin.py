@@ -47,7 +47,7 @@ def test_an_auditor_sees_the_list_with_codes_and_meanings(client, cast, trail):
         ({"error_code": "none"}, ["again"], ["ok", "bad"]),
         ({"action_status": "OK"}, ["ok"], ["bad", "again"]),
         ({"q": "u_1"}, ["ok"], ["bad", "again"]),
-        ({"q": "U_1"}, [], ["ok", "bad", "again"]),  # UserIDs are case-sensitive (spec §1)
+        ({"q": "U_1"}, [], ["ok", "bad", "again"]),  # UserIDs are case-sensitive (docs/tencent-im.md §1)
         ({"source": "command"}, ["bad"], ["ok", "again"]),
     ],
 )

@@ -166,7 +166,7 @@ def test_the_download_is_an_attachment_named_after_its_time(client, cast, trail)
         ({"error_code": "40005"}, ["refused"]),
         ({"error_code": "none"}, ["failed"]),
         ({"q": "u_2"}, ["failed", "refused"]),
-        ({"q": "U_2"}, []),  # UserIDs are case-sensitive (spec §1), as the list's search
+        ({"q": "U_2"}, []),  # UserIDs are case-sensitive (docs/tencent-im.md §1), as the list's search
         ({"source": "command"}, ["failed"]),
         ({"command": PORTRAIT_SET, "action_status": "FAIL"}, ["refused"]),
         ({"created_at__gte": "2025-03-01 12:01:00+00:00"}, ["failed", "refused"]),

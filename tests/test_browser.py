@@ -16,7 +16,7 @@ from .conftest import audited_db
 
 pytestmark = [pytest.mark.browser, audited_db]
 
-# The Debian package; `playwright install` cannot download here (CONVENTIONS, Tests).
+# The Debian package; `playwright install` cannot download here (docs/conventions.md, Tests).
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

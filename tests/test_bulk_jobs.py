@@ -1,4 +1,4 @@
-"""Bulk jobs: retries only where spec §6 says they help, one audit row per attempt, cancel, retry of
+"""Bulk jobs: retries only where docs/tencent-im.md §6 says they help, one audit row per attempt, cancel, retry of
 failed items, and items abandoned by a dead worker finished exactly once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The callback signature of spec §8: Sign = sha256(token + RequestTime), checked within ±60 s."""
+"""The callback signature of docs/tencent-im.md §8: Sign = sha256(token + RequestTime), checked within ±60 s."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from profiles.im.config import EMULATOR_CALLBACK_TOKEN, load_callback_token
 
 TOKEN = "xxxxyyyy"
 NOW = 1669872112
-# spec §8's own example.
+# docs/tencent-im.md §8's own example.
 EXAMPLE_SIGN = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
 
 

@@ -45,7 +45,7 @@ MIXED = (
     "u4,,,4294967296\n"                         # 5 uint32 overflow
     "u1,Again,,\n"                              # 6 duplicate of line 2
     "u5,,,\n"                                   # 7 nothing to set
-    "用户6,Bob,,\n"                               # 8 invalid UserID (spec §5)
+    "用户6,Bob,,\n"                               # 8 invalid UserID (docs/tencent-im.md §5)
     "u7,Carol,\n"                               # 9 wrong number of cells
     "u8,Dave,,12\n"                             # 10 good
     ",Eve,,\n"                                  # 11 missing UserID

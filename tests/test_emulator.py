@@ -62,7 +62,7 @@ def post(client):
     return send
 
 
-# --- portrait_get (spec §5) ----------------------------------------------------------------------
+# --- portrait_get (docs/tencent-im.md §5) ----------------------------------------------------------------------
 
 
 def test_portrait_get_gives_a_result_code_per_user_and_lists_unknown_users_in_fail_account(emulator, post):
@@ -111,7 +111,7 @@ def test_portrait_get_refuses_a_bad_request_with_the_documented_code(emulator, p
     assert status == 200 and answer["ErrorCode"] == code and answer["ActionStatus"] == "FAIL"
 
 
-# --- accounts (spec §5) --------------------------------------------------------------------------
+# --- accounts (docs/tencent-im.md §5) --------------------------------------------------------------------------
 
 
 def test_account_check_reports_imported_and_not_imported(emulator, post):
@@ -181,7 +181,7 @@ def test_multiaccount_import_refuses_a_malformed_body_and_imports_nothing(emulat
     assert emulator.state.accounts == {}
 
 
-# --- errors for the request itself (spec §1, §6) -------------------------------------------------
+# --- errors for the request itself (docs/tencent-im.md §1, §6) -------------------------------------------------
 
 
 def test_an_unknown_command_is_answered_60009(post):
@@ -253,7 +253,7 @@ def test_a_bad_query_parameter_is_answered_with_its_code_and_never_crashes(clien
     assert answer.status_code == 200 and answer.json()["ErrorCode"] == code
 
 
-# --- portrait_set is all or nothing (spec §4) -----------------------------------------------------
+# --- portrait_set is all or nothing (docs/tencent-im.md §4) -----------------------------------------------------
 
 
 def test_a_multi_item_portrait_set_with_one_bad_item_applies_nothing(emulator, client):

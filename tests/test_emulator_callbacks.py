@@ -1,4 +1,5 @@
-"""The emulator's Profile.CallbackPortraitSet (spec §8): signed, after each change, never holding up REST."""
+"""The emulator's Profile.CallbackPortraitSet (docs/tencent-im.md §8): signed, after each change, never
+holding up REST."""
 
 from __future__ import annotations
 

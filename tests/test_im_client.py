@@ -88,7 +88,7 @@ def assert_no_usersig(exc: BaseException, usersig: str) -> None:
             assert form not in text
 
 
-# --- the URL (spec §1) ---------------------------------------------------------------------------
+# --- the URL (docs/tencent-im.md §1) ---------------------------------------------------------------------------
 
 
 def test_the_url_has_exactly_the_five_query_parameters_of_the_spec(server):
@@ -162,7 +162,7 @@ def test_a_non_ascii_value_reaches_the_emulator_intact(client, emulator):
     assert emulator.profile("u_1")["Tag_Profile_IM_Nick"] == "小军 é"
 
 
-# --- IM errors from the emulator's real validation (spec §3, §4) ---------------------------------
+# --- IM errors from the emulator's real validation (docs/tencent-im.md §3, §4) ---------------------------------
 
 
 @pytest.mark.parametrize(
@@ -212,7 +212,7 @@ def test_an_injected_40006_is_a_retryable_im_error(client, emulator):
     assert emulator.profile("u_1")["Tag_Profile_IM_Nick"] == "old nick"
 
 
-# --- configuration errors (spec §6) --------------------------------------------------------------
+# --- configuration errors (docs/tencent-im.md §6) --------------------------------------------------------------
 
 
 def test_a_wrong_secret_key_gives_70009(server):
@@ -237,7 +237,7 @@ def test_an_unknown_sdkappid_gives_70020(server):
     assert caught.value.error_code == 70020 and caught.value.retryable is False
 
 
-# --- transport errors (spec §1, §6) --------------------------------------------------------------
+# --- transport errors (docs/tencent-im.md §1, §6) --------------------------------------------------------------
 
 
 def test_an_http_502_is_a_retryable_transport_error(client, emulator):
@@ -288,7 +288,7 @@ def test_a_dropped_connection_is_a_retryable_transport_error(client, emulator):
 
 
 def test_an_answer_slower_than_the_read_timeout_is_a_timed_out_transport_error(private_server):
-    # The single slow test: the read timeout must exceed 3 s (spec §1), so the delay must too.
+    # The single slow test: the read timeout must exceed 3 s (docs/tencent-im.md §1), so the delay must too.
     # Its own server, because the delayed request is still handled after the client gave up.
     slow = make_client(private_server.url, read_timeout=3.2)
     private_server.emulator.inject(Fault(kind="delay", delay=3.5))

@@ -191,7 +191,7 @@ def test_parsing_keeps_tags_nobody_defined_and_values_of_the_wrong_shape_as_unkn
     )
     assert remote.values == {
         NICK: "Ann", BIRTHDAY: 20000101, "Tag_Profile_Custom_Mood": "calm",
-        LOCATION: None,  # requested and missing: not set (spec §3)
+        LOCATION: None,  # requested and missing: not set (docs/tencent-im.md §3)
     }
     assert remote.unknown == {GENDER: 3, "Tag_Profile_Custom_Ghost": "boo"}
 

@@ -1,4 +1,4 @@
-"""The shared sliding-window rate limit (spec §1): never more than the limit in any second, and
+"""The shared sliding-window rate limit (docs/tencent-im.md §1): never more than the limit in any second, and
 room kept for an agent's save while a job uses the rest."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def limit_of_5(settings):
 
 
 def test_the_limits_follow_the_spec_groups(limit_of_5, settings):
-    assert command_limit(PORTRAIT_SET) == 5 and command_limit(ACCOUNT_CHECK) == 2  # half, spec §1
+    assert command_limit(PORTRAIT_SET) == 5 and command_limit(ACCOUNT_CHECK) == 2  # half, docs/tencent-im.md §1
     settings.IM = dataclasses.replace(settings.IM, rate_limit=200)
     assert job_limit(PORTRAIT_SET) == 198 and command_limit(PORTRAIT_SET) == 200
 

@@ -1,4 +1,5 @@
-"""The tag catalogue: the 12 standard tags, their limits, custom-tag rules and UserID rules (spec §2, §3, §5)."""
+"""The tag catalogue: the 12 standard tags, their limits, custom-tag rules and UserID rules
+(docs/tencent-im.md §2, §3, §5)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from profiles.im.tags import (
     ValueType,
 )
 
-# spec §2: exactly these 12, in the spec's order.
+# docs/tencent-im.md §2: exactly these 12, in the spec's order.
 SPEC_WIRE_NAMES = [
     "Tag_Profile_IM_Nick",
     "Tag_Profile_IM_Gender",
@@ -120,7 +121,7 @@ def test_a_string_tag_rejects_a_value_that_is_not_text_with_40610(value):
 def test_location_enforces_the_hard_500_byte_limit_and_the_help_text_mentions_16_bytes():
     location = STANDARD_BY_WIRE["Tag_Profile_IM_Location"]
     assert location.max_bytes == 500
-    # 17 bytes is over most editions' limit, but the catalogue leaves that to the server (spec §2).
+    # 17 bytes is over most editions' limit, but the catalogue leaves that to the server (docs/tencent-im.md §2).
     assert location.validate("x" * 17) == "x" * 17
     assert location.validate(CHINESE_500_BYTES) == CHINESE_500_BYTES
     with pytest.raises(TagValueError) as caught:
@@ -178,7 +179,7 @@ def test_an_enum_value_of_another_enum_tag_is_rejected():
     assert caught.value.error_code == 40605
 
 
-# --- custom tags (spec §3) -----------------------------------------------------------------------
+# --- custom tags (docs/tencent-im.md §3) -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("keyword", ["Mood", "Test", "A", "ABCDEFGH"])
@@ -236,7 +237,7 @@ def test_a_custom_tag_rejects_a_value_that_is_not_text_with_40610(value):
     assert caught.value.error_code == 40610
 
 
-# --- UserID (spec §5) ----------------------------------------------------------------------------
+# --- UserID (docs/tencent-im.md §5) ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("user_id", ["a" * 32, "u_8812", "user-1", "x", "a b"])

@@ -1,4 +1,4 @@
-"""UserSig: spec §7 test vectors, decoding, verification codes, the official package, and the cache."""
+"""UserSig: docs/tencent-im.md §7 test vectors, decoding, verification codes, the official package, and the cache."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from profiles.im.usersig import (
     verify_usersig,
 )
 
-# spec §7 test vectors
+# docs/tencent-im.md §7 test vectors
 SDKAPPID = 1400000000
 SECRET_KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 NOW = 1600000000
@@ -48,12 +48,12 @@ def url_b64(data: bytes) -> str:
 
 
 def raw_document(usersig: str) -> dict:
-    """Decode by hand, independently of the module under test (spec §7 steps 6 → 4, reversed)."""
+    """Decode by hand, independently of the module under test (docs/tencent-im.md §7 steps 6 → 4, reversed)."""
     standard = usersig.replace("*", "+").replace("-", "/").replace("_", "=")
     return json.loads(zlib.decompress(base64.b64decode(standard)))
 
 
-# --- spec §7 test vectors ------------------------------------------------------------------------
+# --- docs/tencent-im.md §7 test vectors ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("identifier", "expire", "expected_sig"), VECTORS)
@@ -97,7 +97,7 @@ def test_the_usersig_is_a_zlib_stream_not_raw_deflate_or_gzip():
 
 
 def test_decode_reverses_url_safe_base64_and_zlib_of_any_key_order_and_spacing():
-    # The official libraries differ in key order and spacing (spec §7); decode must not care.
+    # The official libraries differ in key order and spacing (docs/tencent-im.md §7); decode must not care.
     document = {
         "TLS.sig": "c2lnbmF0dXJlKy89",
         "TLS.time": 1234,

@@ -1,4 +1,4 @@
-"""The Profile.CallbackPortraitSet webhook (spec §8): authenticated, recorded, applied, echoes ignored."""
+"""The Profile.CallbackPortraitSet webhook (docs/tencent-im.md §8): authenticated, recorded, applied, echoes ignored."""
 
 from __future__ import annotations
 
@@ -265,7 +265,7 @@ def test_an_echo_matches_by_tag_and_value_in_any_order_even_before_our_push_was_
     items = [{"Tag": NICK, "Value": "n"}, {"Tag": "Tag_Profile_IM_Level", "Value": 3}]
     push_row(items=items, state=ImRequest.State.PENDING)
     assert record(list(reversed(items))) is None
-    assert record([{"Tag": "Tag_Profile_IM_Level", "Value": "3"}]) is None  # spec §2: uint32 as a string
+    assert record([{"Tag": "Tag_Profile_IM_Level", "Value": "3"}]) is None  # docs/tencent-im.md §2: uint32 as a string
     assert ExternalChange.objects.count() == 0
 
 

@@ -39,7 +39,7 @@ class ImRequestAdmin(ReadOnlyAdmin):
         ErrorCodeFilter, ActionStatusFilter, "state", "source", CommandFilter,
         ("actor", ActorFilter), ("created_at", admin.DateFieldListFilter),
     ]
-    # Exact and case-sensitive, as UserIDs are (spec §1), so the (user_id, created_at) index answers
+    # Exact and case-sensitive, as UserIDs are (docs/tencent-im.md §1), so the (user_id, created_at) index answers
     # it; "=user_id" would be iexact, a LIKE that reads every row.
     search_fields = ["user_id__exact"]
     search_help_text = "Exact UserID."
@@ -239,7 +239,7 @@ class AuditAnchorAdmin(ReadOnlyAdmin):
 
 @admin.register(ExternalChange)
 class ExternalChangeAdmin(ReadOnlyAdmin):
-    """Profile changes made outside this app, as Tencent reported them (spec §8). Read-only."""
+    """Profile changes made outside this app, as Tencent reported them (docs/tencent-im.md §8). Read-only."""
 
     list_display = ["received_at", "user_id", "operator_account", "platform", "tags", "event_time"]
     list_filter = ["platform", ("received_at", admin.DateFieldListFilter)]

@@ -81,7 +81,7 @@ class ActionStatusFilter(CatalogueListFilter):
     empty_match = ""
 
     def known_choices(self) -> list[tuple[str, str]]:
-        return [("OK", "OK"), ("FAIL", "FAIL")]  # spec §1
+        return [("OK", "OK"), ("FAIL", "FAIL")]  # docs/tencent-im.md §1
 
 
 class CommandFilter(CatalogueListFilter):

@@ -231,10 +231,10 @@ class CustomTagDefinitionAdmin(admin.ModelAdmin):
         return obj.wire_name
 
     def get_readonly_fields(self, request: HttpRequest, obj: CustomTagDefinition | None = None) -> list[str]:
-        # spec §3: once created, a custom tag cannot be renamed or change type.
+        # docs/tencent-im.md §3: once created, a custom tag cannot be renamed or change type.
         return ["keyword", "value_type", "created_at"] if obj is not None else []
 
     def has_delete_permission(self, request: HttpRequest, obj: CustomTagDefinition | None = None) -> bool:
-        # spec §3: custom tags cannot be deleted in Tencent either.
+        # docs/tencent-im.md §3: custom tags cannot be deleted in Tencent either.
         return False
 

@@ -1,4 +1,4 @@
-"""Tencent's third-party callbacks (spec §8): the ``Sign`` of an authenticated callback, its check,
+"""Tencent's third-party callbacks (docs/tencent-im.md §8): the ``Sign`` of an authenticated callback, its check,
 and the query a sender appends. Django-free; used by the webhook view and by the emulator."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 
 CALLBACK_COMMAND = "Profile.CallbackPortraitSet"
-# spec §8: a RequestTime more than 1 minute from the receiver's clock is refused (replay).
+# docs/tencent-im.md §8: a RequestTime more than 1 minute from the receiver's clock is refused (replay).
 SIGN_WINDOW_SECONDS = 60
-# spec §8: the OptPlatform values Tencent documents; RESTAPI marks a change made through REST.
+# docs/tencent-im.md §8: the OptPlatform values Tencent documents; RESTAPI marks a change made through REST.
 PLATFORMS = ("RESTAPI", "Web", "Android", "iOS", "Windows", "Mac", "iPad", "Unknown")
 # Enough digits for any Unix time in seconds; longer input is refused before int() sees it.
 _MAX_TIME_DIGITS = 12
@@ -27,7 +27,7 @@ class CallbackAuthError(Exception):
 
 
 def callback_sign(token: str, request_time: int | str) -> str:
-    """spec §8: lowercase hex SHA-256 of the token immediately followed by RequestTime."""
+    """docs/tencent-im.md §8: lowercase hex SHA-256 of the token immediately followed by RequestTime."""
     return hashlib.sha256(f"{token}{request_time}".encode()).hexdigest()
 
 
@@ -39,7 +39,7 @@ def verify_callback(
     clock: Callable[[], float] = time.time,
     window: int = SIGN_WINDOW_SECONDS,
 ) -> int:
-    """Check a callback's ``Sign`` and ``RequestTime`` (spec §8); return RequestTime.
+    """Check a callback's ``Sign`` and ``RequestTime`` (docs/tencent-im.md §8); return RequestTime.
 
     Raises :class:`CallbackAuthError` when no token is configured, a parameter is missing or
     malformed, RequestTime is more than ``window`` seconds from ``clock()``, or the Sign differs
@@ -69,7 +69,7 @@ def verify_callback(
 def callback_query(
     *, sdkappid: int, token: str, client_ip: str, platform: str, request_time: int | None = None,
 ) -> dict[str, str]:
-    """The query parameters Tencent appends to the callback URL (spec §8). Without a token,
+    """The query parameters Tencent appends to the callback URL (docs/tencent-im.md §8). Without a token,
     callback authentication is off and Sign / RequestTime are left out."""
     query = {
         "SdkAppid": str(sdkappid),

@@ -1,6 +1,6 @@
-"""HTTP client for Tencent IM v4 REST APIs (spec §1): builds the URL, signs, and types the answer.
+"""HTTP client for Tencent IM v4 REST APIs (docs/tencent-im.md §1): builds the URL, signs, and types the answer.
 
-The answer's outcome is in the body, never the HTTP status (spec §1). Transport failures and IM
+The answer's outcome is in the body, never the HTTP status (docs/tencent-im.md §1). Transport failures and IM
 errors are separate exception types; neither ever carries the URL, which holds the UserSig.
 """
 
@@ -20,7 +20,7 @@ from requests.structures import CaseInsensitiveDict
 from .errors import ErrorCodeInfo, describe
 from .usersig import UserSigProvider
 
-# spec §1: Tencent's backend gives up after 3 s; a client's read timeout must be longer.
+# docs/tencent-im.md §1: Tencent's backend gives up after 3 s; a client's read timeout must be longer.
 DEFAULT_CONNECT_TIMEOUT = 3.05
 DEFAULT_READ_TIMEOUT = 5.0
 # Keep-alive connections kept per client: at least as many as the requests a process has in flight
@@ -37,7 +37,7 @@ COMMANDS = (PORTRAIT_SET, PORTRAIT_GET, ACCOUNT_CHECK, ACCOUNT_IMPORT, MULTIACCO
 
 
 def new_random() -> int:
-    """spec §1: a fresh random 32-bit unsigned integer per request."""
+    """docs/tencent-im.md §1: a fresh random 32-bit unsigned integer per request."""
     return secrets.randbelow(2**32)
 
 
@@ -100,7 +100,7 @@ class TransportError(ImClientError):
         self.latency_ms = latency_ms
         self.http_status = http_status
         self.response_text = response_text
-        # spec §6: network failures, timeouts, HTTP 5xx and non-JSON bodies are transient.
+        # docs/tencent-im.md §6: network failures, timeouts, HTTP 5xx and non-JSON bodies are transient.
         self.retryable = http_status is None or http_status >= 500 or http_status == 200
 
 
@@ -139,12 +139,12 @@ class ImClient:
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         if read_timeout <= 3:
-            raise ValueError("The read timeout must be longer than Tencent's own 3 s (spec §1).")
+            raise ValueError("The read timeout must be longer than Tencent's own 3 s (docs/tencent-im.md §1).")
         self.base_url = base_url.rstrip("/")
         self.sdkappid = int(sdkappid)
         self.usersig = usersig
         self.timeout = (connect_timeout, read_timeout)
-        # A Session reuses connections (keep-alive), as spec §1 asks.
+        # A Session reuses connections (keep-alive), as docs/tencent-im.md §1 asks.
         self.session = requests.Session()
         self.adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", self.adapter)
@@ -164,7 +164,7 @@ class ImClient:
         return self.usersig.identifier
 
     def build_url(self, command: str, random: int) -> str:
-        # spec §1: the exact five query parameters. A UserSig is base64 with "*" for "+" (spec §7,
+        # docs/tencent-im.md §1: the exact five query parameters. A UserSig is base64 with "*" for "+" (§7,
         # step 6), and "*" may stand unescaped in a query (RFC 3986 sub-delims), as Tencent's own
         # SDKs send it. Escaping it as %2A would be as valid, but a query holding any "%" sends
         # requests/urllib3 down their slow path, re-scanning the long UserSig byte by byte in
@@ -243,7 +243,7 @@ class ImClient:
                 latency_ms=latency, http_status=200, response_text=text[:2000],
             )
         if "ErrorCode" not in data and "ActionStatus" not in data:
-            # spec §1: the outcome is in the body. A JSON object without it (a proxy's "{}") is not
+            # docs/tencent-im.md §1: the outcome is in the body. A JSON object without it (a proxy's "{}") is not
             # a Tencent answer, and must not pass for a success.
             raise TransportError(
                 "the answer has no ActionStatus or ErrorCode (not from Tencent?)", command=command,

@@ -1,4 +1,4 @@
-"""Which Tencent endpoint and credentials to use, decided from IM_* variables (spec §1 domains).
+"""Which Tencent endpoint and credentials to use, decided from IM_* variables (docs/tencent-im.md §1 domains).
 
 Django-free so it can be tested alone; improfile_site.settings calls :func:`load_im_config`.
 """
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-# spec §1 "Domains by region": (main domain, backup domain).
+# docs/tencent-im.md §1 "Domains by region": (main domain, backup domain).
 REGIONS: dict[str, tuple[str, str]] = {
     "chinese-mainland": ("console.tim.qq.com", "adminapi.my-imcloud.com"),
     "singapore": ("adminapisgp.im.qcloud.com", "adminapisgp.my-imcloud.com"),
@@ -27,7 +27,7 @@ EMULATOR_SDKAPPID = 1400000000
 EMULATOR_SECRET_KEY = "improfile-emulator-dev-key-not-a-secret"
 EMULATOR_DEFAULT_PORT = 8765
 # The callback token shared by the web app and the emulator when IM_CALLBACK_TOKEN is unset and the
-# emulator is in use (`make run`), so its signed webhooks (spec §8) are accepted. Not a secret.
+# emulator is in use (`make run`), so its signed webhooks (docs/tencent-im.md §8) are accepted. Not a secret.
 EMULATOR_CALLBACK_TOKEN = "improfile-emulator-callback-token-not-a-secret"
 
 
@@ -86,7 +86,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
 
 
 def load_callback_token(env: Mapping[str, str], *, uses_emulator: bool) -> str:
-    """IM_CALLBACK_TOKEN for the webhook (spec §8); empty means every callback is refused. On the
+    """IM_CALLBACK_TOKEN for the webhook (docs/tencent-im.md §8); empty means every callback is refused. On the
     built-in emulator it defaults to EMULATOR_CALLBACK_TOKEN, which the emulator signs with too."""
     token = env.get("IM_CALLBACK_TOKEN") or ""
     return token or (EMULATOR_CALLBACK_TOKEN if uses_emulator else "")

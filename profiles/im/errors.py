@@ -1,6 +1,6 @@
 """The catalogue of Tencent IM ErrorCodes: what each means in plain words and whether a retry helps.
 
-Every code in spec §4 (portrait_set), §5 (portrait_get and accounts) and §6 (common codes).
+Every code in docs/tencent-im.md §4 (portrait_set), §5 (portrait_get and accounts) and §6 (common codes).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ErrorCodeInfo:
 
     @property
     def advice(self) -> str:
-        """What a person should do about this code, from its retry policy (spec §4–§6)."""
+        """What a person should do about this code, from its retry policy (docs/tencent-im.md §4–§6)."""
         if self.code == 0:
             return "Nothing: Tencent applied the request."
         if self.retry is Retry.BACKOFF:
@@ -64,7 +64,7 @@ def _table(*rows: tuple[tuple[int, ...], str, Retry] | tuple[tuple[int, ...], st
 
 ERROR_CODES: dict[int, ErrorCodeInfo] = _table(
     ((0,), "Success.", Retry.NEVER),
-    # spec §4 and §5
+    # docs/tencent-im.md §4 and §5
     ((40001,), "A request parameter is wrong (Tencent could not decode the request).", Retry.NEVER),
     ((40002,), "To_Account is missing from the request.", Retry.NEVER),
     ((40003,), "This UserID does not exist in Tencent IM; import the account first.", Retry.NEVER),
@@ -78,7 +78,7 @@ ERROR_CODES: dict[int, ErrorCodeInfo] = _table(
     ((40601,), "A value is too long for Tencent (more bytes than the tag allows).", Retry.NEVER, True),
     ((40605,), "A value is not one of the allowed values for this standard tag.", Retry.NEVER, True),
     ((40610,), "A value has the wrong type (e.g. text where Tencent expects a number).", Retry.NEVER, True),
-    # spec §6
+    # docs/tencent-im.md §6
     ((60002,), "Tencent could not parse the HTTP request (a bug in the client).", Retry.NEVER),
     ((60003,), "Tencent could not parse the request's JSON (a bug in the client).", Retry.NEVER),
     ((60004, 60005), "The account or UserSig in the request is wrong (check the configuration).",

@@ -1,5 +1,5 @@
 """A logging filter that removes credentials from log records wherever a URL might carry one:
-the UserSig of our requests to Tencent, and the Sign of Tencent's callbacks to us (spec §8)."""
+the UserSig of our requests to Tencent, and the Sign of Tencent's callbacks to us (docs/tencent-im.md §8)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The one catalogue of Tencent IM profile tags: the 12 standard tags and the custom-tag rules.
 
 Models, forms, the service's validation, the emulator and the docs all derive from this module
-(spec §2 for the standard tags, §3 for custom tags). It has no Django dependency.
+(docs/tencent-im.md §2 for the standard tags, §3 for custom tags). It has no Django dependency.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UINT32_MAX = 4_294_967_295
-# spec §2 (Nick, SelfSignature, Image) and §3 (custom values): the server's hard limit.
+# docs/tencent-im.md §2 (Nick, SelfSignature, Image) and §3 (custom values): the server's hard limit.
 MAX_VALUE_BYTES = 500
 CUSTOM_TAG_PREFIX = "Tag_Profile_Custom_"
-# spec §3: keyword is English letters only, at most 8 bytes; at most 20 custom tags per app.
+# docs/tencent-im.md §3: keyword is English letters only, at most 8 bytes; at most 20 custom tags per app.
 CUSTOM_KEYWORD_MAX_BYTES = 8
 CUSTOM_TAG_LIMIT = 20
 CUSTOM_KEYWORD_RE = re.compile(r"^[A-Za-z]{1,8}$")
-# spec §2: key names use only letters, digits and underscore.
+# docs/tencent-im.md §2: key names use only letters, digits and underscore.
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -42,7 +42,7 @@ class TagValueError(ValueError):
 
 @dataclass(frozen=True)
 class StandardTag:
-    """One standard profile tag as spec §2 declares it."""
+    """One standard profile tag as docs/tencent-im.md §2 declares it."""
 
     wire_name: str
     field_name: str
@@ -51,7 +51,7 @@ class StandardTag:
     help_text: str
     max_bytes: int | None = None
     choices: tuple[tuple[str, str], ...] = ()
-    # spec §2 "error when broken"
+    # docs/tencent-im.md §2 "error when broken"
     error_code: int = 40001
     admin_only: bool = False
 
@@ -91,7 +91,7 @@ def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) ->
 
 
 def _validate_uint32(tag: StandardTag, value: Any) -> int:
-    # spec §2: uint32 goes on the wire as a JSON number; a string gives 40610. bool is an int
+    # docs/tencent-im.md §2: uint32 goes on the wire as a JSON number; a string gives 40610. bool is an int
     # subclass in Python but a JSON true/false, which Tencent would also refuse.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TagValueError(
@@ -120,7 +120,7 @@ def parse_uint32(text: str) -> int:
 
 
 def coerce_uint32_from_wire(value: Any) -> int | None:
-    """spec §2: when reading, accept a uint32 that arrives as a number or a numeric string."""
+    """docs/tencent-im.md §2: when reading, accept a uint32 that arrives as a number or a numeric string."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -171,7 +171,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         field_name="location",
         label="Location",
         value_type=ValueType.STRING,
-        # spec §2: most editions say 16 bytes, one Chinese edition 500. We enforce the hard
+        # docs/tencent-im.md §2: most editions say 16 bytes, one Chinese edition 500. We enforce the hard
         # 500-byte limit and surface the server's answer if it applies the smaller one.
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
@@ -263,14 +263,14 @@ STANDARD_BY_FIELD: Mapping[str, StandardTag] = {tag.field_name: tag for tag in S
 
 
 class CustomValueType(enum.StrEnum):
-    # spec §3: custom fields take string or bytes; both travel as JSON strings of ≤ 500 bytes.
+    # docs/tencent-im.md §3: custom fields take string or bytes; both travel as JSON strings of ≤ 500 bytes.
     STRING = "string"
     BYTES = "bytes"
 
 
 @dataclass(frozen=True)
 class CustomTag:
-    """A custom tag as configured in the Tencent console (spec §3)."""
+    """A custom tag as configured in the Tencent console (docs/tencent-im.md §3)."""
 
     keyword: str
     value_type: CustomValueType = CustomValueType.STRING
@@ -292,7 +292,7 @@ class CustomTag:
 
 
 def validate_custom_keyword(keyword: str) -> None:
-    """spec §3: English letters only, at most 8 bytes. Raises ValueError naming the problem."""
+    """docs/tencent-im.md §3: English letters only, at most 8 bytes. Raises ValueError naming the problem."""
     if not keyword:
         raise ValueError("The keyword is empty.")
     if len(keyword.encode("utf-8")) > CUSTOM_KEYWORD_MAX_BYTES:
@@ -312,7 +312,7 @@ def keyword_from_wire(name: str) -> str:
     return name[len(CUSTOM_TAG_PREFIX):] if is_custom_tag_name(name) else ""
 
 
-# spec §5: UserID ≤ 32 bytes, printable ASCII (letters, digits, _ and - recommended).
+# docs/tencent-im.md §5: UserID ≤ 32 bytes, printable ASCII (letters, digits, _ and - recommended).
 USER_ID_MAX_BYTES = 32
 USER_ID_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
 

@@ -1,4 +1,4 @@
-"""UserSig generation, decoding and verification (TLSSigAPIv2, HMAC-SHA256; spec §7).
+"""UserSig generation, decoding and verification (TLSSigAPIv2, HMAC-SHA256; docs/tencent-im.md §7).
 
 A UserSig is a credential: nothing here puts one, or the secret key, in a repr or an exception.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 DEFAULT_EXPIRE_SECONDS = 86_400
-# Reuse a cached UserSig until this long before it expires (spec §7: "shortly before").
+# Reuse a cached UserSig until this long before it expires (docs/tencent-im.md §7: "shortly before").
 DEFAULT_REFRESH_MARGIN_SECONDS = 300
 
 
@@ -49,7 +49,7 @@ class DecodedUserSig:
 
 
 def _hmac_sig(secret_key: str, identifier: str, sdkappid: int, now: int, expire: int) -> str:
-    # spec §7 step 2: four lines, each ending with "\n", the last included.
+    # docs/tencent-im.md §7 step 2: four lines, each ending with "\n", the last included.
     content = (
         f"TLS.identifier:{identifier}\n"
         f"TLS.sdkappid:{sdkappid}\n"
@@ -61,7 +61,7 @@ def _hmac_sig(secret_key: str, identifier: str, sdkappid: int, now: int, expire:
 
 
 def _url_b64encode(data: bytes) -> str:
-    # spec §7 step 6: standard base64, then + → *, / → -, = → _
+    # docs/tencent-im.md §7 step 6: standard base64, then + → *, / → -, = → _
     return base64.b64encode(data).decode("ascii").translate(str.maketrans("+/=", "*-_"))
 
 
@@ -73,7 +73,7 @@ def generate_usersig(
     *, sdkappid: int, secret_key: str, identifier: str, expire: int = DEFAULT_EXPIRE_SECONDS,
     now: int | None = None,
 ) -> str:
-    """Generate a UserSig for ``identifier`` valid ``expire`` seconds from ``now`` (spec §7)."""
+    """Generate a UserSig for ``identifier`` valid ``expire`` seconds from ``now`` (docs/tencent-im.md §7)."""
     issued = int(time.time()) if now is None else int(now)
     document = {
         "TLS.ver": "2.0",
@@ -88,7 +88,7 @@ def generate_usersig(
 
 
 def decode_usersig(usersig: str) -> DecodedUserSig:
-    """Reverse spec §7 steps 4–6 without checking the signature."""
+    """Reverse docs/tencent-im.md §7 steps 4–6 without checking the signature."""
     try:
         raw = zlib.decompress(_url_b64decode(usersig))
         document = json.loads(raw)
@@ -127,7 +127,7 @@ def verify_usersig(
 
 
 class UserSigProvider:
-    """Caches one admin UserSig and hands it out until shortly before it expires (spec §7)."""
+    """Caches one admin UserSig and hands it out until shortly before it expires (docs/tencent-im.md §7)."""
 
     def __init__(
         self,

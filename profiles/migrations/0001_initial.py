@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                 ('user_id', models.CharField(blank=True, max_length=64, verbose_name='UserID')),
                 ('command', models.CharField(max_length=64)),
                 ('request_body', models.JSONField()),
-                ('random', models.PositiveBigIntegerField(help_text="The request's random nonce (spec §1).")),
+                ('random', models.PositiveBigIntegerField(help_text="The request's random nonce (docs/tencent-im.md §1).")),
                 ('state', models.CharField(choices=[('pending', 'Sent, no answer recorded'), ('ok', 'Accepted'), ('im_error', 'Refused by Tencent'), ('transport_error', 'Transport error')], default='pending', max_length=16)),
                 ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
                 ('action_status', models.CharField(blank=True, max_length=8)),

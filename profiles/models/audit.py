@@ -90,7 +90,7 @@ class ImRequest(ActorRecorded):
     user_id = models.CharField("UserID", max_length=64, blank=True)
     command = models.CharField(max_length=64)
     request_body = models.JSONField()
-    random = models.PositiveBigIntegerField(help_text="The request's random nonce (spec §1).")
+    random = models.PositiveBigIntegerField(help_text="The request's random nonce (docs/tencent-im.md §1).")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     action_status = models.CharField(max_length=8, blank=True)

@@ -57,7 +57,7 @@ class BulkJobItem(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         # A request may have gone out and its answer may never have been recorded (a worker died):
-        # such an item is sent again, which is safe (spec §4: the same payload twice, same result).
+        # such an item is sent again, which is safe (docs/tencent-im.md §4: the same payload twice, same result).
         SENDING = "sending", "Sending"
         RETRY_WAIT = "retry_wait", "Waiting to retry"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -88,7 +88,7 @@ class BulkJobItem(models.Model):
 
 class RateWindow(models.Model):
     """The send times of the last second's calls for one API command, shared by every process
-    (spec §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others)."""
+    (docs/tencent-im.md §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others)."""
 
     command = models.CharField(max_length=64, unique=True)
     # Unix times of the calls sent in the last second, oldest first: all calls, and background ones.

@@ -16,7 +16,7 @@ from ..im import tags as catalogue
 
 @deconstructible
 class CatalogueValueValidator:
-    """Validates a standard tag's value with the catalogue's own rule (spec §2)."""
+    """Validates a standard tag's value with the catalogue's own rule (docs/tencent-im.md §2)."""
 
     def __init__(self, wire_name: str) -> None:
         self.wire_name = wire_name
@@ -108,7 +108,7 @@ class Profile(models.Model):
                 fields.append(standard.field_name)
             else:
                 custom = dict(self.custom_values or {})
-                if value is None:  # spec §3: a custom tag with no value is simply absent
+                if value is None:  # docs/tencent-im.md §3: a custom tag with no value is simply absent
                     custom.pop(wire_name, None)
                 else:
                     custom[wire_name] = value
@@ -123,7 +123,7 @@ for _tag in catalogue.STANDARD_TAGS:
 
 
 class CustomTagDefinition(models.Model):
-    """A custom profile tag as it is configured in the Tencent console (spec §3)."""
+    """A custom profile tag as it is configured in the Tencent console (docs/tencent-im.md §3)."""
 
     class ValueType(models.TextChoices):
         STRING = catalogue.CustomValueType.STRING.value, "String"
@@ -171,7 +171,7 @@ class CustomTagDefinition(models.Model):
 
 class ExternalChange(models.Model):
     """A profile change made outside this application (the user's app, the console, another
-    tool), as reported by Tencent's Profile.CallbackPortraitSet webhook (spec §8)."""
+    tool), as reported by Tencent's Profile.CallbackPortraitSet webhook (docs/tencent-im.md §8)."""
 
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     event_time = models.DateTimeField(null=True, blank=True, help_text="EventTime reported by Tencent.")

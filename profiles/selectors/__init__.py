@@ -1,4 +1,4 @@
-"""Read-side queries (CONVENTIONS: selectors read), returning typed values: who sees which audit
+"""Read-side queries (docs/conventions.md: selectors read), returning typed values: who sees which audit
 rows and a user's timeline (``audit``), the auditors' dashboard (``dashboard``), and a background
 job's progress and failures (``jobs``)."""
 

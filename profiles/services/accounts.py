@@ -1,4 +1,4 @@
-"""Opening any UserID: check the account (spec §5 account_check), import it if asked, then pull."""
+"""Opening any UserID: check the account (docs/tencent-im.md §5 account_check), import it if asked, then pull."""
 
 from __future__ import annotations
 

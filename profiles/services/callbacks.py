@@ -1,4 +1,4 @@
-"""``external_change_record``: a ``Profile.CallbackPortraitSet`` from Tencent (spec §8) becomes an
+"""``external_change_record``: a ``Profile.CallbackPortraitSet`` from Tencent (docs/tencent-im.md §8) becomes an
 ``ExternalChange`` row and an update of the local copy, unless it is the echo of our own push."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .audit import AUTOCOMMIT_DB
 from .localcopy import CopyUpdate, local_copies_store
 from .validation import custom_tag_definitions
 
-# A callback for our own push arrives within seconds (spec §4 last bullet); minutes leave room for
+# A callback for our own push arrives within seconds (docs/tencent-im.md §4 last bullet); minutes leave room for
 # Tencent's queueing without letting an old push hide a later change by another admin tool.
 ECHO_WINDOW = timedelta(minutes=5)
 # The most recent pushes compared with one callback; a user is rarely pushed more often than this.
@@ -29,7 +29,7 @@ _CONDITIONAL_ATTEMPTS = 3
 
 
 def _canonical_item(tag: Any, value: Any) -> str:
-    # spec §2: a uint32 may arrive as a numeric string; compare it as the number we sent.
+    # docs/tencent-im.md §2: a uint32 may arrive as a numeric string; compare it as the number we sent.
     standard = catalogue.STANDARD_BY_WIRE.get(tag) if isinstance(tag, str) else None
     if standard is not None and standard.value_type is catalogue.ValueType.UINT32:
         number = catalogue.coerce_uint32_from_wire(value)
@@ -38,7 +38,7 @@ def _canonical_item(tag: Any, value: Any) -> str:
 
 
 def is_own_push_echo(*, user_id: str, items: list[dict[str, Any]], operator_account: str) -> bool:
-    """True when the callback reports a ``portrait_set`` this application sent (spec §8: Tencent
+    """True when the callback reports a ``portrait_set`` this application sent (docs/tencent-im.md §8: Tencent
     calls back for REST changes too): same admin account, and every reported item was in one of
     our pushes to that user within ``ECHO_WINDOW``.
 
@@ -87,7 +87,7 @@ def external_change_record(
     event_time_ms: Any,
     body: dict[str, Any],
 ) -> ExternalChange | None:
-    """Record a profile change Tencent reported (spec §8) and apply it to the local copy.
+    """Record a profile change Tencent reported (docs/tencent-im.md §8) and apply it to the local copy.
 
     Returns None for the echo of our own push (nothing written). Otherwise writes an
     ExternalChange with each tag's local value before and the reported value after; when a local

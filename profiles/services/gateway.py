@@ -177,7 +177,7 @@ _COMPLETION_FIELDS = [
 
 def im_check(*, actor: AbstractBaseUser | None, source: str) -> ImRequest:
     """One audited ``account_check`` of the admin account: proves the endpoint, SDKAppID, admin
-    identifier and secret key all work (spec §5). Raises ImError / TransportError."""
+    identifier and secret key all work (docs/tencent-im.md §5). Raises ImError / TransportError."""
     client = im_client()
     audit, _response = im_call(
         command=ACCOUNT_CHECK, body={"CheckItem": [{"UserID": client.identifier}]},

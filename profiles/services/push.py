@@ -1,4 +1,4 @@
-"""``profile_push``: the only path to ``v4/profile/portrait_set`` (spec §4)."""
+"""``profile_push``: the only path to ``v4/profile/portrait_set`` (docs/tencent-im.md §4)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _error_tag(exc: ImError, pushed: dict[str, Any]) -> str | None:
         return named[0]
     if len(pushed) == 1:
         return next(iter(pushed))
-    # spec §2: each standard tag breaks with one code; if only one pushed tag can give it, it is that.
+    # docs/tencent-im.md §2: each standard tag breaks with one code; if only one pushed tag can give it, it is that.
     candidates = [
         tag for tag in pushed
         if (std := catalogue.STANDARD_BY_WIRE.get(tag)) is not None and std.error_code == exc.error_code
@@ -85,7 +85,7 @@ def profile_push(
     definitions: Mapping[str, CustomTagDefinition] | None = None,
     client: ImClient | None = None,
 ) -> PushOutcome:
-    """Push the tags in ``values`` that differ from what the caller started from (spec §4).
+    """Push the tags in ``values`` that differ from what the caller started from (docs/tencent-im.md §4).
 
     - Validates everything first (raises TagValidationError; nothing sent).
     - ``expected_version``: the local copy's version the caller read; if another save changed it
@@ -184,7 +184,7 @@ def profile_push(
             **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}"} if reverts else {}),
         )
     except ImError as exc:
-        # spec §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.
+        # docs/tencent-im.md §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.
         return PushOutcome(
             ok=False, user_id=profile.user_id, audit=exc.audit, error_code=exc.error_code,
             message=f"Tencent refused the change — {exc.info.describe()}"

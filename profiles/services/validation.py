@@ -1,4 +1,4 @@
-"""Validation of tag values against the catalogue before anything is sent (spec §2, §3)."""
+"""Validation of tag values against the catalogue before anything is sent (docs/tencent-im.md §2, §3)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def custom_tag_definitions() -> dict[str, CustomTagDefinition]:
 def validate_tag_values(
     values: Mapping[str, Any], *, definitions: Mapping[str, CustomTagDefinition] | None = None,
 ) -> dict[str, Any]:
-    """Check every value against the catalogue (spec §2, §3) and return them in wire form.
+    """Check every value against the catalogue (docs/tencent-im.md §2, §3) and return them in wire form.
 
     Raises TagValidationError naming each bad tag, so nothing is sent when anything is wrong.
     """
@@ -66,7 +66,7 @@ def validate_tag_values(
 
 
 def custom_tag_check_limit() -> None:
-    """spec §3: at most 20 custom tags per app. Raises ValueError when the app is full."""
+    """docs/tencent-im.md §3: at most 20 custom tags per app. Raises ValueError when the app is full."""
     count = CustomTagDefinition.objects.count()
     if count >= catalogue.CUSTOM_TAG_LIMIT:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""A local emulator of the Tencent IM REST API (spec §1–§6, the webhook of §8), for tests, benchmarks
+"""A local emulator of the Tencent IM REST API (docs/tencent-im.md §1–§6, the webhook of §8), for tests, benchmarks
 and `make run`; these are the names the rest of the project imports."""
 
 from .app import Emulator

@@ -77,7 +77,7 @@ class Emulator:
 
     def set_as_user(self, user_id: str, changes: dict[str, Any], platform: str = "iOS") -> None:
         """Change a profile the way the user's own app would, without going through REST; like
-        Tencent, send the callback with the user as Operator_Account (spec §8)."""
+        Tencent, send the callback with the user as Operator_Account (docs/tencent-im.md §8)."""
         if platform not in PLATFORMS:
             raise ValueError(f"Unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}.")
         with self.state.lock:
@@ -87,7 +87,7 @@ class Emulator:
                 operator=user_id, platform=platform, client_ip=USER_CLIENT_IP,
             )
 
-    # --- callbacks (spec §8) -----------------------------------------------------------------
+    # --- callbacks (docs/tencent-im.md §8) -----------------------------------------------------------------
 
     def set_callback(self, url: str = "", token: str = "", *, timeout: float = 3.0) -> None:
         """Where to send ``Profile.CallbackPortraitSet``, signed with ``token``; no URL = none."""
@@ -137,7 +137,7 @@ class Emulator:
         with self.state.lock:
             full = len(self.state.custom_tags) >= catalogue.CUSTOM_TAG_LIMIT
             if tag.wire_name not in self.state.custom_tags and full:
-                raise ValueError(f"At most {catalogue.CUSTOM_TAG_LIMIT} custom tags per app (spec §3).")
+                raise ValueError(f"At most {catalogue.CUSTOM_TAG_LIMIT} custom tags per app (docs/tencent-im.md §3).")
             self.state.custom_tags[tag.wire_name] = tag
 
     def inject(self, fault: Fault) -> None:
@@ -167,7 +167,7 @@ class Emulator:
         return None
 
     def check_query(self, query: dict[str, str]) -> dict[str, Any] | None:
-        """spec §1 and §7: the five query parameters and the UserSig. None when all is well."""
+        """docs/tencent-im.md §1 and §7: the five query parameters and the UserSig. None when all is well."""
         return commands.check_query(self.state, query)
 
     def handle(
@@ -182,7 +182,7 @@ class Emulator:
         with self.state.lock:
             answer = handler(self.state, body)
             if command == PORTRAIT_SET and answer["ErrorCode"] == 0:
-                # spec §4 last bullet / §8: the callback follows every successful change.
+                # docs/tencent-im.md §4 last bullet / §8: the callback follows every successful change.
                 self._send_callback(
                     user_id=body["From_Account"],
                     items=[{"Tag": item["Tag"], "Value": item["Value"]} for item in body["ProfileItem"]],

@@ -1,4 +1,4 @@
-"""The ``Profile.CallbackPortraitSet`` webhook the emulator sends after each profile change (spec §8):
+"""The ``Profile.CallbackPortraitSet`` webhook the emulator sends after each profile change (docs/tencent-im.md §8):
 where to, the record of each delivery, and the background thread that delivers them signed, in order."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ USER_CLIENT_IP = "203.0.113.10"
 
 @dataclass
 class CallbackConfig:
-    """Where and how the emulator delivers ``Profile.CallbackPortraitSet`` (spec §8); no URL = none.
+    """Where and how the emulator delivers ``Profile.CallbackPortraitSet`` (docs/tencent-im.md §8); no URL = none.
 
     ``token`` is the console's callback authentication token: with one, each delivery is signed.
     """
@@ -62,7 +62,7 @@ class _CallbackJob:
 
 def _deliver(job: _CallbackJob) -> CallbackDelivery:
     """POST one callback; any failure is recorded in the result, never raised."""
-    # Signed as it leaves, as Tencent does: RequestTime is the moment of delivery (spec §8).
+    # Signed as it leaves, as Tencent does: RequestTime is the moment of delivery (docs/tencent-im.md §8).
     query = callback_query(
         sdkappid=job.sdkappid, token=job.config.token, client_ip=job.client_ip, platform=job.platform,
     )

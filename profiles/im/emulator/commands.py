@@ -1,4 +1,4 @@
-"""The v4 REST commands as Tencent answers them: the query and UserSig checks (spec §1, §7), tag
+"""The v4 REST commands as Tencent answers them: the query and UserSig checks (docs/tencent-im.md §1, §7), tag
 validation, and the handlers of portrait_get/portrait_set/account_check/account_import/multiaccount_import."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _answer(error_code: int = 0, error_info: str = "", **extra: Any) -> dict[str
 
 
 def check_query(state: EmulatorState, query: dict[str, str]) -> dict[str, Any] | None:
-    """spec §1 and §7: the five query parameters and the UserSig. None when all is well."""
+    """docs/tencent-im.md §1 and §7: the five query parameters and the UserSig. None when all is well."""
     sdkappid = query.get("sdkappid", "")
     if not sdkappid:
         return _answer(60012, "sdkappid is missing")
@@ -84,7 +84,7 @@ def _check_tag_value(state: EmulatorState, tag_name: Any, value: Any, *, write: 
 
 
 def _portrait_set(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    # spec §4
+    # docs/tencent-im.md §4
     account = body.get("From_Account")
     items = body.get("ProfileItem")
     if account is None or items is None:
@@ -101,14 +101,14 @@ def _portrait_set(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
             return _answer(40001, "Err_Profile_Comm_Decode_Fail: each item needs Tag and Value")
         problem = _check_tag_value(state, item["Tag"], item["Value"], write=True)
         if problem is not None:
-            return problem  # all or nothing: nothing applied (spec §4)
+            return problem  # all or nothing: nothing applied (docs/tencent-im.md §4)
         updates[item["Tag"]] = item["Value"]
     state.accounts[account].update(updates)
     return _answer()
 
 
 def _portrait_get(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    # spec §5
+    # docs/tencent-im.md §5
     accounts = body.get("To_Account")
     tag_list = body.get("TagList")
     if accounts is None:
@@ -174,7 +174,7 @@ def _account_import(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any
 
 
 def _multiaccount_import(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
-    # spec §5: the old body {"Accounts": [ids]} and the newer {"AccountList": [{...}]}.
+    # docs/tencent-im.md §5: the old body {"Accounts": [ids]} and the newer {"AccountList": [{...}]}.
     if "AccountList" in body:
         entries = body["AccountList"]
     elif "Accounts" in body:

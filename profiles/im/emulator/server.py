@@ -47,11 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
             status, data = self.server.emulator.control(path.removeprefix("/_emulator/"), query)
             self._send_json(status, data)
             return
-        # spec §1: POST only.
+        # docs/tencent-im.md §1: POST only.
         self._send_json(200, _answer(60002, "only POST is supported"))
 
     def do_POST(self) -> None:  # noqa: N802
-        # When the request arrived, which is when Tencent counts it against the rate limit (spec §1):
+        # When the request arrived, which is when Tencent counts it against the rate limit (docs/tencent-im.md §1):
         # not after the injected latency or the handling, whose time varies from call to call.
         arrived = time.time()
         emulator = self.server.emulator

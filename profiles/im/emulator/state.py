@@ -12,7 +12,7 @@ from .. import tags as catalogue
 from .callbacks import CallbackConfig, CallbackDelivery
 from .faults import Fault
 
-# spec §2: most editions allow 16 bytes of Location; the emulator follows them by default.
+# docs/tencent-im.md §2: most editions allow 16 bytes of Location; the emulator follows them by default.
 DEFAULT_LOCATION_MAX_BYTES = 16
 
 
@@ -46,7 +46,7 @@ class EmulatorState:
 
 def max_in_window(stamps: list[float], span: float = 1.0) -> int:
     """The most timestamps in any half-open window [t, t + span): what a per-second rate limit,
-    counted where the requests arrive, sees at its worst (spec §1)."""
+    counted where the requests arrive, sees at its worst (docs/tencent-im.md §1)."""
     ordered = sorted(stamps)
     best = start = 0
     for end, stamp in enumerate(ordered):

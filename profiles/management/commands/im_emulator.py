@@ -1,4 +1,4 @@
-"""Run the local Tencent IM emulator (spec §1–§6) on a loopback port, sending the webhook (§8)."""
+"""Run the local Tencent IM emulator (docs/tencent-im.md §1–§6) on a loopback port, sending the webhook (§8)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="Seed the demo accounts.")
         parser.add_argument(
             "--location-max-bytes", type=int, default=DEFAULT_LOCATION_MAX_BYTES,
-            help="Location byte limit to enforce: 16 (most editions) or 500 (spec §2).",
+            help="Location byte limit to enforce: 16 (most editions) or 500 (docs/tencent-im.md §2).",
         )
         on_emulator = settings.IM.uses_emulator
         parser.add_argument(
             "--callback-url", default=DEFAULT_CALLBACK_URL if on_emulator else "",
-            help="Where to POST Profile.CallbackPortraitSet after each profile change (spec §8); '' for "
+            help="Where to POST Profile.CallbackPortraitSet after each profile change (docs/tencent-im.md §8); '' for "
             f"none (default: {DEFAULT_CALLBACK_URL} when the app runs on the emulator, else none).",
         )
         parser.add_argument(

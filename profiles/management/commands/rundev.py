@@ -97,7 +97,7 @@ class Command(BaseCommand):
                 )
                 children.append(_start([
                     sys.executable, "manage.py", "im_emulator", "--demo",
-                    # The webhook (spec §8) goes to this web server; the token comes from settings.
+                    # The webhook (docs/tencent-im.md §8) goes to this web server; the token comes from settings.
                     "--callback-url", f"http://{_callback_host(addr)}:{port}/im/callback",
                 ]))
                 if not _wait_for_port("127.0.0.1", emulator_port):
