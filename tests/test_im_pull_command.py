@@ -6,6 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from profiles import services, tasks
 from profiles.im.client import PORTRAIT_GET
@@ -212,3 +213,16 @@ def test_wait_goes_with_all(emulator):
     with pytest.raises(CommandError, match="--wait goes with --all"):
         run("u_1", "--wait")
     assert emulator.requests() == []
+
+
+def test_the_page_of_a_refresh_job_shows_what_it_is_its_progress_and_each_failed_user(emulator, client, cast):
+    local_and_remote(emulator, 3)
+    Profile.objects.create(user_id="u_ghost")
+    run("--all")
+    run_rounds()
+    job = BulkJob.objects.get()
+    client.force_login(cast.root)
+    page = client.get(reverse("admin:profiles_bulkjob_change", args=[job.pk])).content.decode()
+    assert "Refresh from Tencent" in page and '<span id="job-done">4</span> of 4 done' in page
+    assert "users/s" in page and "<td>u_ghost</td><td>40003</td>" in page
+    assert "Retry failed items" in page

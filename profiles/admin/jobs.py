@@ -16,8 +16,8 @@ from .common import ReadOnlyAdmin
 class BulkJobAdmin(ReadOnlyAdmin):
     """Background jobs: a live progress page, cancel, retry failed items, results as CSV."""
 
-    list_display = ["__str__", "created_at", "created_by_username", "state", "progress", "total"]
-    list_filter = ["state", "source"]
+    list_display = ["__str__", "kind", "created_at", "created_by_username", "state", "progress", "total"]
+    list_filter = ["kind", "state", "source"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
