@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from io import StringIO
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -13,7 +18,7 @@ from profiles.im.client import PORTRAIT_GET
 from profiles.models import BulkJob, BulkJobItem, ImRequest, Profile
 from profiles.services import jobs
 
-from .conftest import audited_db, run_manage
+from .conftest import audited_db, child_env, run_manage, wait_for
 
 pytestmark = audited_db
 
@@ -226,3 +231,20 @@ def test_the_page_of_a_refresh_job_shows_what_it_is_its_progress_and_each_failed
     assert "Refresh from Tencent" in page and '<span id="job-done">4</span> of 4 done' in page
     assert "users/s" in page and "<td>u_ghost</td><td>40003</td>" in page
     assert "Retry failed items" in page
+
+
+def test_ctrl_c_stops_following_the_job_but_not_the_job(emulator):
+    local_and_remote(emulator, 10)  # no worker runs: the job waits in the queue
+    command = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+        [sys.executable, "manage.py", "im_pull", "--all", "--wait"], env=child_env(),
+        cwd=django_settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: BulkJob.objects.exists(), 30, "the job to be queued")
+    time.sleep(0.5)  # following it now
+    command.send_signal(signal.SIGINT)
+    _out, err = command.communicate(timeout=30)
+    assert command.returncode == 1 and b"Traceback" not in err
+    assert b"Stopped following job #" in err and b"goes on in the workers" in err
+    job = BulkJob.objects.get()
+    assert not job.cancel_requested and job.items.filter(state=BulkJobItem.State.PENDING).count() == 10
+    assert queued_rounds() == [job.pk] and emulator.requests() == []
