@@ -4,6 +4,7 @@ ours, so it must not share our interpreter lock), and a real ``manage.py qcluste
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -131,14 +132,10 @@ class QCluster:
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # stragglers of the group (its workers)
-        except ProcessLookupError:
-            pass
         self.process.wait()
         self.log.close()
 

@@ -24,8 +24,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _benchlib import QCluster, EmulatorProcess, add_database_option, app_environment, database_url, engine_name
-from _benchlib import set_up_django
+from _benchlib import (
+    EmulatorProcess,
+    QCluster,
+    add_database_option,
+    app_environment,
+    database_url,
+    engine_name,
+    set_up_django,
+)
 
 TARGET_SHARE = {"PostgreSQL": 0.95, "SQLite": 0.75}  # of the limit: 190/s and 150/s at 200
 TARGET_INTERACTIVE_S = 1.0

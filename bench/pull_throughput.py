@@ -24,8 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from _benchlib import ROOT, EmulatorProcess, QCluster, add_database_option, app_environment, database_url
-from _benchlib import engine_name, set_up_django
+from _benchlib import (
+    ROOT,
+    EmulatorProcess,
+    QCluster,
+    add_database_option,
+    app_environment,
+    database_url,
+    engine_name,
+    set_up_django,
+)
 
 TARGET_USERS_PER_S = {"PostgreSQL": 4_000, "SQLite": 3_000}
 CUSTOM_KEYWORDS = ("Tier", "Motto")

@@ -131,7 +131,8 @@ def run(n: int, engine: str) -> None:
     service_median = statistics.median(timings["service"])
     bare_median = statistics.median(timings["bare"])
     added = service_median - bare_median
-    print(f"push_overhead on {engine}: N={n} per side, after {WARM_UP} warm-up pushes each, alternating blocks of {BLOCK}")
+    print(f"push_overhead on {engine}: N={n} per side, after {WARM_UP} warm-up pushes each, "
+          f"alternating blocks of {BLOCK}")
     for label, name in (("profile_push (service)", "service"), ("bare Session.post", "bare")):
         samples = timings[name]
         print(f"  {label:<22}  median {statistics.median(samples):7.3f} ms   p90 {percentile_90(samples):7.3f} ms")
