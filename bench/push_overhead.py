@@ -1,6 +1,9 @@
 """How much a push through ``profile_push`` costs on top of the bare HTTP request it sends.
 
-Run: ``.venv/bin/python bench/push_overhead.py [--n 300]``. Both sides talk to the same in-process
+Run on PostgreSQL:
+    .venv/bin/python bench/push_overhead.py \
+        --database-url postgres://improfile_ci:improfile_ci@127.0.0.1:5432/improfile_bench
+(without --database-url: a throwaway SQLite file; ``--n 300`` pushes per side). Both sides talk to the same in-process
 emulator over keep-alive connections in the same run; the difference of their medians is the cost
 of validation, the two audit writes, signing the URL and updating the local copy.
 """
@@ -14,11 +17,9 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from _benchlib import set_up_django  # noqa: E402  (bench/ is on sys.path when run)
+from _benchlib import add_database_option, app_environment, database_url, engine_name, set_up_django
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_ADDED_MS = 5.0
 WARM_UP = 30
 BLOCK = 25
@@ -28,6 +29,7 @@ NICK = "Tag_Profile_IM_Nick"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_database_option(parser)
     parser.add_argument("--n", type=int, default=300, help="timed pushes per side (default 300)")
     args = parser.parse_args()
     if args.n < 10:
@@ -39,7 +41,7 @@ def percentile_90(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=10)[8]
 
 
-def run(n: int) -> None:
+def run(n: int, engine: str) -> None:
     import requests
     from django.conf import settings
     from django.db import connections
@@ -129,7 +131,8 @@ def run(n: int) -> None:
     service_median = statistics.median(timings["service"])
     bare_median = statistics.median(timings["bare"])
     added = service_median - bare_median
-    print(f"push_overhead: N={n} per side, after {WARM_UP} warm-up pushes each, alternating blocks of {BLOCK}")
+    print(f"push_overhead on {engine}: N={n} per side, after {WARM_UP} warm-up pushes each, "
+          f"alternating blocks of {BLOCK}")
     for label, name in (("profile_push (service)", "service"), ("bare Session.post", "bare")):
         samples = timings[name]
         print(f"  {label:<22}  median {statistics.median(samples):7.3f} ms   p90 {percentile_90(samples):7.3f} ms")
@@ -140,9 +143,11 @@ def run(n: int) -> None:
 
 def main() -> None:
     args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="improfile-bench-") as database_dir:
-        set_up_django(database_dir)
-        run(args.n)
+    with tempfile.TemporaryDirectory(prefix="improfile-bench-") as temp_dir:
+        url = database_url(args.database_url, temp_dir)
+        # The emulator's credentials; its address is set once the in-process emulator is listening.
+        set_up_django(app_environment(url, "http://127.0.0.1:9"))
+        run(args.n, engine_name(url))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""URL configuration: the admin is the product; ``im/callback`` receives Tencent's webhook (spec §8)."""
+"""URL configuration: the admin is the product; ``im/callback`` receives Tencent's webhook (docs/tencent-im.md §8)."""
 
 from django.contrib import admin
 from django.urls import path
