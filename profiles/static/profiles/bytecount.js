@@ -1,4 +1,4 @@
-// Shows "n / max bytes" under every input with data-max-bytes: Tencent counts UTF-8 bytes (spec §2).
+// Shows "n / max bytes" under every input with data-max-bytes: Tencent counts UTF-8 bytes (docs/tencent-im.md §2).
 (function () {
   "use strict";
   const encoder = new TextEncoder();
