@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,71 +32,47 @@ def _chain_values(audit: ImRequest) -> dict[str, Any]:
     return {name: getattr(audit, "pk" if name == "id" else name) for name in auditchain.HASHED_FIELDS}
 
 
-# Completed rows sealed per transaction at most (a seal seals every completed row waiting).
-SEAL_BATCH = 500
-
-
 def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
-    """Complete ``audit``: write ``fields`` (its answer), then seal it into the chain.
+    """Complete ``audit``: write ``fields`` (its answer) and its place in the chain, in one
+    transaction on the audit connection.
 
-    The answer is written first, on its own (only while the row is unsealed: else
-    AuditRowImmutable). Sealing then locks the chain head (``select_for_update``; on SQLite the
-    service connection's transactions take the write lock when they begin) and gives every
-    completed row still waiting, in id order, its place and hash: rows completed by several
-    threads and processes at once form one unbroken chain, and while one seal holds the lock the
-    rows completed meanwhile wait to be sealed together by the next, instead of one lock each.
-    When this returns, ``audit`` is sealed and carries its place in the chain.
+    The transaction locks the chain head (``select_for_update``; on SQLite every transaction takes
+    the write lock when it begins) before the previous hash is read, so rows sealed by several
+    processes at once still form one unbroken chain. Raises AuditRowImmutable if the row was
+    already sealed.
     """
     for name in _JSON_FIELDS:
         setattr(audit, name, auditchain.normalise_json(getattr(audit, name)))
     values = {name: getattr(audit, ImRequest._meta.get_field(name).attname) for name in fields}
-    if not _unsealed().filter(pk=audit.pk, chain_seq__isnull=True).update(**values):
-        raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
-    while audit_seal_completed() == SEAL_BATCH:
-        pass  # more were waiting than one transaction seals
-    audit.chain_seq, audit.chain_prev, audit.chain_hash = (
-        _unsealed().values_list("chain_seq", "chain_prev", "chain_hash").get(pk=audit.pk)
-    )
-
-
-def _unsealed() -> models.QuerySet[ImRequest]:
-    # The plain QuerySet on the service connection: its filters keep sealed rows out, so the
-    # model's own check for them (one more query) is not needed.
-    return models.QuerySet(model=ImRequest).using(AUTOCOMMIT_DB)
-
-
-def audit_seal_completed() -> int:
-    """Seal the completed rows that wait for their place in the chain, up to SEAL_BATCH, in one
-    transaction that holds the chain head's lock; returns how many it sealed."""
+    day, actor, answered, code = _day_count_key(audit.created_at, audit.actor_username, audit.error_code)
     for attempt in range(3):
         try:
             with transaction.atomic(using=AUTOCOMMIT_DB):
                 head = _locked_head()
-                rows = list(
-                    _unsealed().filter(chain_seq__isnull=True, completed_at__isnull=False).order_by("pk")[:SEAL_BATCH]
+                seq, previous = head.seq + 1, head.hash
+                audit.chain_seq, audit.chain_prev = seq, previous
+                audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit))
+                # The plain QuerySet: the filter itself keeps sealed rows out, so the model's own check
+                # for them (one more query) is not needed.
+                unsealed = models.QuerySet(model=ImRequest).using(AUTOCOMMIT_DB)
+                sealed = unsealed.filter(pk=audit.pk, chain_seq__isnull=True).update(
+                    **values, chain_seq=seq, chain_prev=previous, chain_hash=audit.chain_hash
                 )
-                if not rows:
-                    return 0
-                previous, counted = head.hash, Counter()
-                for seq, row in enumerate(rows, start=head.seq + 1):
-                    row.chain_seq, row.chain_prev = seq, previous
-                    row.chain_hash = previous = auditchain.row_hash(previous, _chain_values(row))
-                    counted[_day_count_key(row.created_at, row.actor_username, row.error_code)] += 1
-                _unsealed().bulk_update(rows, ["chain_seq", "chain_prev", "chain_hash"])
+                if sealed != 1:
+                    raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
                 counts = AuditDayCount.objects.using(AUTOCOMMIT_DB)
-                for (day, actor, answered, code), n in counted.items():
-                    key = {"day": day, "actor_username": actor, "answered": answered, "error_code": code}
-                    # Under the head's lock: no other seal can create the same count meanwhile.
-                    if not counts.filter(**key).update(requests=models.F("requests") + n):
-                        counts.create(**key, requests=n)
-                head.seq, head.hash = rows[-1].chain_seq, previous
+                key = {"day": day, "actor_username": actor, "answered": answered, "error_code": code}
+                # Under the head's lock: no other seal can create the same count meanwhile.
+                if not counts.filter(**key).update(requests=models.F("requests") + 1):
+                    counts.create(**key, requests=1)
+                head.seq, head.hash = seq, audit.chain_hash
                 head.save(using=AUTOCOMMIT_DB, update_fields=["seq", "hash"])
-                return len(rows)
+            return
         except IntegrityError:
             # Two processes created the head of an empty chain at once; the loser tries again.
+            audit.chain_seq, audit.chain_prev, audit.chain_hash = None, "", ""
             if attempt == 2:
                 raise
-    return 0
 
 
 def _locked_head() -> AuditChainHead:
