@@ -75,49 +75,57 @@ def remote_read(
     client: ImClient | None = None,
     job: JobCall | None = None,
 ) -> RemoteRead:
-    """One audited ``portrait_get`` of up to 100 users (docs/tencent-im.md §5). Per-user failures
-    (ResultCode != 0, Fail_Account, the whole call refused, no answer) are collected, never raised.
+    """``portrait_get`` for ``user_ids`` in batches of 100, each call audited. Per-user failures
+    (ResultCode != 0, Fail_Account, a whole call refused) are collected, never raised.
 
-    ``conclude`` sees the read as its answer arrives and gives the audit row its note. ``job``:
-    the background job the read is made for (rate-limited as such).
+    Up to PULL_CONCURRENCY calls are in flight at once (each still takes its place in the shared
+    rate limit). ``conclude`` sees each batch's read as its answer arrives and gives that audit
+    row its note. ``job``: the background job the reads are made for (rate-limited as such).
     """
-    if len(user_ids) > PULL_BATCH_SIZE:
-        raise ValueError(f"portrait_get reads at most {PULL_BATCH_SIZE} users per call, not {len(user_ids)}")
     if definitions is None:
         definitions = custom_tag_definitions()
-    batch = list(user_ids)
-    read = RemoteRead(calls=1)
+    batches = [list(user_ids[start:start + PULL_BATCH_SIZE]) for start in range(0, len(user_ids), PULL_BATCH_SIZE)]
 
-    def take_answer(response: ImResponse) -> str:
-        answer = parse_portrait_answer(response.body, asked=batch, requested=tags, custom_tags=definitions)
-        read.profiles.update(answer.profiles)
-        read.failures.update(answer.failures)
-        return conclude(read) if conclude is not None else ""
+    def read_batch(batch: list[str]) -> RemoteRead:
+        read = RemoteRead(calls=1)
 
-    try:
-        audit, _response = im_call(
-            command=PORTRAIT_GET, body={"To_Account": batch, "TagList": list(tags)}, actor=actor,
-            source=source, user_id=batch[0] if len(batch) == 1 else "",
-            subjects=batch if len(batch) > 1 else None, client=client, conclude=take_answer,
-            **(job.call_options() if job else {"purpose": purpose}),
-        )
-        read.audits.append(audit)
-    except ImError as exc:
-        for user_id in batch:
-            read.failures[user_id] = ReadFailure(user_id, exc.error_code, exc.info.meaning)
-    except TransportError as exc:
-        for user_id in batch:
-            read.failures[user_id] = ReadFailure(user_id, None, f"no answer from Tencent ({exc.reason})")
-    return read
+        def take_answer(response: ImResponse) -> str:
+            answer = parse_portrait_answer(response.body, asked=batch, requested=tags, custom_tags=definitions)
+            read.profiles.update(answer.profiles)
+            read.failures.update(answer.failures)
+            return conclude(read) if conclude is not None else ""
+
+        try:
+            audit, _response = im_call(
+                command=PORTRAIT_GET, body={"To_Account": batch, "TagList": list(tags)}, actor=actor,
+                source=source, user_id=batch[0] if len(batch) == 1 else "",
+                subjects=batch if len(batch) > 1 else None, client=client, conclude=take_answer,
+                **(job.call_options() if job else {"purpose": purpose}),
+            )
+            read.audits.append(audit)
+        except ImError as exc:
+            for user_id in batch:
+                read.failures[user_id] = ReadFailure(user_id, exc.error_code, exc.info.meaning)
+        except TransportError as exc:
+            for user_id in batch:
+                read.failures[user_id] = ReadFailure(user_id, None, f"no answer from Tencent ({exc.reason})")
+        return read
+
+    result = RemoteRead()
+    # Merged in batch order, whatever order the answers came in.
+    for read in map_in_threads(read_batch, batches, PULL_CONCURRENCY):
+        result.profiles.update(read.profiles)
+        result.failures.update(read.failures)
+        result.audits.extend(read.audits)
+        result.calls += read.calls
+    return result
 
 
 def profile_pull(
     *, user_ids: Iterable[str], actor: AbstractBaseUser | None, source: str, purpose: str = "refresh",
     client: ImClient | None = None, job: JobCall | None = None,
 ) -> PullOutcome:
-    """Refresh local copies from Tencent: every standard tag and every readable custom tag, in
-    batches of 100 per call with PULL_CONCURRENCY calls in flight, each batch stored as its answer
-    arrives (while the next ones travel).
+    """Refresh local copies from Tencent: every standard tag and every readable custom tag.
 
     Creates local copies that do not exist yet. A copy's version is bumped only when a value
     actually changed, so an agent editing it is told only about real changes; a copy that changed
@@ -132,43 +140,30 @@ def profile_pull(
         except ValueError as exc:
             invalid[user_id] = ReadFailure(user_id, None, f"invalid UserID, not sent: {exc}")
     definitions = custom_tag_definitions()
-    tags = readable_tags(definitions)
-
-    def pull_batch(batch: list[str]) -> PullOutcome:
-        # Read before asking Tencent: a copy written after this (a push, a webhook, another pull)
-        # may hold something newer than Tencent's answer, and the store leaves it alone.
-        versions = _local_versions(batch)
-        read = remote_read(
-            user_ids=batch, tags=tags, actor=actor, source=source, definitions=definitions, purpose=purpose,
-            client=client, job=job,
+    # Read before asking Tencent: a copy written after this (a push, a webhook, another pull) may
+    # hold something newer than Tencent's answer, and the store leaves it alone.
+    versions = _local_versions(ids)
+    read = remote_read(
+        user_ids=ids, tags=readable_tags(definitions), actor=actor, source=source, definitions=definitions,
+        purpose=purpose, client=client, job=job,
+    )
+    outcome = PullOutcome(failures={**invalid, **read.failures}, calls=read.calls)
+    if read.profiles:
+        stored = local_copies_store(
+            [
+                CopyUpdate(user_id, remote.values, remote.unknown, expected_version=versions.get(user_id))
+                for user_id, remote in read.profiles.items()
+            ],
+            touched="last_pulled_at",
         )
-        outcome = PullOutcome(failures=read.failures, calls=read.calls)
-        if read.profiles:
-            stored = local_copies_store(
-                [
-                    CopyUpdate(user_id, remote.values, remote.unknown, expected_version=versions.get(user_id))
-                    for user_id, remote in read.profiles.items()
-                ],
-                touched="last_pulled_at",
+        skipped = set(stored.skipped)
+        outcome.created = stored.created
+        outcome.pulled = [user_id for user_id in read.profiles if user_id not in skipped]
+        for user_id in stored.skipped:
+            outcome.failures[user_id] = ReadFailure(
+                user_id, None, "the local copy changed (or was deleted) while Tencent was being read, "
+                "so it was left as it is; refresh it again",
             )
-            skipped = set(stored.skipped)
-            outcome.created = stored.created
-            outcome.pulled = [user_id for user_id in read.profiles if user_id not in skipped]
-            for user_id in stored.skipped:
-                outcome.failures[user_id] = ReadFailure(
-                    user_id, None, "the local copy changed (or was deleted) while Tencent was being read, "
-                    "so it was left as it is; refresh it again",
-                )
-        return outcome
-
-    batches = [ids[start:start + PULL_BATCH_SIZE] for start in range(0, len(ids), PULL_BATCH_SIZE)]
-    outcome = PullOutcome(failures=dict(invalid))
-    # Merged in batch order, whatever order the answers came in.
-    for part in map_in_threads(pull_batch, batches, PULL_CONCURRENCY):
-        outcome.pulled.extend(part.pulled)
-        outcome.created.extend(part.created)
-        outcome.failures.update(part.failures)
-        outcome.calls += part.calls
     return outcome
 
 
