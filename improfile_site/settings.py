@@ -98,6 +98,11 @@ if _default_db["ENGINE"] == "django.db.backends.sqlite3":
     # process, so two test runs (or a run and a benchmark) never share it.
     _default_db.setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
 
+if _default_db["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg's server-side binding: the statements every call to Tencent runs (the audit row, the
+    # rate limit, the seal, the local copy) are prepared once per connection, not parsed each time.
+    _default_db["OPTIONS"] = {"server_side_binding": True, **_default_db.get("OPTIONS", {})}
+
 # "autocommit" is a second connection to the same database that is never inside a caller's
 # transaction: the service layer's own. Audit rows, the rate limit, the local copies and job claims
 # are written through it, so what was sent to Tencent (and what Tencent now holds) is recorded

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +101,9 @@ def im_call(
         attempt=attempt, request_body=body, random=nonce, reverts=reverts,
         changes=changes or [], **ImRequest.actor_values(actor),
     )
-    # Written on its own connection (never the caller's transaction), before the request leaves.
-    with transaction.atomic(using=AUTOCOMMIT_DB):
+    # Written on its own connection (never the caller's transaction), before the request leaves;
+    # with the users of a batch read, in one transaction.
+    with transaction.atomic(using=AUTOCOMMIT_DB) if subjects else nullcontext():
         audit.save(using=AUTOCOMMIT_DB)
         if subjects:
             ImRequestSubject.objects.using(AUTOCOMMIT_DB).bulk_create(
