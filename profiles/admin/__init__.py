@@ -5,6 +5,6 @@
 - ``jobs``: the background bulk jobs.
 """
 
-from . import audit, jobs, profiles
+from . import audit, jobs, profiles, tasks
 
-__all__ = ["audit", "jobs", "profiles"]
+__all__ = ["audit", "jobs", "profiles", "tasks"]
