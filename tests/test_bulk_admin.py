@@ -68,8 +68,12 @@ def test_an_auditor_cannot_start_a_job(client, cast, three_users):
 
 
 def make_job(emulator, *user_ids: str) -> BulkJob:
+    """A job the cast's editor started (an editor sees and manages only their own jobs)."""
+    from django.contrib.auth import get_user_model
+
+    editor = get_user_model().objects.get(username="editor")
     rows = [jobs.JobRow(user_id=u, values={"Tag_Profile_IM_Nick": f"bulk {u}"}) for u in user_ids]
-    return jobs.job_create(actor=None, source=BulkJob.Source.COMMAND, source_name="test", rows=rows, enqueue=False)
+    return jobs.job_create(actor=editor, source=BulkJob.Source.COMMAND, source_name="test", rows=rows, enqueue=False)
 
 
 def test_the_job_page_shows_progress_and_offers_cancel(editor_client, emulator):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from ..models import BulkJob
-from ..selectors.jobs import FINISHED_STATES
+from ..selectors.jobs import FINISHED_STATES, jobs_visible_to
 from ..views import jobs
 from ..views.common import admin_path
 from .common import ReadOnlyAdmin
@@ -20,6 +21,9 @@ class BulkJobAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "state", "source"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BulkJob]:
+        return jobs_visible_to(request.user)
 
     @admin.display(description="Done")
     def progress(self, obj: BulkJob) -> str:

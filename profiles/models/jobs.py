@@ -45,7 +45,12 @@ class BulkJob(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("run_bulkjob", "Can start bulk edit jobs")]
+        permissions = [
+            ("run_bulkjob", "Can start bulk edit jobs"),
+            # Without these, a member of staff sees, cancels and retries only the jobs they started.
+            ("view_all_bulkjob", "Can see every bulk job"),
+            ("manage_all_bulkjob", "Can see, cancel and retry every bulk job"),
+        ]
 
     def __str__(self) -> str:
         return f"Job #{self.pk} ({self.get_source_display()}: {self.source_name})"

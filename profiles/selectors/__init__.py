@@ -12,7 +12,7 @@ from .audit import (
     user_timeline,
 )
 from .dashboard import Dashboard, audit_dashboard, audit_dashboard_for
-from .jobs import JobFailures, JobProgress, job_failures, job_progress
+from .jobs import JobFailures, JobProgress, job_failures, job_progress, jobs_visible_to, may_manage_job
 
 __all__ = [
     "Dashboard",
@@ -20,6 +20,8 @@ __all__ = [
     "Timeline",
     "JobFailures",
     "JobProgress",
+    "jobs_visible_to",
+    "may_manage_job",
     "audit_dashboard",
     "audit_dashboard_for",
     "audit_row_pages",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from ..im.errors import describe
@@ -102,3 +103,23 @@ def job_failures(job: BulkJob, *, limit: int = FAILED_ITEMS_SHOWN) -> JobFailure
     ]
     count = len(items) if len(items) < limit else failed.count()
     return JobFailures(count=count, items=items)
+
+
+def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[BulkJob]:
+    """The jobs ``user`` may see: every job with ``view_all_bulkjob`` (audit reviewers) or
+    ``manage_all_bulkjob`` (a team lead), otherwise only the jobs they started; none without the
+    view permission."""
+    jobs = BulkJob.objects.all()
+    if not user.has_perm("profiles.view_bulkjob"):
+        return jobs.none()
+    if user.has_perm("profiles.view_all_bulkjob") or user.has_perm("profiles.manage_all_bulkjob"):
+        return jobs
+    return jobs.filter(created_by_id=user.pk)
+
+
+def may_manage_job(user: AbstractBaseUser, job: BulkJob) -> bool:
+    """Whether ``user`` may cancel ``job`` or retry its failed items: one who may run jobs, on a job
+    they started, or a lead with ``manage_all_bulkjob``."""
+    if not user.has_perm("profiles.run_bulkjob"):
+        return False
+    return job.created_by_id == user.pk or user.has_perm("profiles.manage_all_bulkjob")

@@ -20,6 +20,7 @@ _GROUP_PERMISSIONS = {
     ],
     AUDITORS_GROUP: [
         "view_imrequest", "view_externalchange", "view_profile", "view_customtagdefinition", "view_bulkjob",
+        "view_all_bulkjob",
         "view_all_imrequest", "export_imrequest", "view_audit_dashboard", "view_auditexport", "view_auditanchor",
     ],
 }

@@ -19,12 +19,12 @@ from ..im.errors import describe
 from ..models import BulkJob
 from .common import page_context
 
-RUN_PERMISSION = "profiles.run_bulkjob"
-
 
 def _job(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> BulkJob:
     job = get_object_or_404(BulkJob, pk=pk)
-    if not model_admin.has_view_permission(request, job):
+    if not model_admin.has_view_permission(request, job) or not selectors.jobs_visible_to(request.user).filter(
+        pk=job.pk
+    ).exists():
         raise PermissionDenied
     return job
 
@@ -33,7 +33,7 @@ def job_page(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> Ht
     job = _job(model_admin, request, pk)
     context = page_context(
         model_admin, request, str(job), original=job, job=job, progress=selectors.job_progress(job),
-        failures=selectors.job_failures(job), can_run=request.user.has_perm(RUN_PERMISSION),
+        failures=selectors.job_failures(job), can_run=selectors.may_manage_job(request.user, job),
     )
     return TemplateResponse(request, "admin/profiles/bulkjob/job.html", context)
 
@@ -45,7 +45,7 @@ def job_status(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> 
 
 def job_cancel(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(model_admin, request, pk)
-    if request.method != "POST" or not request.user.has_perm(RUN_PERMISSION):
+    if request.method != "POST" or not selectors.may_manage_job(request.user, job):
         raise PermissionDenied
     cancelled = services.jobs.job_cancel(job=job)
     model_admin.message_user(request, f"Job #{job.pk} cancelled; {cancelled} pending item(s) will not be sent.")
@@ -54,7 +54,7 @@ def job_cancel(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> 
 
 def job_retry(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(model_admin, request, pk)
-    if request.method != "POST" or not request.user.has_perm(RUN_PERMISSION):
+    if request.method != "POST" or not selectors.may_manage_job(request.user, job):
         raise PermissionDenied
     retry = services.jobs.job_retry_failed(job=job, actor=request.user)
     if retry is None:
