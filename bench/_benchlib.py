@@ -39,6 +39,7 @@ def app_environment(url: str, im_api_base: str | None = None, **extra: object) -
 
     env = {
         **os.environ, "DATABASE_URL": url, "DEBUG": "False", "SECRET_KEY": "bench-not-a-secret",
+        "AUDIT_KEY": "bench-audit-key-not-a-secret",
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE":
         "improfile_site.settings",
     }

@@ -24,7 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import set_up_django  # noqa: E402
+from _benchlib import app_environment, set_up_django  # noqa: E402
+
+# This bench sends nothing to Tencent; the app still needs an endpoint configured with DEBUG off.
+NO_TENCENT = "http://127.0.0.1:9"
 
 TARGET_PAGE_MS = 300
 TARGET_RSS_MB = 200
@@ -43,11 +46,13 @@ def generate(rows: int, profiles: int) -> None:
     """Fill the database with ``profiles`` local copies and ``rows`` sealed audit rows spread over
     the last DAYS days, written with raw statements (the ORM would take many minutes) but hashed
     with the project's own chain format, so audit_verify checks real work."""
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
     from profiles import auditchain
     from profiles.models import AuditChainHead, AuditDayCount, ImRequest, Profile
+    from profiles.services.audit import head_signature
 
     rng = random.Random(20261127)
     user_model = get_user_model()
@@ -61,7 +66,8 @@ def generate(rows: int, profiles: int) -> None:
             "created_at, updated_at, last_pulled_at) VALUES (%s, %s, '{}', '{}', 0, %s, %s, %s)",
             [(user_id(n), f"nick {n}", *[ops.adapt_datetimefield_value(now)] * 3) for n in range(profiles)],
         )
-    columns = [*auditchain.HASHED_FIELDS, "actor_id", "chain_prev", "chain_hash"]
+    columns = [*auditchain.KEYED_FIELDS, "actor_id", "chain_prev", "chain_hash"]
+    key = settings.AUDIT_KEY.encode()
     json_columns = {"request_body", "response_body", "changes"}
     datetime_columns = {"created_at", "completed_at"}
     table = ImRequest._meta.db_table
@@ -105,9 +111,10 @@ def generate(rows: int, profiles: int) -> None:
             "latency_ms": round(rng.uniform(20, 80), 3), "changes": changes, "note": "", "job_id": None,
             "attempt": 1, "reverts_id": None,
         }
+        values["actor_id"] = values["actor_pk"] = staff_ids[actor - 1] if actor else None
+        values["chain_format"] = auditchain.KEYED  # sealed as the app seals rows now
         values["chain_prev"] = previous
-        values["chain_hash"] = previous = auditchain.row_hash(previous, values)
-        values["actor_id"] = staff_ids[actor - 1] if actor else None
+        values["chain_hash"] = previous = auditchain.row_hash(previous, values, key=key)
         batch.append(tuple(
             json.dumps(values[c]) if c in json_columns and values[c] is not None
             else ops.adapt_datetimefield_value(values[c]) if c in datetime_columns
@@ -119,7 +126,9 @@ def generate(rows: int, profiles: int) -> None:
                 cursor.executemany(insert, batch)
             batch.clear()
             print(f"  {n:,} audit rows written ({time.perf_counter() - started:.0f} s)", end="\r", flush=True)
-    AuditChainHead.objects.update_or_create(pk=1, defaults={"seq": rows, "hash": previous})
+    AuditChainHead.objects.update_or_create(pk=1, defaults={
+        "seq": rows, "hash": previous, "signature": head_signature(key, rows, previous),
+    })
     with connection.cursor() as cursor:
         # The dashboard's day counts, which each seal keeps in the application, in one statement.
         cursor.execute(
@@ -173,8 +182,7 @@ def timed(client, url: str, repeat: int = 5) -> float:
 
 def child(kind: str, db: Path) -> None:
     """Run in a child process: a full CSV export through the admin, or audit_verify."""
-    os.environ["DATABASE_URL"] = f"sqlite:///{db}"
-    set_up_django()
+    set_up_django(app_environment(f"sqlite:///{db}", NO_TENCENT))
     began = time.perf_counter()
     if kind == "verify":
         from profiles.services.audit import audit_verify
@@ -225,8 +233,7 @@ def main() -> None:
         workdir = tempfile.TemporaryDirectory(prefix="improfile-audit-bench-")
         args.db = Path(workdir.name) / "audit.sqlite3"
     fresh = not args.db.exists()
-    os.environ["DATABASE_URL"] = f"sqlite:///{args.db}"
-    set_up_django()
+    set_up_django(app_environment(f"sqlite:///{args.db}", NO_TENCENT))
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command

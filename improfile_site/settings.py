@@ -41,6 +41,15 @@ except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 # Empty: the webhook refuses every call. On the built-in emulator it defaults to a fixed dev token.
 IM_CALLBACK_TOKEN = load_callback_token(os.environ, uses_emulator=IM.uses_emulator)
+# Keys the audit chain and signs its end, anchors and digests (profiles.auditchain). Kept outside the
+# database, so whoever can write the database cannot recompute the chain; never SECRET_KEY.
+AUDIT_KEY = env.str("AUDIT_KEY", default="")
+if not AUDIT_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("AUDIT_KEY is not set; it is required when DEBUG is off.")
+    AUDIT_KEY = "improfile-dev-only-audit-key"
+elif AUDIT_KEY == SECRET_KEY:
+    raise ImproperlyConfigured("AUDIT_KEY must differ from SECRET_KEY.")
 # How many demo accounts `make run` seeds into the embedded emulator.
 IM_DEMO_ACCOUNTS = env.int("IM_DEMO_ACCOUNTS", default=25)
 

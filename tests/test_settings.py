@@ -58,7 +58,8 @@ def test_im_api_base_allows_https_anywhere_and_http_on_loopback(base):
 
 
 def manage_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_") and k not in {"SECRET_KEY", "DEBUG"}}
+    dropped = {"SECRET_KEY", "DEBUG", "AUDIT_KEY"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_") and k not in dropped}
     env.update(extra_env)
     return subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -75,7 +76,21 @@ def test_production_refuses_to_start_without_im_credentials():
     assert done.returncode != 0 and "IM_SDKAPPID is not set" in done.stderr
 
 
+PRODUCTION = {"DEBUG": "off", "ALLOWED_HOSTS": "x.example.com", "SECRET_KEY": "s" * 50, **REAL}
+
+
+def test_production_refuses_to_start_without_an_audit_key():
+    done = manage_check(PRODUCTION)
+    assert done.returncode != 0 and "AUDIT_KEY is not set" in done.stderr
+
+
+def test_production_refuses_the_secret_key_as_audit_key():
+    done = manage_check({**PRODUCTION, "AUDIT_KEY": "s" * 50})
+    assert done.returncode != 0 and "AUDIT_KEY must differ from SECRET_KEY" in done.stderr
+    assert "s" * 50 not in done.stderr
+
+
 def test_production_starts_with_everything_set():
-    done = manage_check({"DEBUG": "off", "ALLOWED_HOSTS": "x.example.com", "SECRET_KEY": "s" * 50, **REAL})
+    done = manage_check({**PRODUCTION, "AUDIT_KEY": "a" * 48})
     assert done.returncode == 0, done.stderr
-    assert "k" * 64 not in done.stdout + done.stderr
+    assert "k" * 64 not in done.stdout + done.stderr and "a" * 48 not in done.stdout + done.stderr

@@ -117,6 +117,11 @@ class ImRequest(ActorRecorded):
     chain_seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
     chain_prev = models.CharField(max_length=64, blank=True, editable=False)
     chain_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # The hash format the row was sealed with (profiles.auditchain: 1 unkeyed, 2 keyed with AUDIT_KEY),
+    # and the actor's account id as recorded, which format 2 covers (``actor`` is cleared when the
+    # staff account is deleted).
+    chain_format = models.PositiveSmallIntegerField(default=2, editable=False)
+    actor_pk = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
 
     objects = ImRequestQuerySet.as_manager()
 
@@ -172,6 +177,8 @@ class AuditChainHead(models.Model):
 
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    # HMAC of (seq, hash) under AUDIT_KEY: a database writer cannot wind the end back or move it.
+    signature = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.hash[:12]}"
@@ -213,6 +220,9 @@ class AuditAnchor(models.Model):
     rows = models.PositiveBigIntegerField(default=0)
     file_name = models.CharField(max_length=500)
     file_sha256 = models.CharField(max_length=64)
+    # HMAC under AUDIT_KEY of where the chain continues and the file's hash: a forged anchor
+    # (to hide rows deleted below it) does not verify.
+    signature = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-seq"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
@@ -24,12 +26,25 @@ from ..models import AuditAnchor, AuditChainHead, AuditDayCount, AuditRowImmutab
 AUTOCOMMIT_DB = "autocommit"
 _JSON_FIELDS = ("request_body", "response_body", "changes")
 # Columns read to check a row: what the hash covers, and the chain fields.
-_VERIFY_COLUMNS = [*auditchain.HASHED_FIELDS, "chain_prev", "chain_hash"]
+_VERIFY_COLUMNS = [*auditchain.KEYED_FIELDS, "actor_id", "chain_prev", "chain_hash"]
 ARCHIVE_FORMAT = "improfile-audit-archive-v1"
 
 
+def audit_key() -> bytes:
+    """AUDIT_KEY (settings): the key of the chain's hashes and signatures, never in the database."""
+    return settings.AUDIT_KEY.encode()
+
+
 def _chain_values(audit: ImRequest) -> dict[str, Any]:
-    return {name: getattr(audit, "pk" if name == "id" else name) for name in auditchain.HASHED_FIELDS}
+    return {name: getattr(audit, "pk" if name == "id" else name) for name in auditchain.KEYED_FIELDS}
+
+
+def head_signature(key: bytes, seq: int, hash_: str) -> str:
+    return auditchain.sign(key, "head", seq, hash_)
+
+
+def anchor_signature(key: bytes, anchor: AuditAnchor) -> str:
+    return auditchain.sign(key, "anchor", anchor.seq, anchor.hash, anchor.rows, anchor.file_sha256)
 
 
 def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
@@ -44,29 +59,38 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
     for name in _JSON_FIELDS:
         setattr(audit, name, auditchain.normalise_json(getattr(audit, name)))
     values = {name: getattr(audit, ImRequest._meta.get_field(name).attname) for name in fields}
+    key = audit_key()
     day, actor, answered, code = _day_count_key(audit.created_at, audit.actor_username, audit.error_code)
     for attempt in range(3):
         try:
             with transaction.atomic(using=AUTOCOMMIT_DB):
                 head = _locked_head()
                 seq, previous = head.seq + 1, head.hash
-                audit.chain_seq, audit.chain_prev = seq, previous
-                audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit))
+                audit.chain_seq, audit.chain_prev, audit.chain_format = seq, previous, auditchain.KEYED
+                audit.chain_hash = auditchain.row_hash(previous, _chain_values(audit), key=key)
                 # The plain QuerySet: the filter itself keeps sealed rows out, so the model's own check
                 # for them (one more query) is not needed.
                 unsealed = models.QuerySet(model=ImRequest).using(AUTOCOMMIT_DB)
                 sealed = unsealed.filter(pk=audit.pk, chain_seq__isnull=True).update(
-                    **values, chain_seq=seq, chain_prev=previous, chain_hash=audit.chain_hash
+                    **values, chain_seq=seq, chain_prev=previous, chain_hash=audit.chain_hash,
+                    chain_format=auditchain.KEYED,
                 )
                 if sealed != 1:
                     raise AuditRowImmutable(f"Audit row #{audit.pk} is already complete; it was not changed.")
                 counts = AuditDayCount.objects.using(AUTOCOMMIT_DB)
-                key = {"day": day, "actor_username": actor, "answered": answered, "error_code": code}
+                counted = {"day": day, "actor_username": actor, "answered": answered, "error_code": code}
                 # Under the head's lock: no other seal can create the same count meanwhile.
-                if not counts.filter(**key).update(requests=models.F("requests") + 1):
-                    counts.create(**key, requests=1)
+                if not counts.filter(**counted).update(requests=models.F("requests") + 1):
+                    counts.create(**counted, requests=1)
+                if not head.signature:
+                    # The first keyed seal: anchors written before the key existed are signed now;
+                    # from here on an unsigned anchor is a forged one.
+                    for anchor in AuditAnchor.objects.using(AUTOCOMMIT_DB).filter(signature=""):
+                        anchor.signature = anchor_signature(key, anchor)
+                        anchor.save(using=AUTOCOMMIT_DB, update_fields=["signature"])
                 head.seq, head.hash = seq, audit.chain_hash
-                head.save(using=AUTOCOMMIT_DB, update_fields=["seq", "hash"])
+                head.signature = head_signature(key, seq, audit.chain_hash)
+                head.save(using=AUTOCOMMIT_DB, update_fields=["seq", "hash", "signature"])
             return
         except IntegrityError:
             # Two processes created the head of an empty chain at once; the loser tries again.
@@ -118,10 +142,13 @@ class ChainProblem:
 class ChainWalker:
     """Checks rows in chain order against the chain that should link them."""
 
+    key: bytes = b""
     seq: int = 0
     previous: str = auditchain.GENESIS
     checked: int = 0
     problem: ChainProblem | None = None
+    # A keyed (format 2) row was checked: every row after it must be keyed too.
+    keyed: bool = False
 
     def feed(self, values: Mapping[str, Any]) -> bool:
         """Check one row; False (and ``problem`` set) at the first row that breaks the chain."""
@@ -139,12 +166,26 @@ class ChainWalker:
                 f"row id {row_id} (#{seq}) does not follow the row before it in the chain (its previous "
                 "hash differs): a row was removed, inserted or moved here",
             )
-        if auditchain.row_hash(values["chain_prev"], values) != values["chain_hash"]:
+        keyed = values.get("chain_format", auditchain.UNKEYED) == auditchain.KEYED
+        if self.keyed and not keyed:
+            return self.fail(
+                "altered", seq, row_id,
+                f"row id {row_id} (#{seq}) claims the unkeyed format after keyed rows: it was sealed again "
+                "without the key",
+            )
+        if keyed and values.get("actor_id") not in (None, values.get("actor_pk")):
+            return self.fail(
+                "altered", seq, row_id,
+                f"row id {row_id} (#{seq}) names another actor (account {values.get('actor_id')}) than it was "
+                f"recorded with (account {values.get('actor_pk')})",
+            )
+        if auditchain.row_hash(values["chain_prev"], values, key=self.key) != values["chain_hash"]:
             return self.fail(
                 "altered", seq, row_id,
                 f"row id {row_id} (#{seq}) no longer matches its hash: it was altered after it was recorded",
             )
         self.seq, self.previous = seq, values["chain_hash"]
+        self.keyed = self.keyed or keyed
         self.checked += 1
         return True
 
@@ -209,21 +250,65 @@ def _stored_rows(after: int, up_to: int | None, batch: int) -> Iterator[dict[str
 def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Walk the whole chain from its start (the newest anchor) to the head and report the first
     row that was altered, removed or inserted out of order."""
+    key = audit_key()
     start_seq, start_hash, anchor = chain_start()
-    walker = ChainWalker(seq=start_seq, previous=start_hash)
-    for values in _stored_rows(start_seq, None, batch):
-        if not walker.feed(values):
-            break
-        if progress is not None and walker.checked % 100_000 == 0:
-            progress(walker.checked)
+    walker = ChainWalker(key=key, seq=start_seq, previous=start_hash)
+    head = AuditChainHead.objects.filter(pk=1).first()
+    forged = _anchor_problem(key, anchor, head) if anchor is not None else None
+    if forged is not None:
+        walker.fail("forged", start_seq, None, forged)
     else:
-        head = AuditChainHead.objects.filter(pk=1).first()
-        if head is not None:
-            walker.finish(head.seq, head.hash, "the chain head")
-        elif walker.seq != start_seq:
-            walker.fail("truncated", walker.seq, None, "the chain head is missing")
+        for values in _stored_rows(start_seq, None, batch):
+            if not walker.feed(values):
+                break
+            if progress is not None and walker.checked % 100_000 == 0:
+                progress(walker.checked)
+        else:
+            if head is None:
+                if walker.seq != start_seq:
+                    walker.fail("truncated", walker.seq, None, "the chain head is missing")
+            elif _head_problem(key, head, walker) is None:
+                walker.finish(head.seq, head.hash, "the chain head")
     pending = ImRequest.objects.filter(chain_seq__isnull=True).count()
     return walker.report(start_seq=start_seq, anchor=anchor, pending=pending)
+
+
+def _head_problem(key: bytes, head: AuditChainHead, walker: ChainWalker) -> str | None:
+    """Why the chain's end cannot be trusted (recorded on ``walker``), or None."""
+    if head.signature:
+        if auditchain.signature_matches(key, head.signature, "head", head.seq, head.hash):
+            return None
+        problem = (
+            f"the chain head (#{head.seq}) does not carry a valid signature: its position or hash was changed "
+            "(the newest rows removed and the end wound back?)"
+        )
+    elif walker.keyed:
+        problem = "the chain head carries no signature though keyed rows exist: it was replaced"
+    else:
+        return None  # a chain sealed before AUDIT_KEY, whose end was never signed
+    walker.fail("truncated", head.seq, None, problem)
+    return problem
+
+
+def _anchor_problem(key: bytes, anchor: AuditAnchor, head: AuditChainHead | None) -> str | None:
+    """Why the archive anchor the chain starts from cannot be trusted, or None."""
+    if anchor.signature:
+        if not hmac.compare_digest(anchor_signature(key, anchor), anchor.signature):
+            return f"the archive anchor at #{anchor.seq} does not carry a valid signature: it was forged or altered"
+    elif head is not None and head.signature:
+        return f"the archive anchor at #{anchor.seq} is not signed though the chain is keyed: it was added by hand"
+    path = Path(anchor.file_name)
+    if path.is_file() and _file_sha256(path) != anchor.file_sha256:
+        return f"the archive file {path} no longer matches the SHA-256 its anchor at #{anchor.seq} recorded"
+    return None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --- archiving -------------------------------------------------------------------------------
@@ -273,7 +358,7 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
     if end_seq <= start_seq:
         return result
 
-    walker = ChainWalker(seq=start_seq, previous=start_hash)
+    walker = ChainWalker(key=audit_key(), seq=start_seq, previous=start_hash)
     digest = hashlib.sha256()
     handle, temporary = tempfile.mkstemp(prefix=".audit-archive-", suffix=".part", dir=to.parent)
     try:
@@ -304,10 +389,12 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
         raise
     result.rows, result.end_hash, result.file_sha256 = walker.checked, walker.previous, digest.hexdigest()
     with transaction.atomic():
-        AuditAnchor.objects.create(
+        anchor = AuditAnchor(
             seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=str(to),
             file_sha256=result.file_sha256, created_by=actor_name,
         )
+        anchor.signature = anchor_signature(audit_key(), anchor)
+        anchor.save()
     _remove_archived(end_seq, batch)
     return result
 
@@ -375,7 +462,7 @@ def archive_verify(path: Path) -> VerifyReport:
     if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
         raise ArchiveError(f"{path} is not an improfile audit archive (no {ARCHIVE_FORMAT} header).")
     start = header["start"]
-    walker = ChainWalker(seq=start["seq"], previous=start["hash"])
+    walker = ChainWalker(key=audit_key(), seq=start["seq"], previous=start["hash"])
     end: dict[str, Any] | None = None
     for record in records:
         if "end" in record:

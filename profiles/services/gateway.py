@@ -101,6 +101,8 @@ def im_call(
         attempt=attempt, request_body=body, random=nonce, reverts=reverts,
         changes=changes or [], **ImRequest.actor_values(actor),
     )
+    # The actor's account id as the keyed chain covers it (``actor`` is cleared if the account goes).
+    audit.actor_pk = audit.actor_id
     # Written on its own connection (never the caller's transaction), before the request leaves;
     # with the users of a batch read, in one transaction.
     with transaction.atomic(using=AUTOCOMMIT_DB) if subjects else nullcontext():
