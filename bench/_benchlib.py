@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def app_environment(url: str, im_api_base: str | None = None, **extra: object) -
 
     env = {
         **os.environ, "DATABASE_URL": url, "DEBUG": "False", "SECRET_KEY": "bench-not-a-secret",
-        "AUDIT_KEY": "bench-audit-key-not-a-secret",
+        "AUDIT_KEY": "bench-audit-key-not-a-secret", "AUDIT_DIGEST_DIR": tempfile.mkdtemp(prefix="improfile-digests-"),
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE":
         "improfile_site.settings",
     }

@@ -50,6 +50,10 @@ if not AUDIT_KEY:
     AUDIT_KEY = "improfile-dev-only-audit-key"
 elif AUDIT_KEY == SECRET_KEY:
     raise ImproperlyConfigured("AUDIT_KEY must differ from SECRET_KEY.")
+# Where signed digests of the chain's end are written, outside the database (profiles.services.digests),
+# at least every AUDIT_DIGEST_INTERVAL seconds while requests are sealed, and by `audit_digest`.
+AUDIT_DIGEST_DIR = Path(env.str("AUDIT_DIGEST_DIR", default=str(VAR_DIR / "audit-digests")))
+AUDIT_DIGEST_INTERVAL = env.int("AUDIT_DIGEST_INTERVAL", default=300)
 # How many demo accounts `make run` seeds into the embedded emulator.
 IM_DEMO_ACCOUNTS = env.int("IM_DEMO_ACCOUNTS", default=25)
 

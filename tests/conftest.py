@@ -38,6 +38,13 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(autouse=True)
+def audit_digest_dir(settings, tmp_path_factory):
+    """Each test's audit digests in a folder of its own (its database starts empty too)."""
+    settings.AUDIT_DIGEST_DIR = tmp_path_factory.mktemp("audit-digests")
+    return settings.AUDIT_DIGEST_DIR
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The cast's passwords need no strength in tests; PBKDF2 would cost ~0.3 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -131,7 +138,10 @@ test_database_url.__test__ = False  # a helper, not a test
 
 def child_env() -> dict[str, str]:
     """The environment of a child process that works on the test database and the test emulator."""
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "IM_API_BASE": django_settings.IM.api_base}
+    env = {
+        **os.environ, "DATABASE_URL": test_database_url(), "IM_API_BASE": django_settings.IM.api_base,
+        "AUDIT_DIGEST_DIR": str(django_settings.AUDIT_DIGEST_DIR),
+    }
     for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
         env.pop(name, None)
     return env
@@ -226,3 +236,39 @@ def wait_for(condition, timeout: float, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+@pytest.fixture
+def send_checks():
+    """Send ``count`` audited requests (configuration checks, as ``actor``); the audit rows in chain order."""
+    from profiles.models import ImRequest
+
+    def send(count: int, *, actor=None) -> list:
+        for _ in range(count):
+            services.im_check(actor=actor, source="command")
+        return list(ImRequest.objects.order_by("chain_seq"))
+
+    return send
+
+
+@pytest.fixture
+def raw_audit_sql():
+    """Run a statement on the audit table as someone with database access would: on PostgreSQL the
+    append-only trigger is switched off first (which itself needs the table's owner)."""
+    from django.db import connection
+
+    from profiles.models import ImRequest
+
+    table = ImRequest._meta.db_table
+
+    def run(statement: str, params=()) -> None:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            try:
+                cursor.execute(statement, params)
+            finally:
+                if connection.vendor == "postgresql":
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    return run

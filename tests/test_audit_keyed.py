@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from profiles import auditchain, services
+from profiles import auditchain
 from profiles.models import AuditAnchor, AuditChainHead, ImRequest
 from profiles.services.audit import audit_archive, audit_verify
 
@@ -23,25 +23,7 @@ HEAD = AuditChainHead._meta.db_table
 COLUMNS = [*auditchain.KEYED_FIELDS, "chain_prev", "chain_hash"]
 
 
-def send(count: int, *, actor=None) -> list[ImRequest]:
-    for _ in range(count):
-        services.im_check(actor=actor, source="command")
-    return list(ImRequest.objects.order_by("chain_seq"))
-
-
-def raw_sql(statement: str, params=()) -> None:
-    """As someone with database access would: on PostgreSQL the append-only trigger goes first."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
-        try:
-            cursor.execute(statement, params)
-        finally:
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
-
-
-def reseal_without_the_key(*, unkeyed: bool) -> None:
+def reseal_without_the_key(raw_audit_sql, *, unkeyed: bool) -> None:
     """Recompute every row's hash and the head from the stored rows, with the public SHA-256 formula
     (as format 1 rows, or keeping format 2 but with a guessed key)."""
     previous = auditchain.GENESIS
@@ -51,7 +33,7 @@ def reseal_without_the_key(*, unkeyed: bool) -> None:
         if unkeyed:
             values["chain_format"] = auditchain.UNKEYED
         new_hash = auditchain.row_hash(previous, values, key=b"guessed")
-        raw_sql(f"UPDATE {TABLE} SET chain_prev = %s, chain_hash = %s, chain_format = %s WHERE id = %s",
+        raw_audit_sql(f"UPDATE {TABLE} SET chain_prev = %s, chain_hash = %s, chain_format = %s WHERE id = %s",
                 [previous, new_hash, values["chain_format"], values["id"]])
         previous = new_hash
     with connection.cursor() as cursor:
@@ -65,8 +47,8 @@ def verify_fails_with(words: str) -> None:
     assert done.returncode == 1 and words in done.stderr
 
 
-def test_new_rows_are_keyed_and_cover_their_actor(emulator, cast):
-    rows = send(2, actor=cast.editor)
+def test_new_rows_are_keyed_and_cover_their_actor(emulator, cast, send_checks):
+    rows = send_checks(2, actor=cast.editor)
     assert {(row.chain_format, row.actor_pk) for row in rows} == {(auditchain.KEYED, cast.editor.pk)}
     values = ImRequest.objects.filter(pk=rows[1].pk).values(*COLUMNS).get()
     assert auditchain.row_hash(values["chain_prev"], values, key=b"another key") != values["chain_hash"]
@@ -75,46 +57,48 @@ def test_new_rows_are_keyed_and_cover_their_actor(emulator, cast):
 
 
 @pytest.mark.parametrize("unkeyed", [True, False], ids=["as-unkeyed-rows", "with-a-guessed-key"])
-def test_an_edit_with_every_later_hash_recomputed_is_found(emulator, unkeyed):
-    rows = send(4)
-    raw_sql(f"UPDATE {TABLE} SET error_code = 0, note = 'nothing happened' WHERE id = %s", [rows[1].pk])
-    reseal_without_the_key(unkeyed=unkeyed)
+def test_an_edit_with_every_later_hash_recomputed_is_found(emulator, unkeyed, send_checks, raw_audit_sql):
+    rows = send_checks(4)
+    raw_audit_sql(f"UPDATE {TABLE} SET error_code = 0, note = 'nothing happened' WHERE id = %s", [rows[1].pk])
+    reseal_without_the_key(raw_audit_sql, unkeyed=unkeyed)
     verify_fails_with("does not carry a valid signature" if unkeyed else "no longer matches its hash")
 
 
-def test_a_deleted_newest_row_with_the_head_wound_back_is_found(emulator):
-    rows = send(3)
-    raw_sql(f"DELETE FROM {TABLE} WHERE id = %s", [rows[-1].pk])
+def test_a_deleted_newest_row_with_the_head_wound_back_is_found(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(3)
+    raw_audit_sql(f"DELETE FROM {TABLE} WHERE id = %s", [rows[-1].pk])
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {HEAD} SET seq = 2, hash = %s WHERE id = 1", [rows[1].chain_hash])
     verify_fails_with("the chain head (#2) does not carry a valid signature")
 
 
-def test_a_head_stripped_of_its_signature_is_found(emulator):
-    send(2)
+def test_a_head_stripped_of_its_signature_is_found(emulator, send_checks):
+    send_checks(2)
     AuditChainHead.objects.update(signature="")
     verify_fails_with("carries no signature though keyed rows exist")
 
 
-def test_a_row_downgraded_to_the_unkeyed_format_after_keyed_rows_is_found(emulator):
-    rows = send(3)
+def test_a_row_downgraded_to_the_unkeyed_format_after_keyed_rows_is_found(
+    emulator, send_checks, raw_audit_sql
+):
+    rows = send_checks(3)
     values = ImRequest.objects.filter(pk=rows[2].pk).values(*COLUMNS).get()
     values["chain_format"] = auditchain.UNKEYED
-    raw_sql(f"UPDATE {TABLE} SET chain_format = 1, chain_hash = %s WHERE id = %s",
+    raw_audit_sql(f"UPDATE {TABLE} SET chain_format = 1, chain_hash = %s WHERE id = %s",
             [auditchain.row_hash(values["chain_prev"], values), rows[2].pk])
     verify_fails_with("claims the unkeyed format after keyed rows")
 
 
-def test_a_row_handed_to_another_actor_is_found(emulator, cast):
-    rows = send(2, actor=cast.editor)
-    raw_sql(f"UPDATE {TABLE} SET actor_id = %s, actor_username = %s WHERE id = %s",
+def test_a_row_handed_to_another_actor_is_found(emulator, cast, send_checks, raw_audit_sql):
+    rows = send_checks(2, actor=cast.editor)
+    raw_audit_sql(f"UPDATE {TABLE} SET actor_id = %s, actor_username = %s WHERE id = %s",
             [cast.auditor.pk, "editor", rows[0].pk])
     verify_fails_with(f"names another actor (account {cast.auditor.pk})")
 
 
-def test_a_forged_archive_anchor_hiding_deleted_rows_is_found(emulator):
-    rows = send(4)
-    raw_sql(f"DELETE FROM {TABLE} WHERE chain_seq <= 2")
+def test_a_forged_archive_anchor_hiding_deleted_rows_is_found(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(4)
+    raw_audit_sql(f"DELETE FROM {TABLE} WHERE chain_seq <= 2")
     AuditAnchor.objects.create(seq=2, hash=rows[1].chain_hash, before=timezone.now(), rows=2,
                                file_name="/nowhere.jsonl.gz", file_sha256="0" * 64)
     verify_fails_with("the archive anchor at #2 is not signed though the chain is keyed")
@@ -122,8 +106,8 @@ def test_a_forged_archive_anchor_hiding_deleted_rows_is_found(emulator):
     verify_fails_with("the archive anchor at #2 does not carry a valid signature")
 
 
-def test_a_real_archive_anchor_is_signed_and_its_file_checked(emulator, tmp_path):
-    send(3)
+def test_a_real_archive_anchor_is_signed_and_its_file_checked(emulator, tmp_path, send_checks):
+    send_checks(3)
     archive = tmp_path / "audit.jsonl.gz"
     audit_archive(before=timezone.now(), to=archive)
     anchor = AuditAnchor.objects.get()
@@ -133,27 +117,31 @@ def test_a_real_archive_anchor_is_signed_and_its_file_checked(emulator, tmp_path
     verify_fails_with("no longer matches the SHA-256 its anchor at #3 recorded")
 
 
-def test_rows_sealed_before_the_key_keep_verifying_and_the_chain_goes_on_keyed(emulator):
-    rows = send(2)
+def test_rows_sealed_before_the_key_keep_verifying_and_the_chain_goes_on_keyed(
+    emulator, audit_digest_dir, send_checks, raw_audit_sql
+):
+    rows = send_checks(2)
     # As the rows of an installation before AUDIT_KEY: format 1, an unsigned head.
     previous = auditchain.GENESIS
     for row in rows:
         values = ImRequest.objects.filter(pk=row.pk).values(*COLUMNS).get()
         values["chain_format"], values["chain_prev"] = auditchain.UNKEYED, previous
         previous = auditchain.row_hash(previous, values)
-        raw_sql(f"UPDATE {TABLE} SET chain_format = 1, chain_prev = %s, chain_hash = %s WHERE id = %s",
+        raw_audit_sql(f"UPDATE {TABLE} SET chain_format = 1, chain_prev = %s, chain_hash = %s WHERE id = %s",
                 [values["chain_prev"], previous, row.pk])
     AuditChainHead.objects.update(hash=previous, signature="")
+    for digest in audit_digest_dir.iterdir():  # an installation before the key wrote no digests
+        digest.unlink()
     assert audit_verify().ok
-    send(1)
+    send_checks(1)
     formats = list(ImRequest.objects.order_by("chain_seq").values_list("chain_format", flat=True))
     assert formats == [1, 1, 2] and AuditChainHead.objects.get().signature
     report = audit_verify()
     assert report.ok and report.checked == 3, report.problem
 
 
-def test_the_key_is_never_stored_with_the_trail(emulator, settings):
-    send(2)
+def test_the_key_is_never_stored_with_the_trail(emulator, settings, send_checks):
+    send_checks(2)
     dump = json.dumps(list(ImRequest.objects.values()), default=str) + json.dumps(
         list(AuditChainHead.objects.values()), default=str
     )

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,7 +22,9 @@ from django.utils import timezone
 
 from .. import auditchain
 from ..models import AuditAnchor, AuditChainHead, AuditDayCount, AuditRowImmutable, ImRequest, ImRequestSubject
+from .digests import audit_digest_if_due, digest_problem
 
+logger = logging.getLogger(__name__)
 # A second connection to the same database, outside any caller's transaction (settings.DATABASES).
 AUTOCOMMIT_DB = "autocommit"
 _JSON_FIELDS = ("request_body", "response_body", "changes")
@@ -91,12 +94,17 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
                 head.seq, head.hash = seq, audit.chain_hash
                 head.signature = head_signature(key, seq, audit.chain_hash)
                 head.save(using=AUTOCOMMIT_DB, update_fields=["seq", "hash", "signature"])
-            return
+            break
         except IntegrityError:
             # Two processes created the head of an empty chain at once; the loser tries again.
             audit.chain_seq, audit.chain_prev, audit.chain_hash = None, "", ""
             if attempt == 2:
                 raise
+    try:
+        audit_digest_if_due(key=key)
+    except OSError as exc:
+        # The row is sealed; a digest that could not be written is tried again at the next seal.
+        logger.warning("The audit digest could not be written to %s: %s", settings.AUDIT_DIGEST_DIR, exc)
 
 
 def _locked_head() -> AuditChainHead:
@@ -269,6 +277,10 @@ def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = 
                     walker.fail("truncated", walker.seq, None, "the chain head is missing")
             elif _head_problem(key, head, walker) is None:
                 walker.finish(head.seq, head.hash, "the chain head")
+            if walker.problem is None:
+                missing = digest_problem(key, end_seq=walker.seq, anchor_seq=start_seq)
+                if missing is not None:
+                    walker.fail("truncated", walker.seq + 1, None, missing)
     pending = ImRequest.objects.filter(chain_seq__isnull=True).count()
     return walker.report(start_seq=start_seq, anchor=anchor, pending=pending)
 
