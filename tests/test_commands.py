@@ -8,10 +8,13 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from profiles.im.client import PORTRAIT_GET, PORTRAIT_SET
 from profiles.im.emulator import Fault
 from profiles.models import ImRequest, Profile
 
 from .conftest import audited_db, run_manage
+
+NICK = "Tag_Profile_IM_Nick"
 
 pytestmark = audited_db
 
@@ -27,7 +30,7 @@ def test_im_set_pushes_and_audits_as_the_actor(emulator, remote_user, cast):
     output = run("im_set", "u_1", "nick=From the shell", "Tag_Profile_IM_Level=7", "--actor", "editor")
     assert "Tag_Profile_IM_Nick" in output and "Tag_Profile_IM_Level" in output
     assert emulator.profile("u_1")["Tag_Profile_IM_Level"] == 7  # a JSON number on the wire
-    row = ImRequest.objects.get()
+    row = ImRequest.objects.get(command=PORTRAIT_SET)
     assert row.actor == cast.editor and row.source == ImRequest.Source.COMMAND
     assert Profile.objects.get(user_id="u_1").level == 7
 
@@ -73,7 +76,7 @@ def test_im_set_reports_tencents_refusal_in_one_line(emulator, remote_user, cast
     with pytest.raises(CommandError) as caught:
         run("im_set", "u_1", "nick=rude", "--actor", "editor")
     assert "40005" in str(caught.value) and "\n" not in str(caught.value)
-    assert ImRequest.objects.get().error_code == 40005
+    assert ImRequest.objects.get(command=PORTRAIT_SET).error_code == 40005
 
 
 def test_im_set_exits_non_zero_with_a_one_line_reason_from_the_shell(emulator, remote_user, cast, settings):
@@ -103,3 +106,34 @@ def test_im_check_names_an_unreachable_endpoint(emulator, settings):
     with pytest.raises(CommandError, match="Cannot reach"):
         run("im_check")
     assert ImRequest.objects.get().state == ImRequest.State.TRANSPORT_ERROR
+
+
+def test_im_set_refuses_when_tencent_changed_since_the_local_copy_and_names_the_conflict(emulator, remote_user, cast):
+    remote_user("u_1")  # local copy and Tencent: "old nick"
+    emulator.set_as_user("u_1", {NICK: "changed in the app"})
+    with pytest.raises(CommandError) as caught:
+        run("im_set", "u_1", "nick=From the shell", "--actor", "editor")
+    message = str(caught.value)
+    assert "Nothing sent" in message and NICK in message and "--force" in message
+    assert 'local copy "old nick", Tencent now "changed in the app", requested "From the shell"' in message
+    assert emulator.requests(PORTRAIT_SET) == [] and emulator.profile("u_1")[NICK] == "changed in the app"
+
+
+def test_im_set_force_sends_anyway_and_records_tencents_value_as_before(emulator, remote_user, cast):
+    remote_user("u_1")
+    emulator.set_as_user("u_1", {NICK: "changed in the app"})
+    run("im_set", "u_1", "nick=From the shell", "--actor", "editor", "--force")
+    assert emulator.profile("u_1")[NICK] == "From the shell"
+    row = ImRequest.objects.get(command=PORTRAIT_SET)
+    assert row.changes == [{"tag": NICK, "before": "changed in the app", "after": "From the shell"}]
+    read = ImRequest.objects.get(command=PORTRAIT_GET)
+    assert read.note.startswith("Changed in Tencent, overwritten (forced)")
+
+
+def test_im_set_records_the_os_user_who_ran_it_beside_the_actor(emulator, remote_user, cast):
+    import getpass
+
+    remote_user("u_1")
+    run("im_set", "u_1", "nick=From the shell", "--actor", "editor")
+    row = ImRequest.objects.get(command=PORTRAIT_SET)
+    assert row.actor == cast.editor and row.purpose == f"im_set run by OS user {getpass.getuser()}"

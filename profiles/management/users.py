@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError
@@ -22,3 +25,11 @@ def acting_user(username: str, *, to: str) -> AbstractBaseUser:
     if not user.is_active or not user.has_perm("profiles.change_profile"):
         raise CommandError(f"User {username!r} is not allowed to {to}.")
     return user
+
+
+def os_user() -> str:
+    """Who ran this command on the machine (the operating-system account), for the audit trail."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container), nor in the environment
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"

@@ -84,6 +84,8 @@ def profile_push(
     reverts: ImRequest | None = None,
     definitions: Mapping[str, CustomTagDefinition] | None = None,
     client: ImClient | None = None,
+    force: bool = False,
+    purpose: str = "",
 ) -> PushOutcome:
     """Push the tags in ``values`` that differ from what the caller started from (docs/tencent-im.md §4).
 
@@ -100,6 +102,10 @@ def profile_push(
     - ``job``: the background job, attempt and purpose this push belongs to (audited with it, and
       rate-limited as background work).
     - ``reverts``: the audited push this one undoes; the new audit row points at it.
+    - ``purpose``: why the push was made, for its audit row (a job's or a revert's say it themselves).
+    - ``force`` (with ``started_from``): send over the changes found in Tencent instead of refusing;
+      the audit row's "before" is still what Tencent held, and the read's note names what was
+      overwritten.
     """
     cleaned = validate_tag_values(values, definitions=definitions)
 
@@ -139,7 +145,8 @@ def profile_push(
             )
             if not conflicts:
                 return ""
-            return "Conflict, nothing sent — " + "; ".join(
+            verdict = "Changed in Tencent, overwritten (forced) — " if force else "Conflict, nothing sent — "
+            return verdict + "; ".join(
                 f"{c.tag}: started from {json.dumps(c.started, ensure_ascii=False)}, Tencent has "
                 f"{json.dumps(c.remote, ensure_ascii=False)}, wanted {json.dumps(c.yours, ensure_ascii=False)}"
                 for c in conflicts
@@ -157,7 +164,7 @@ def profile_push(
         remote = read.profiles[profile.user_id].values
         # A tag that Tencent already holds at the requested value needs no request.
         changed = {tag: value for tag, value in changed.items() if not _same(remote.get(tag), value)}
-        if conflicts:
+        if conflicts and not force:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             names = ", ".join(conflict.tag for conflict in conflicts)
             return PushOutcome(
@@ -181,7 +188,7 @@ def profile_push(
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
             changes=changes, client=client, reverts=reverts,
-            **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}"} if reverts else {}),
+            **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}" if reverts else purpose}),
         )
     except ImError as exc:
         # docs/tencent-im.md §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,7 +11,7 @@ from profiles import services
 from profiles.csvio import csv_check, csv_good_rows
 from profiles.im import tags as catalogue
 from profiles.management.jobs import follow_job
-from profiles.management.users import acting_user
+from profiles.management.users import acting_user, os_user
 from profiles.models import BulkJob, ImRequest, Profile
 
 
@@ -32,9 +33,14 @@ class Command(BaseCommand):
         parser.add_argument("--skip-bad", action="store_true", help="With --csv: queue the good rows even if "
                             "some rows are bad (they are listed).")
         parser.add_argument("--wait", action="store_true", help="With --csv: follow the job to its end.")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="Send even if Tencent's value changed since the local copy was read (the audit row records "
+            "Tencent's value as before).",
+        )
 
     def handle(self, *args, user_id: str | None, assignments: list[str], actor: str, csv: str | None,
-               skip_bad: bool, wait: bool, **options):
+               skip_bad: bool, wait: bool, force: bool, **options):
         actor_user = acting_user(actor, to="change profiles")
         if csv:
             if user_id or assignments:
@@ -63,11 +69,26 @@ class Command(BaseCommand):
 
         profile = Profile.objects.filter(user_id=user_id).first() or Profile(user_id=user_id)
         try:
+            # What the operator starts from is the local copy: Tencent's current values are compared
+            # with it first, as the admin form compares them with what the agent opened.
             outcome = services.profile_push(
                 profile=profile, values=values, actor=actor_user, source=ImRequest.Source.COMMAND,
+                started_from={tag: profile.tag_value(tag) for tag in values}, force=force,
+                # --actor names the staff member; the machine's account that ran it is recorded beside.
+                purpose=f"im_set run by OS user {os_user()}"[:64],
             )
         except services.TagValidationError as exc:
             raise CommandError(f"Nothing sent: {exc}") from None
+        if outcome.conflicts:
+            conflicts = "; ".join(
+                f"{c.tag}: local copy {json.dumps(c.started, ensure_ascii=False)}, Tencent now "
+                f"{json.dumps(c.remote, ensure_ascii=False)}, requested {json.dumps(c.yours, ensure_ascii=False)}"
+                for c in outcome.conflicts
+            )
+            raise CommandError(
+                f"Nothing sent: {user_id} changed in Tencent since the local copy was read — {conflicts}. "
+                f"Refresh it (im_pull {user_id}) and decide, or send anyway with --force."
+            )
         if not outcome.ok:
             raise CommandError(outcome.message)
         self.stdout.write(outcome.message)
