@@ -54,7 +54,7 @@ def test_a_job_request_names_its_job_and_attempt(client, cast, emulator, remote_
     job = services.job_create(actor=cast.editor, source="command", source_name="test",
                               rows=[services.jobs.JobRow(user_id="u_1", values={NICK: "from job"})])
     services.jobpush.job_work(job_id=job.pk, seconds=5)
-    row = ImRequest.objects.get(job=job)
+    row = ImRequest.objects.get(job=job, command="profile/portrait_set")
     client.force_login(cast.auditor)
     page = client.get(row_url(row)).content.decode()
     assert f'Background job <a href="{reverse("admin:profiles_bulkjob_change", args=[job.pk])}">#{job.pk}</a>' in page

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from profiles import services
-from profiles.im.client import PORTRAIT_SET
+from profiles.im.client import PORTRAIT_GET, PORTRAIT_SET
 from profiles.im.emulator import Fault
 from profiles.im.errors import describe
 from profiles.models import BulkJob, BulkJobItem, ImRequest
@@ -74,7 +74,7 @@ def test_transient_errors_are_retried_until_every_item_succeeds(emulator, cast):
     assert job.state == BulkJob.State.DONE and job.finished_at is not None
     assert all(item.state == BulkJobItem.State.SUCCEEDED for item in items(job).values())
     assert all(emulator.profile(u)["Tag_Profile_IM_Nick"] == f"bulk nick {u}" for u in ("u_1", "u_2", "u_3"))
-    rows = ImRequest.objects.filter(job=job)
+    rows = ImRequest.objects.filter(job=job, command=PORTRAIT_SET)
     # Four faults, three successes: one audit row per attempt, each tied to the job.
     assert rows.count() == 7 == len(emulator.requests(PORTRAIT_SET))
     assert rows.filter(state=ImRequest.State.OK).count() == 3
@@ -183,7 +183,8 @@ def test_a_job_cancelled_midway_finishes_what_was_sent_and_cancels_the_rest(emul
     succeeded = states.count(BulkJobItem.State.SUCCEEDED)
     assert job.state == BulkJob.State.CANCELLED
     assert succeeded >= 3 and states.count(BulkJobItem.State.CANCELLED) == 40 - succeeded
-    assert len(emulator.requests(PORTRAIT_SET)) == succeeded == ImRequest.objects.filter(job=job).count()
+    pushes = ImRequest.objects.filter(job=job, command=PORTRAIT_SET)
+    assert len(emulator.requests(PORTRAIT_SET)) == succeeded == pushes.count()
     assert job_counts(job)["by_state"]["cancelled"] == 40 - succeeded
 
 
@@ -288,3 +289,28 @@ def test_a_cancel_also_stops_items_already_claimed_by_a_busy_worker(emulator, se
     assert BulkJobItem.objects.filter(job=job, state=BulkJobItem.State.CANCELLED).count() >= 40 - (
         sent_at_cancel + settings.IM_JOB_CONCURRENCY
     )
+
+
+def test_a_job_reads_tencents_values_first_and_records_them_as_before(emulator, remote_user):
+    """Before sending, a job reads its items' current values in Tencent, a call per hundred items: the
+    audit row's before is what Tencent held (here changed in the app since the local copy), and a
+    tag Tencent already holds at the requested value is not sent."""
+    nick = "Tag_Profile_IM_Nick"
+    remote_user("u_1")  # local copy and Tencent: "old nick"
+    remote_user("u_2")
+    emulator.set_as_user("u_1", {nick: "changed in the app"})
+    emulator.set_as_user("u_2", {nick: "already there"})
+    job = make_job(emulator, [], nick="unused")
+    BulkJobItem.objects.bulk_create([
+        BulkJobItem(job=job, user_id="u_1", values={nick: "from the job"}),
+        BulkJobItem(job=job, user_id="u_2", values={nick: "already there"}),
+    ])
+    BulkJob.objects.filter(pk=job.pk).update(total=2)
+    work_until_done(job)
+    assert len(emulator.requests(PORTRAIT_GET)) == 1
+    sent = ImRequest.objects.get(job=job, command=PORTRAIT_SET)
+    assert sent.user_id == "u_1"
+    assert sent.changes == [{"tag": nick, "before": "changed in the app", "after": "from the job"}]
+    assert emulator.requests(PORTRAIT_SET)[0].body["From_Account"] == "u_1"
+    assert items(job)["u_2"].state == BulkJobItem.State.SUCCEEDED
+    assert "already has" in items(job)["u_2"].message

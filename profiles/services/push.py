@@ -86,6 +86,7 @@ def profile_push(
     client: ImClient | None = None,
     force: bool = False,
     purpose: str = "",
+    tencent_now: Mapping[str, Any] | None = None,
 ) -> PushOutcome:
     """Push the tags in ``values`` that differ from what the caller started from (docs/tencent-im.md §4).
 
@@ -102,6 +103,9 @@ def profile_push(
     - ``job``: the background job, attempt and purpose this push belongs to (audited with it, and
       rate-limited as background work).
     - ``reverts``: the audited push this one undoes; the new audit row points at it.
+    - ``tencent_now``: Tencent's values of these tags as just read (a job reads its items in batches of
+      100 before sending them): they are the audit row's "before", and a tag Tencent already holds
+      at the requested value is not sent.
     - ``purpose``: why the push was made, for its audit row (a job's or a revert's say it themselves).
     - ``force`` (with ``started_from``): send over the changes found in Tencent instead of refusing;
       the audit row's "before" is still what Tencent held, and the read's note names what was
@@ -128,6 +132,15 @@ def profile_push(
             )
 
     before = {tag: base(tag) for tag in changed}
+    if tencent_now is not None:
+        held = {tag: value for tag, value in changed.items() if _same(tencent_now.get(tag), value)}
+        changed = {tag: value for tag, value in changed.items() if tag not in held}
+        if not changed:
+            _store_values(profile, held)
+            return PushOutcome(
+                ok=True, user_id=profile.user_id, message="Tencent already has these values; nothing was sent."
+            )
+        before = {tag: tencent_now.get(tag) for tag in changed}
     if started_from is not None:
         conflicts: list[Conflict] = []
 
