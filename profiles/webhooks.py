@@ -101,4 +101,7 @@ def _parse(request: HttpRequest) -> dict[str, Any]:
         "client_ip": request.GET.get("ClientIP", ""),
         "event_time_ms": body.get("EventTime"),
         "body": body,
+        # The signed delivery, so the same one received again is not recorded twice.
+        "delivery": f"{request.GET.get('RequestTime', '')}:{request.GET.get('Sign', '')}",
+        "raw_body": request.body,
     }

@@ -23,6 +23,7 @@ pytestmark = audited_db
 TOKEN = "webhook-test-token-0123456789"
 URL = "/im/callback"
 NICK = "Tag_Profile_IM_Nick"
+GENDER = "Tag_Profile_IM_Gender"
 OK_ANSWER = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
 
 
@@ -325,3 +326,40 @@ def test_a_callback_signed_with_another_token_is_refused_end_to_end(emulator, re
     assert [d.status for d in emulator.callback_deliveries()] == [403]
     assert ExternalChange.objects.count() == 0 and Profile.objects.get().nick == "old nick"
     assert "Sign does not match" in caplog.text and TOKEN not in caplog.text
+
+
+def test_the_same_signed_delivery_received_twice_is_recorded_once(deliver, settings):
+    local_copy()
+    query = signed_query(settings.IM)
+    body = json.dumps(callback_body())
+    url = f"{URL}?{urlencode(query)}"
+    from django.test import Client
+
+    client = Client()
+    first = client.post(url, data=body, content_type="application/json")
+    again = client.post(url, data=body, content_type="application/json")
+    assert first.status_code == again.status_code == 200 and again.json()["ErrorCode"] == 0
+    assert ExternalChange.objects.count() == 1
+    assert Profile.objects.get(user_id="u_1").version == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("x" * 600, "600 bytes"),
+        ("Gender_Type_Robot", "not a valid"),
+        ("nul\x00inside", "NUL character"),
+        ("y" * 2_000_000, "2000000 bytes"),
+    ],
+    ids=["600-byte-nick", "unknown-enum", "nul", "2mb"],
+)
+def test_a_value_tencent_could_not_hold_is_recorded_but_not_stored(deliver, value, reason):
+    tag = GENDER if value.startswith("Gender") else NICK
+    local_copy()
+    response = deliver(callback_body(items=[{"Tag": tag, "Value": value}]))
+    assert response.status_code == 200
+    change = ExternalChange.objects.get()
+    assert change.changes[0]["tag"] == tag and reason in change.changes[0]["refused"]
+    copy = Profile.objects.get(user_id="u_1")
+    assert copy.nick == "old nick" and copy.gender != value and tag not in copy.unknown_tags
+    copy.full_clean()  # the local copy can still be saved through the form's rules

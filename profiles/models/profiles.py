@@ -182,6 +182,10 @@ class ExternalChange(models.Model):
     # [{"tag": wire name, "before": local value before, "after": reported value}]
     changes = models.JSONField(default=list)
     body = models.JSONField(help_text="The callback body as received.")
+    # SHA-256 of the callback's RequestTime and Sign, and of its body: the same signed delivery
+    # received again is answered but not recorded twice.
+    delivery_sha256 = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    body_sha256 = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

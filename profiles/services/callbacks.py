@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,6 +87,8 @@ def external_change_record(
     client_ip: str,
     event_time_ms: Any,
     body: dict[str, Any],
+    delivery: str = "",
+    raw_body: bytes = b"",
 ) -> ExternalChange | None:
     """Record a profile change Tencent reported (docs/tencent-im.md §8) and apply it to the local copy.
 
@@ -94,12 +97,28 @@ def external_change_record(
     copy exists (none is created), its tags are updated (tags neither the catalogue nor a custom
     tag definition knows go to ``unknown_tags``) and its version is bumped if a value changed, so
     an agent's form opened before is refused. ``items`` are ``{"Tag": str, "Value": ...}`` dicts.
+
+    ``delivery`` identifies the signed delivery (its RequestTime and Sign) and ``raw_body`` is the
+    body as received: the same delivery received again is not recorded twice (the record made the
+    first time is returned). A reported value Tencent could not hold (too long, not an allowed
+    value, a NUL character) is recorded with the reason it was refused, and not stored in the
+    local copy, which stays a profile that can be saved.
     """
     if is_own_push_echo(user_id=user_id, items=items, operator_account=operator_account):
         return None
+    delivery_sha256 = hashlib.sha256(delivery.encode()).hexdigest() if delivery else ""
+    body_sha256 = hashlib.sha256(raw_body).hexdigest()
+    if delivery_sha256:
+        received = ExternalChange.objects.filter(delivery_sha256=delivery_sha256, body_sha256=body_sha256).first()
+        if received is not None:
+            return received
     # Every reported tag is "requested": the callback carries only the tags that changed (docs/tencent-im.md §8).
     reported = [item["Tag"] for item in items]
-    parsed = parse_profile_items(items, requested=reported, custom_tags=custom_tag_definitions())
+    definitions = custom_tag_definitions()
+    parsed = parse_profile_items(items, requested=reported, custom_tags=definitions)
+    refused = _refused_values(parsed.values, parsed.unknown, definitions)
+    values = {tag: value for tag, value in parsed.values.items() if tag not in refused}
+    unknown = {tag: value for tag, value in parsed.unknown.items() if tag not in refused}
     for attempt in range(_CONDITIONAL_ATTEMPTS + 1):
         profile = Profile.objects.filter(user_id=user_id).first()
         changes = [
@@ -107,6 +126,7 @@ def external_change_record(
                 "tag": item["Tag"],
                 "before": _local_value(profile, item["Tag"]),
                 "after": parsed.values.get(item["Tag"], item["Value"]),
+                **({"refused": refused[item["Tag"]]} if item["Tag"] in refused else {}),
             }
             for item in items
         ]
@@ -116,7 +136,7 @@ def external_change_record(
                 # last attempt writes whatever happened meanwhile. None is created for a callback.
                 conditional = attempt < _CONDITIONAL_ATTEMPTS
                 stored = local_copies_store(
-                    [CopyUpdate(user_id, parsed.values, parsed.unknown,
+                    [CopyUpdate(user_id, values, unknown,
                                 expected_version=profile.version if conditional else None)],
                     create_missing=False,
                 )
@@ -131,8 +151,39 @@ def external_change_record(
                 client_ip=client_ip[:64],
                 changes=changes,
                 body=body,
+                delivery_sha256=delivery_sha256,
+                body_sha256=body_sha256,
             )
     raise AssertionError("unreachable: the last attempt records the change whatever the copy holds")
+
+
+def _refused_values(
+    values: dict[str, Any], unknown: dict[str, Any], definitions: dict[str, Any]
+) -> dict[str, str]:
+    """The reported values Tencent could not hold, tag → why (docs/tencent-im.md §2, §3): checked
+    against the catalogue like an edit (a tag with no definition here only for size), and no NUL
+    character, which no text column stores."""
+    refused: dict[str, str] = {}
+    for tag, value in [*values.items(), *unknown.items()]:
+        if value is None:
+            continue
+        encoded = json.dumps(value, ensure_ascii=False)
+        try:
+            if "\\u0000" in encoded or (isinstance(value, str) and "\x00" in value):
+                raise catalogue.TagValueError(tag, "The value contains a NUL character.", 40601)
+            standard = catalogue.STANDARD_BY_WIRE.get(tag)
+            if tag in values and standard is not None:
+                standard.validate(value)
+            elif tag in values and tag in definitions:
+                definitions[tag].as_catalogue().validate(value)
+            elif len(encoded.encode()) > catalogue.MAX_VALUE_BYTES:
+                raise catalogue.TagValueError(
+                    tag, f"The value is {len(encoded.encode()):,} bytes; Tencent holds at most "
+                    f"{catalogue.MAX_VALUE_BYTES}.", 40601,
+                )
+        except catalogue.TagValueError as exc:
+            refused[tag] = exc.message
+    return refused
 
 
 def _local_value(profile: Profile | None, tag: str) -> Any:
