@@ -125,7 +125,7 @@ def run_job(args, env: dict[str, str], emulator: EmulatorProcess, log: Path, *, 
         overall_rate=(len(job_stamps) - 1) / (job_stamps[-1] - job_stamps[0]),
         max_window=max_in_window([r["at"] for r in records]), interactive_s=interactive_s,
         succeeded=items.filter(state=BulkJobItem.State.SUCCEEDED).count(),
-        audit_rows=ImRequest.objects.filter(job=job).count(), sent=len(job_stamps),
+        audit_rows=ImRequest.objects.filter(job=job, command=PORTRAIT_SET).count(), sent=len(job_stamps),
         sent_twice=sum(1 for user, n in per_user.items() if n > 1 and user != AGENT), state=job.state,
     )
 
@@ -175,7 +175,7 @@ def main() -> None:
     shown = f"{r.interactive_s * 1000:.0f} ms" if r.interactive_s is not None else "not made (job ended first)"
     print(f"  interactive profile_push mid-job: {shown}; target < {TARGET_INTERACTIVE_S * 1000:.0f} ms: "
           f"{'PASS' if checks['interactive'] else 'MISS'}")
-    print(f"  job {r.state}: {r.succeeded}/{r.edits} succeeded, {r.audit_rows} audit rows, {r.sent} requests seen "
+    print(f"  job {r.state}: {r.succeeded}/{r.edits} succeeded, {r.audit_rows} portrait_set audit rows, {r.sent} requests seen "
           f"by the emulator, {r.sent_twice} users sent more than once: {'PASS' if checks['exactly once'] else 'MISS'}")
     if baseline is not None:
         print(f"  baseline, same run: the same path with IM_RATE_LIMIT={BASELINE_RATE_LIMIT} ({baseline.edits} "
