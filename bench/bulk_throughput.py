@@ -175,8 +175,9 @@ def main() -> None:
     shown = f"{r.interactive_s * 1000:.0f} ms" if r.interactive_s is not None else "not made (job ended first)"
     print(f"  interactive profile_push mid-job: {shown}; target < {TARGET_INTERACTIVE_S * 1000:.0f} ms: "
           f"{'PASS' if checks['interactive'] else 'MISS'}")
-    print(f"  job {r.state}: {r.succeeded}/{r.edits} succeeded, {r.audit_rows} portrait_set audit rows, {r.sent} requests seen "
-          f"by the emulator, {r.sent_twice} users sent more than once: {'PASS' if checks['exactly once'] else 'MISS'}")
+    print(f"  job {r.state}: {r.succeeded}/{r.edits} succeeded, {r.audit_rows} portrait_set audit rows, "
+          f"{r.sent} requests seen by the emulator, {r.sent_twice} users sent more than once: "
+          f"{'PASS' if checks['exactly once'] else 'MISS'}")
     if baseline is not None:
         print(f"  baseline, same run: the same path with IM_RATE_LIMIT={BASELINE_RATE_LIMIT} ({baseline.edits} "
               f"edits): steady {baseline.steady_rate:.1f} edits/s, first to last {baseline.overall_rate:.1f}/s, "
