@@ -67,9 +67,21 @@ def row_hash(previous: str, values: Mapping[str, Any], *, key: bytes | None = No
         digest.update(b"\n")
         digest.update(canonical(values))
         return digest.hexdigest()
+    return keyed_hash(key, previous, values, KEYED_FIELDS)
+
+
+# The external changes' own chain (changes Tencent reported by webhook), always keyed.
+EXTERNAL_FIELDS = (
+    "id", "chain_seq", "received_at", "event_time", "user_id", "operator_account", "platform", "client_ip",
+    "changes", "body", "delivery_sha256", "body_sha256",
+)
+
+
+def keyed_hash(key: bytes | None, previous: str, values: Mapping[str, Any], fields: tuple[str, ...]) -> str:
+    """HMAC-SHA-256 under ``key`` of the previous hash and the canonical ``fields`` of ``values``."""
     if not key:
         raise ValueError("a keyed audit row needs AUDIT_KEY to be sealed or checked")
-    return hmac.new(key, previous.encode("ascii") + b"\n" + canonical(values, KEYED_FIELDS), hashlib.sha256).hexdigest()
+    return hmac.new(key, previous.encode("ascii") + b"\n" + canonical(values, fields), hashlib.sha256).hexdigest()
 
 
 def sign(key: bytes, *parts: Any) -> str:

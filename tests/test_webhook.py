@@ -363,3 +363,24 @@ def test_a_value_tencent_could_not_hold_is_recorded_but_not_stored(deliver, valu
     copy = Profile.objects.get(user_id="u_1")
     assert copy.nick == "old nick" and copy.gender != value and tag not in copy.unknown_tags
     copy.full_clean()  # the local copy can still be saved through the form's rules
+
+
+def test_external_changes_are_sealed_into_a_keyed_chain_that_audit_verify_checks(deliver):
+    from django.db import connection
+
+    from profiles.services.audit import audit_verify
+
+    local_copy()
+    deliver(callback_body(items=[{"Tag": NICK, "Value": "first"}]))
+    deliver(callback_body(items=[{"Tag": NICK, "Value": "second"}]), request_time=int(time.time()) - 1)
+    changes = list(ExternalChange.objects.order_by("chain_seq"))
+    assert [change.chain_seq for change in changes] == [1, 2] and changes[1].chain_prev == changes[0].chain_hash
+    report = audit_verify()
+    assert report.ok and report.external_checked == 2
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {ExternalChange._meta.db_table} SET operator_account = 'console' WHERE id = %s",
+                       [changes[0].pk])
+    report = audit_verify()
+    assert not report.ok and f"external change id {changes[0].pk} (#1) no longer matches its hash" in (
+        report.problem.message
+    )

@@ -186,6 +186,11 @@ class ExternalChange(models.Model):
     # received again is answered but not recorded twice.
     delivery_sha256 = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     body_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    # Its place in the external changes' own keyed chain (profiles.auditchain.EXTERNAL_FIELDS), which
+    # audit_verify checks with the requests' chain.
+    chain_seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
+    chain_prev = models.CharField(max_length=64, blank=True, editable=False)
+    chain_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -21,7 +21,15 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from .. import auditchain
-from ..models import AuditAnchor, AuditChainHead, AuditDayCount, AuditRowImmutable, ImRequest, ImRequestSubject
+from ..models import (
+    AuditAnchor,
+    AuditChainHead,
+    AuditDayCount,
+    AuditRowImmutable,
+    ExternalChange,
+    ImRequest,
+    ImRequestSubject,
+)
 from .digests import audit_digest_if_due, digest_problem
 
 logger = logging.getLogger(__name__)
@@ -107,13 +115,35 @@ def audit_seal(audit: ImRequest, fields: Iterable[str]) -> None:
         logger.warning("The audit digest could not be written to %s: %s", settings.AUDIT_DIGEST_DIR, exc)
 
 
-def _locked_head() -> AuditChainHead:
-    """The chain's end, locked until the transaction ends (created for a new, empty database)."""
+# The chains' ends: the requests' chain, and the external changes' own.
+REQUESTS_HEAD, EXTERNAL_HEAD = 1, 2
+
+
+def _locked_head(pk: int = REQUESTS_HEAD) -> AuditChainHead:
+    """A chain's end, locked until the transaction ends (created for a new, empty database)."""
     heads = AuditChainHead.objects.using(AUTOCOMMIT_DB)
-    head = heads.select_for_update().filter(pk=1).first()
+    head = heads.select_for_update().filter(pk=pk).first()
     if head is None:
-        head = heads.create(pk=1, seq=0, hash=auditchain.GENESIS)
+        head = heads.create(pk=pk, seq=0, hash=auditchain.GENESIS)
     return head
+
+
+def external_change_seal(change: ExternalChange) -> None:
+    """Give a new external change (written on the service connection, in the caller's transaction
+    there) its place in the external changes' keyed chain, and sign that chain's end."""
+    key = audit_key()
+    for name in ("changes", "body"):
+        setattr(change, name, auditchain.normalise_json(getattr(change, name)))
+    head = _locked_head(EXTERNAL_HEAD)
+    change.chain_seq, change.chain_prev = head.seq + 1, head.hash
+    values = {name: getattr(change, "pk" if name == "id" else name) for name in auditchain.EXTERNAL_FIELDS}
+    change.chain_hash = auditchain.keyed_hash(key, head.hash, values, auditchain.EXTERNAL_FIELDS)
+    ExternalChange.objects.using(AUTOCOMMIT_DB).filter(pk=change.pk).update(
+        chain_seq=change.chain_seq, chain_prev=change.chain_prev, chain_hash=change.chain_hash
+    )
+    head.seq, head.hash = change.chain_seq, change.chain_hash
+    head.signature = head_signature(key, head.seq, head.hash)
+    head.save(using=AUTOCOMMIT_DB, update_fields=["seq", "hash", "signature"])
 
 
 def _day_count_key(created_at: datetime, actor_username: str, error_code: int | None) -> tuple[Any, ...]:
@@ -157,6 +187,8 @@ class ChainWalker:
     problem: ChainProblem | None = None
     # A keyed (format 2) row was checked: every row after it must be keyed too.
     keyed: bool = False
+    # For the external changes' chain: the fields its keyed hashes cover (no formats, no actors).
+    fields: tuple[str, ...] | None = None
 
     def feed(self, values: Mapping[str, Any]) -> bool:
         """Check one row; False (and ``problem`` set) at the first row that breaks the chain."""
@@ -174,6 +206,16 @@ class ChainWalker:
                 f"row id {row_id} (#{seq}) does not follow the row before it in the chain (its previous "
                 "hash differs): a row was removed, inserted or moved here",
             )
+        if self.fields is not None:
+            if auditchain.keyed_hash(self.key, values["chain_prev"], values, self.fields) != values["chain_hash"]:
+                return self.fail(
+                    "altered", seq, row_id,
+                    f"external change id {row_id} (#{seq}) no longer matches its hash: it was altered after "
+                    "it was recorded",
+                )
+            self.seq, self.previous = seq, values["chain_hash"]
+            self.checked += 1
+            return True
         keyed = values.get("chain_format", auditchain.UNKEYED) == auditchain.KEYED
         if self.keyed and not keyed:
             return self.fail(
@@ -226,6 +268,7 @@ class VerifyReport:
     problem: ChainProblem | None = None
     pending: int = 0
     anchor: AuditAnchor | None = None
+    external_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -282,7 +325,36 @@ def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = 
                 if missing is not None:
                     walker.fail("truncated", walker.seq + 1, None, missing)
     pending = ImRequest.objects.filter(chain_seq__isnull=True).count()
-    return walker.report(start_seq=start_seq, anchor=anchor, pending=pending)
+    report = walker.report(start_seq=start_seq, anchor=anchor, pending=pending)
+    report.external_checked, external_problem = _verify_external_changes(key, batch)
+    if report.problem is None and external_problem is not None:
+        report.problem = external_problem
+    return report
+
+
+def _verify_external_changes(key: bytes, batch: int) -> tuple[int, ChainProblem | None]:
+    """Walk the external changes' chain to its signed end: (how many checked, the first problem)."""
+    walker = ChainWalker(key=key, fields=auditchain.EXTERNAL_FIELDS)
+    columns = [*auditchain.EXTERNAL_FIELDS, "chain_prev", "chain_hash"]
+    sealed = ExternalChange.objects.filter(chain_seq__isnull=False).order_by("chain_seq")
+    last = 0
+    while True:
+        rows = list(sealed.filter(chain_seq__gt=last).values(*columns)[:batch])
+        for values in rows:
+            if not walker.feed(values):
+                return walker.checked, walker.problem
+        if len(rows) < batch:
+            break
+        last = rows[-1]["chain_seq"]
+    head = AuditChainHead.objects.filter(pk=EXTERNAL_HEAD).first()
+    if head is None:
+        if walker.seq:
+            walker.fail("truncated", walker.seq, None, "the external changes' chain head is missing")
+    elif not auditchain.signature_matches(key, head.signature, "head", head.seq, head.hash):
+        walker.fail("truncated", head.seq, None, "the external changes' chain head does not carry a valid signature")
+    else:
+        walker.finish(head.seq, head.hash, "the external changes' chain head")
+    return walker.checked, walker.problem
 
 
 def _head_problem(key: bytes, head: AuditChainHead, walker: ChainWalker) -> str | None:

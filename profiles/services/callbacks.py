@@ -16,7 +16,7 @@ from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET
 from ..im.portrait import parse_profile_items
 from ..models import ExternalChange, ImRequest, Profile
-from .audit import AUTOCOMMIT_DB
+from .audit import AUTOCOMMIT_DB, external_change_seal
 from .localcopy import CopyUpdate, local_copies_store
 from .validation import custom_tag_definitions
 
@@ -142,18 +142,22 @@ def external_change_record(
                 )
                 if stored.skipped and conditional:
                     continue  # the copy changed since it was read: read it again for true "before" values
-            return ExternalChange.objects.using(AUTOCOMMIT_DB).create(
+            change = ExternalChange.objects.using(AUTOCOMMIT_DB).create(
                 event_time=_event_time(event_time_ms),
                 user_id=user_id,
                 # Truncated to the columns: these come from the network, a UserID is ≤ 32 bytes (docs/tencent-im.md §5).
                 operator_account=operator_account[:64],
                 platform=platform[:16],
                 client_ip=client_ip[:64],
-                changes=changes,
-                body=body,
+                # PostgreSQL stores no NUL character in JSON: recorded as ␀ (U+2400), visibly.
+                changes=_storable(changes),
+                body=_storable(body),
                 delivery_sha256=delivery_sha256,
                 body_sha256=body_sha256,
             )
+            # Drift is part of the trail: sealed into the external changes' keyed chain.
+            external_change_seal(change)
+            return change
     raise AssertionError("unreachable: the last attempt records the change whatever the copy holds")
 
 
@@ -184,6 +188,17 @@ def _refused_values(
         except catalogue.TagValueError as exc:
             refused[tag] = exc.message
     return refused
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with each NUL character shown as ␀ (U+2400), which every database stores."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\u2400")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 def _local_value(profile: Profile | None, tag: str) -> Any:

@@ -36,6 +36,7 @@ class Command(BaseCommand):
         report = audit_verify(batch=batch, progress=lambda n: self.stderr.write(f"  {n:,} rows checked…"))
         start = f"anchor #{report.start_seq}" if report.anchor else "the start"
         self._report(report, f"audit chain from {start}")
+        self.stdout.write(f"External changes: {report.external_checked:,} sealed in their own chain, intact.")
         if report.pending:
             self.stdout.write(
                 f"{report.pending:,} row(s) still wait for Tencent's answer and are not in the chain yet."
