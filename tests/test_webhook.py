@@ -384,3 +384,19 @@ def test_external_changes_are_sealed_into_a_keyed_chain_that_audit_verify_checks
     assert not report.ok and f"external change id {changes[0].pk} (#1) no longer matches its hash" in (
         report.problem.message
     )
+
+
+def test_a_different_body_under_a_signature_already_used_is_recorded_but_not_applied(settings):
+    from django.test import Client
+
+    local_copy()
+    url = f"{URL}?{urlencode(signed_query(settings.IM))}"
+    client = Client()
+    first = client.post(url, data=json.dumps(callback_body(items=[{"Tag": NICK, "Value": "real"}])),
+                        content_type="application/json")
+    forged = client.post(url, data=json.dumps(callback_body(items=[{"Tag": NICK, "Value": "forged"}])),
+                         content_type="application/json")
+    assert first.status_code == forged.status_code == 200
+    assert Profile.objects.get(user_id="u_1").nick == "real"
+    second = ExternalChange.objects.order_by("pk").last()
+    assert second.changes[0]["after"] == "forged" and "same signature" in second.changes[0]["refused"]

@@ -25,6 +25,10 @@ from .validation import custom_tag_definitions
 ECHO_WINDOW = timedelta(minutes=5)
 # The most recent pushes compared with one callback; a user is rarely pushed more often than this.
 ECHO_CANDIDATES = 20
+SIGNATURE_REUSED = (
+    "Not applied: another callback came before with the same signature, and Tencent's signature covers only "
+    "the second it was sent in, so this one cannot be told from a forged one. Refresh the user from Tencent."
+)
 # Optimistic writes to the local copy before the last, unconditional one.
 _CONDITIONAL_ATTEMPTS = 3
 
@@ -98,7 +102,8 @@ def external_change_record(
     tag definition knows go to ``unknown_tags``) and its version is bumped if a value changed, so
     an agent's form opened before is refused. ``items`` are ``{"Tag": str, "Value": ...}`` dicts.
 
-    ``delivery`` identifies the signed delivery (its RequestTime and Sign) and ``raw_body`` is the
+    A different body under a signature already used is recorded but never applied (see
+    SIGNATURE_REUSED). ``delivery`` identifies the signed delivery (its RequestTime and Sign) and ``raw_body`` is the
     body as received: the same delivery received again is not recorded twice (the record made the
     first time is returned). A reported value Tencent could not hold (too long, not an allowed
     value, a NUL character) is recorded with the reason it was refused, and not stored in the
@@ -117,6 +122,11 @@ def external_change_record(
     definitions = custom_tag_definitions()
     parsed = parse_profile_items(items, requested=reported, custom_tags=definitions)
     refused = _refused_values(parsed.values, parsed.unknown, definitions)
+    if delivery_sha256 and ExternalChange.objects.filter(delivery_sha256=delivery_sha256).exists():
+        # Another body came before under the same signature. Tencent signs only the second a
+        # callback is sent in (docs/tencent-im.md §8), so this may be a second real change of that
+        # second, or a forged body under a captured signature: recorded, never applied.
+        refused.update({item["Tag"]: SIGNATURE_REUSED for item in items})
     values = {tag: value for tag, value in parsed.values.items() if tag not in refused}
     unknown = {tag: value for tag, value in parsed.unknown.items() if tag not in refused}
     for attempt in range(_CONDITIONAL_ATTEMPTS + 1):
