@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from profiles import auditchain, services
 from profiles.models import AuditAnchor, AuditChainHead, AuditRowImmutable, ImRequest, ImRequestSubject
-from profiles.services.audit import archive_verify, audit_verify
+from profiles.services.archive import archive_verify
+from profiles.services.audit import audit_verify
 
 from .conftest import audited_db, child_env, run_manage
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from profiles import auditchain
 from profiles.models import AuditAnchor, AuditChainHead, ImRequest
-from profiles.services.audit import audit_archive, audit_verify
+from profiles.services.archive import audit_archive
+from profiles.services.audit import audit_verify
 
 from .conftest import audited_db, run_manage
 

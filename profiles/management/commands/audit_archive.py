@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from profiles.services.audit import ArchiveError, audit_archive
+from profiles.services.archive import ArchiveError, audit_archive
 
 
 def _parse_before(text: str) -> datetime:

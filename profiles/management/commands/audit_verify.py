@@ -6,7 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from profiles.services.audit import ArchiveError, VerifyReport, archive_verify, audit_verify
+from profiles.services.archive import ArchiveError, archive_verify
+from profiles.services.audit import VerifyReport, audit_verify
 
 
 class Command(BaseCommand):
