@@ -67,3 +67,16 @@ def test_a_forged_digest_is_refused(emulator, audit_digest_dir, send_checks):
     written.path.write_text(json.dumps(record))
     report = audit_verify()
     assert not report.ok and "is not signed with AUDIT_KEY" in report.problem.message
+
+
+def test_a_chain_deleted_and_started_again_after_a_digest_is_found(send_checks, raw_audit_sql, emulator):
+    """Everything deleted, then new rows and a new digest: the digest before still shows the cut."""
+    send_checks(3)
+    digests.audit_digest_write(key=audit_key())
+    raw_audit_sql(f"DELETE FROM {TABLE}")
+    AuditChainHead.objects.all().delete()
+    send_checks(1)
+    digests.audit_digest_write(key=audit_key())
+    report = audit_verify()
+    assert not report.ok and "records the chain ending at #1, though the digest" in report.problem.message
+    assert "had recorded #3: rows were deleted in between" in report.problem.message

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 
 from profiles.im.client import PORTRAIT_SET
 from profiles.im.emulator import max_in_window
@@ -29,6 +30,7 @@ def child_env(emulator_url: str, **extra: str) -> dict[str, str]:
         # The test database: a file both this process and the children open (settings.py).
         "DATABASE_URL": test_database_url(),
         "IM_API_BASE": emulator_url,
+        "AUDIT_DIGEST_DIR": str(django_settings.AUDIT_DIGEST_DIR),
         "LOG_LEVEL": "WARNING",
         **extra,
     })

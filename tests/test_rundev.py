@@ -29,7 +29,7 @@ def test_one_ctrl_c_stops_the_emulator_the_web_server_and_the_cluster_cleanly(tm
     web, emulator = free_port(), free_port()
     env = {
         **os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}", "IM_EMULATOR_PORT": str(emulator),
-        "DEBUG": "true",
+        "DEBUG": "true", "AUDIT_DIGEST_DIR": str(tmp_path / "audit-digests"),
     }
     for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_API_BASE", "IM_REGION", "IM_CALLBACK_TOKEN"):
         env.pop(name, None)  # the built-in emulator, as on a fresh machine

@@ -25,11 +25,10 @@ from ..models import (
     ExternalChange,
     ImRequest,
 )
+from .db import AUTOCOMMIT_DB
 from .digests import audit_digest_if_due, digest_problem
 
 logger = logging.getLogger(__name__)
-# A second connection to the same database, outside any caller's transaction (settings.DATABASES).
-AUTOCOMMIT_DB = "autocommit"
 _JSON_FIELDS = ("request_body", "response_body", "changes")
 # Columns read to check a row: what the hash covers, and the chain fields.
 _VERIFY_COLUMNS = [*auditchain.KEYED_FIELDS, "actor_id", "chain_prev", "chain_hash"]

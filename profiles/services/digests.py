@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 
 from .. import auditchain
 from ..models import AuditChainHead, ImRequest
+from .db import AUTOCOMMIT_DB
 
 PREFIX = "audit-digest-"
 # When this process last wrote a digest (monotonic seconds), so a seal looks at the clock, not the disk.
@@ -42,7 +44,8 @@ def digest_dir() -> Path:
 
 
 def digests_read() -> tuple[list[Digest], list[str]]:
-    """Every digest in the folder, oldest first, and the files that are not readable digests."""
+    """Every digest in the folder, in the order they were written, and the files that are not
+    readable digests."""
     found, unreadable = [], []
     folder = digest_dir()
     for path in sorted(folder.glob(f"{PREFIX}*.json")) if folder.is_dir() else []:
@@ -54,15 +57,24 @@ def digests_read() -> tuple[list[Digest], list[str]]:
             ))
         except (OSError, ValueError, KeyError, TypeError):
             unreadable.append(path.name)
-    found.sort(key=lambda digest: (digest.seq, digest.at))
+    found.sort(key=lambda digest: digest.at)  # in the order they were written
     return found, unreadable
 
 
 def audit_digest_write(*, key: bytes) -> Digest:
-    """Sign the chain's end as it is now and write it to AUDIT_DIGEST_DIR (a new file each time)."""
-    head = AuditChainHead.objects.filter(pk=1).first()
-    seq, hash_ = (head.seq, head.hash) if head else (0, auditchain.GENESIS)
-    rows = ImRequest.objects.filter(chain_seq__isnull=False).count()
+    """Sign the chain's end as it is now and write it to AUDIT_DIGEST_DIR (a new file each time).
+
+    The chain's end stays locked while the digest is written, so digests follow one another in the
+    order of the chain, whichever process writes them: a later digest never records an earlier end.
+    """
+    with transaction.atomic(using=AUTOCOMMIT_DB):
+        head = AuditChainHead.objects.using(AUTOCOMMIT_DB).select_for_update().filter(pk=1).first()
+        seq, hash_ = (head.seq, head.hash) if head else (0, auditchain.GENESIS)
+        rows = ImRequest.objects.using(AUTOCOMMIT_DB).filter(chain_seq__isnull=False).count()
+        return _write(key, seq, hash_, rows)
+
+
+def _write(key: bytes, seq: int, hash_: str, rows: int) -> Digest:
     existing, _unreadable = digests_read()
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     previous = existing[-1].signature if existing else ""
@@ -97,13 +109,21 @@ def digest_problem(key: bytes, *, end_seq: int, anchor_seq: int) -> str | None:
     digests, unreadable = digests_read()
     if unreadable:
         return f"digest file(s) that cannot be read in {digest_dir()}: {', '.join(unreadable)}"
-    signatures = {""}
+    signatures, reached = {""}, None
     for digest in digests:
         if not auditchain.signature_matches(key, digest.signature, *digest.signed_parts()):
             return f"the digest {digest.path.name} is not signed with AUDIT_KEY: it was forged or changed"
         if digest.previous not in signatures:
             return f"the digest {digest.path.name} names a digest before it that is missing or not signed"
+        if reached is not None and digest.seq < reached.seq:
+            # The chain went back: everything after an earlier digest's end was deleted, and the
+            # rows written since started the chain again.
+            return (
+                f"the digest {digest.path.name} records the chain ending at #{digest.seq}, though the digest "
+                f"{reached.path.name} of {reached.at} had recorded #{reached.seq}: rows were deleted in between"
+            )
         signatures.add(digest.signature)
+        reached = digest
     if not digests:
         return None
     newest = digests[-1]
