@@ -7,7 +7,6 @@ import gzip
 import json
 import subprocess
 import sys
-from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
 
@@ -28,34 +27,13 @@ pytestmark = audited_db
 TABLE = ImRequest._meta.db_table
 
 
-def send(count: int, *, actor=None) -> list[ImRequest]:
-    for _ in range(count):
-        services.im_check(actor=actor, source="command")
-    return list(ImRequest.objects.order_by("chain_seq"))
-
-
-@contextmanager
-def tampering():
-    """Raw SQL on the audit table, as someone with database access could do. On PostgreSQL the
-    append-only trigger has to be switched off first (which itself needs the table's owner)."""
-    on_postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        if on_postgres:
-            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
-        try:
-            yield cursor
-        finally:
-            if on_postgres:
-                cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
-
-
 def verify_output() -> tuple[int, str]:
     result = run_manage("audit_verify")
     return result.returncode, result.stdout + result.stderr
 
 
-def test_each_completed_request_is_sealed_into_one_chain(emulator):
-    rows = send(4)
+def test_each_completed_request_is_sealed_into_one_chain(emulator, send_checks):
+    rows = send_checks(4)
     assert [row.chain_seq for row in rows] == [1, 2, 3, 4]
     assert rows[0].chain_prev == auditchain.GENESIS
     for before, after in zip(rows, rows[1:], strict=False):
@@ -79,8 +57,8 @@ def test_refused_and_failed_requests_are_sealed_too(emulator, remote_user):
     assert audit_verify().ok
 
 
-def test_the_orm_refuses_to_change_or_delete_a_complete_row(emulator):
-    row = send(1)[0]
+def test_the_orm_refuses_to_change_or_delete_a_complete_row(emulator, send_checks):
+    row = send_checks(1)[0]
     row.note = "edited"
     with pytest.raises(AuditRowImmutable, match=f"Audit row #{row.pk} is complete and cannot be changed"):
         row.save()
@@ -101,19 +79,18 @@ def test_a_pending_row_can_still_be_completed():
     assert ImRequest.objects.get(pk=pending.pk).note == "still open"
 
 
-def test_deleting_a_staff_account_keeps_its_rows_and_the_chain(emulator, django_user_model):
+def test_deleting_a_staff_account_keeps_its_rows_and_the_chain(emulator, django_user_model, send_checks):
     agent = django_user_model.objects.create_user(username="leaver", password="x", is_staff=True)
-    send(2, actor=agent)
+    send_checks(2, actor=agent)
     agent.delete()
     rows = ImRequest.objects.all()
     assert [(row.actor_id, row.actor_username) for row in rows] == [(None, "leaver"), (None, "leaver")]
     assert audit_verify().ok
 
 
-def test_verify_reports_a_row_edited_with_raw_sql(emulator):
-    rows = send(5)
-    with tampering() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET error_code = 0, note = 'fine' WHERE id = %s", [rows[2].pk])
+def test_verify_reports_a_row_edited_with_raw_sql(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(5)
+    raw_audit_sql(f"UPDATE {TABLE} SET error_code = 0, note = 'fine' WHERE id = %s", [rows[2].pk])
     report = audit_verify()
     assert report.problem.kind == "altered" and report.problem.row_id == rows[2].pk
     assert report.checked == 2
@@ -122,43 +99,39 @@ def test_verify_reports_a_row_edited_with_raw_sql(emulator):
     assert f"row id {rows[2].pk} (#3) no longer matches its hash: it was altered" in output
 
 
-def test_verify_reports_a_deleted_row(emulator):
-    rows = send(5)
-    with tampering() as cursor:
-        cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [rows[1].pk])
+def test_verify_reports_a_deleted_row(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(5)
+    raw_audit_sql(f"DELETE FROM {TABLE} WHERE id = %s", [rows[1].pk])
     report = audit_verify()
     assert report.problem.kind == "removed" and report.problem.seq == 3
     code, output = verify_output()
     assert code == 1 and "chain position #2 is missing" in output and "removed" in output
 
 
-def test_verify_reports_the_newest_rows_removed(emulator):
-    rows = send(3)
-    with tampering() as cursor:
-        cursor.execute(f"DELETE FROM {TABLE} WHERE id = %s", [rows[-1].pk])
+def test_verify_reports_the_newest_rows_removed(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(3)
+    raw_audit_sql(f"DELETE FROM {TABLE} WHERE id = %s", [rows[-1].pk])
     report = audit_verify()
     assert report.problem.kind == "truncated"
     assert "the chain ends at #2 but the chain head records #3" in report.problem.message
 
 
-def test_verify_reports_two_rows_swapped(emulator):
-    rows = send(4)
+def test_verify_reports_two_rows_swapped(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(4)
     second, third = rows[1], rows[2]
-    with tampering() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET chain_seq = 1000 WHERE id = %s", [second.pk])
-        cursor.execute(f"UPDATE {TABLE} SET chain_seq = 2 WHERE id = %s", [third.pk])
-        cursor.execute(f"UPDATE {TABLE} SET chain_seq = 3 WHERE id = %s", [second.pk])
+    raw_audit_sql(f"UPDATE {TABLE} SET chain_seq = 1000 WHERE id = %s", [second.pk])
+    raw_audit_sql(f"UPDATE {TABLE} SET chain_seq = 2 WHERE id = %s", [third.pk])
+    raw_audit_sql(f"UPDATE {TABLE} SET chain_seq = 3 WHERE id = %s", [second.pk])
     report = audit_verify()
     assert report.problem.kind == "out_of_order" and report.problem.row_id == third.pk
     code, output = verify_output()
     assert code == 1 and "does not follow the row before it" in output
 
 
-def test_verify_reports_a_row_inserted_with_a_forged_place(emulator):
-    rows = send(3)
+def test_verify_reports_a_row_inserted_with_a_forged_place(emulator, send_checks, raw_audit_sql):
+    rows = send_checks(3)
     forged = {name: getattr(rows[1], name) for name in ("source", "command", "random", "user_id", "state")}
-    with tampering() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET chain_seq = chain_seq + 10 WHERE chain_seq >= 2")
+    raw_audit_sql(f"UPDATE {TABLE} SET chain_seq = chain_seq + 10 WHERE chain_seq >= 2")
     ImRequest.objects.create(
         **forged, request_body={}, chain_seq=2, chain_prev=rows[0].chain_hash, chain_hash="f" * 64,
         completed_at=timezone.now(),
@@ -182,8 +155,8 @@ def test_a_batch_reads_answer_summary_verifies_from_the_stored_row(emulator):
     assert report.ok and report.checked == 1, report
 
 
-def test_verify_passes_and_says_so(emulator):
-    send(3)
+def test_verify_passes_and_says_so(emulator, send_checks):
+    send_checks(3)
     code, output = verify_output()
     assert code == 0 and "OK: audit chain from the start intact, 3 row(s) checked" in output
 
@@ -209,16 +182,16 @@ def archive_records(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle]
 
 
-def archive_split(emulator, tmp_path, old: int = 3, new: int = 2) -> tuple[list[ImRequest], Path, object]:
-    send(old)
+def archive_split(emulator, tmp_path, send_checks, old: int = 3, new: int = 2) -> tuple[list[ImRequest], Path, object]:
+    send_checks(old)
     cutoff = timezone.now()
-    send(new)
+    send_checks(new)
     return list(ImRequest.objects.order_by("chain_seq")), tmp_path / "audit-old.jsonl.gz", cutoff
 
 
-def test_archive_moves_old_rows_to_a_file_and_the_chain_verifies_from_the_anchor(emulator, tmp_path):
+def test_archive_moves_old_rows_to_a_file_and_the_chain_verifies_from_the_anchor(emulator, tmp_path, send_checks):
     services.profile_pull(user_ids=["a", "b"], actor=None, source="command")  # a batch read with subjects
-    rows, target, cutoff = archive_split(emulator, tmp_path)
+    rows, target, cutoff = archive_split(emulator, tmp_path, send_checks)
     out = StringIO()
     call_command("audit_archive", "--before", cutoff.isoformat(), "--to", str(target), stdout=out)
     assert "Archived 4 row(s) (#1 to #4)" in out.getvalue()
@@ -239,8 +212,8 @@ def test_archive_moves_old_rows_to_a_file_and_the_chain_verifies_from_the_anchor
     assert code_output.returncode == 0 and "4 row(s) checked" in code_output.stdout
 
 
-def test_a_second_archive_continues_from_the_first_anchor(emulator, tmp_path):
-    rows, first, cutoff = archive_split(emulator, tmp_path)
+def test_a_second_archive_continues_from_the_first_anchor(emulator, tmp_path, send_checks):
+    rows, first, cutoff = archive_split(emulator, tmp_path, send_checks)
     call_command("audit_archive", "--before", cutoff.isoformat(), "--to", str(first), stdout=StringIO())
     second = tmp_path / "audit-new.jsonl.gz"
     call_command("audit_archive", "--before", timezone.now().isoformat(),
@@ -249,13 +222,13 @@ def test_a_second_archive_continues_from_the_first_anchor(emulator, tmp_path):
     header = archive_records(second)[0]
     assert header["start"] == {"seq": 3, "hash": rows[2].chain_hash}
     assert archive_verify(second).ok and audit_verify().ok
-    send(1)
+    send_checks(1)
     report = audit_verify()
     assert report.ok and report.start_seq == 5 and report.checked == 1
 
 
-def test_an_edited_archive_file_is_reported(emulator, tmp_path):
-    _rows, target, cutoff = archive_split(emulator, tmp_path)
+def test_an_edited_archive_file_is_reported(emulator, tmp_path, send_checks):
+    _rows, target, cutoff = archive_split(emulator, tmp_path, send_checks)
     call_command("audit_archive", "--before", cutoff.isoformat(), "--to", str(target), stdout=StringIO())
     lines = [json.dumps(record) for record in archive_records(target)]
     row = json.loads(lines[2])
@@ -267,10 +240,9 @@ def test_an_edited_archive_file_is_reported(emulator, tmp_path):
     assert report.problem.kind == "altered" and report.problem.seq == 2
 
 
-def test_archive_refuses_a_broken_chain_and_removes_nothing(emulator, tmp_path):
-    rows, target, cutoff = archive_split(emulator, tmp_path)
-    with tampering() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET note = 'changed' WHERE id = %s", [rows[1].pk])
+def test_archive_refuses_a_broken_chain_and_removes_nothing(emulator, tmp_path, send_checks, raw_audit_sql):
+    rows, target, cutoff = archive_split(emulator, tmp_path, send_checks)
+    raw_audit_sql(f"UPDATE {TABLE} SET note = 'changed' WHERE id = %s", [rows[1].pk])
     with pytest.raises(CommandError, match="the chain is broken, nothing was archived"):
         call_command("audit_archive", "--before", cutoff.isoformat(), "--to", str(target))
     assert ImRequest.objects.count() == 5 and not AuditAnchor.objects.exists()
@@ -292,8 +264,8 @@ def test_archive_names_bad_arguments(emulator, tmp_path):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only")
-def test_on_postgresql_a_trigger_refuses_raw_updates_and_deletes_of_complete_rows(emulator):
-    row = send(1)[0]
+def test_on_postgresql_a_trigger_refuses_raw_updates_and_deletes_of_complete_rows(emulator, send_checks):
+    row = send_checks(1)[0]
     with pytest.raises(DatabaseError, match="is complete and cannot be changed"), connection.cursor() as cursor:
         cursor.execute(f"UPDATE {TABLE} SET note = 'x' WHERE id = %s", [row.pk])
     with pytest.raises(DatabaseError, match="is complete and cannot be deleted"), connection.cursor() as cursor:
@@ -327,10 +299,10 @@ def test_each_seal_counts_its_row_for_the_dashboard(emulator, remote_user, cast)
     dashboards_agree()
 
 
-def test_archiving_takes_the_rows_out_of_the_dashboard_counts(emulator, tmp_path):
+def test_archiving_takes_the_rows_out_of_the_dashboard_counts(emulator, tmp_path, send_checks):
     from profiles.models import AuditDayCount
 
-    _rows, target, cutoff = archive_split(emulator, tmp_path, old=3, new=2)
+    _rows, target, cutoff = archive_split(emulator, tmp_path, send_checks, old=3, new=2)
     call_command("audit_archive", "--before", cutoff.isoformat(), "--to", str(target), stdout=StringIO())
     assert list(AuditDayCount.objects.values_list("requests", flat=True)) == [2]
     dashboards_agree()
