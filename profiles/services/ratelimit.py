@@ -17,9 +17,8 @@ from django.db import transaction
 
 from ..im.client import ACCOUNT_CHECK, MULTIACCOUNT_IMPORT
 from ..models import RateWindow
+from .db import AUTOCOMMIT_DB
 
-# The limiter's transactions run on the connection that is never inside a caller's transaction.
-RATELIMIT_DB = "autocommit"
 # The limiter stamps a call when it leaves; Tencent counts it when it arrives. A small margin on
 # the window keeps arrivals under the limit when network delays vary from call to call.
 WINDOW_SECONDS = 1.0
@@ -56,10 +55,10 @@ def rate_limit_acquire(*, command: str, background: bool) -> float:
     which leaves room for agents, so an agent's call waits only when agents alone fill the window.
     """
     limit, background_limit = command_limit(command), job_limit(command)
-    windows = RateWindow.objects.using(RATELIMIT_DB)
+    windows = RateWindow.objects.using(AUTOCOMMIT_DB)
     started = time.monotonic()
     while True:
-        with transaction.atomic(using=RATELIMIT_DB):
+        with transaction.atomic(using=AUTOCOMMIT_DB):
             window = windows.select_for_update().filter(command=command).first()
             if window is None:
                 # get_or_create copes with two processes creating the row at once.
