@@ -11,7 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError
 from ..im.portrait import ReadFailure, RemoteProfile, parse_portrait_answer
-from ..models import CustomTagDefinition, ImRequest, Profile
+from ..models import CustomTagDefinition, Profile
 from .gateway import JobCall, im_call
 from .localcopy import READ_CHUNK, CopyUpdate, local_copies_store
 from .threads import map_in_threads
@@ -32,7 +32,6 @@ class RemoteRead:
     profiles: dict[str, RemoteProfile] = field(default_factory=dict)
     failures: dict[str, ReadFailure] = field(default_factory=dict)
     calls: int = 0
-    audits: list[ImRequest] = field(default_factory=list)
 
 
 @dataclass
@@ -96,13 +95,12 @@ def remote_read(
             return conclude(read) if conclude is not None else ""
 
         try:
-            audit, _response = im_call(
+            im_call(
                 command=PORTRAIT_GET, body={"To_Account": batch, "TagList": list(tags)}, actor=actor,
                 source=source, user_id=batch[0] if len(batch) == 1 else "",
                 subjects=batch if len(batch) > 1 else None, client=client, conclude=take_answer,
                 **(job.call_options() if job else {"purpose": purpose}),
             )
-            read.audits.append(audit)
         except ImError as exc:
             for user_id in batch:
                 read.failures[user_id] = ReadFailure(user_id, exc.error_code, exc.info.meaning)
@@ -116,7 +114,6 @@ def remote_read(
     for read in map_in_threads(read_batch, batches, PULL_CONCURRENCY):
         result.profiles.update(read.profiles)
         result.failures.update(read.failures)
-        result.audits.extend(read.audits)
         result.calls += read.calls
     return result
 
