@@ -252,6 +252,9 @@ LOGGING = {
         # runserver's access log prints query strings: a callback's Sign among them.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # Logins: django-axes logs each failure and lockout at WARNING; its INFO lines (every sign-in, every
+        # clean-up) repeat what its tables hold.
+        "axes": {"level": "WARNING"},
     },
 }
 

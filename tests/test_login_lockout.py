@@ -175,6 +175,7 @@ def test_every_failure_and_lockout_is_recorded(client, cast, admin_login):
 def test_no_submitted_password_is_stored_or_logged(client, cast, admin_login, caplog):
     secret = "Tr0ub4dor-and-3-horses"
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="axes")
     for _ in range(5):
         admin_login(client, "editor", secret)
     admin_login(client, "editor", "pw-editor")
