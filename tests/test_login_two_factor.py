@@ -94,6 +94,7 @@ def test_a_reviewer_is_asked_too(client, cast, two_factor, enrol, admin_login, s
 
 
 def test_an_editor_is_not_asked(client, cast, two_factor, admin_login, signed_in):
+    assert CODE_FIELD in client.get(reverse("admin:login")).content.decode()  # shown, left empty
     assert admin_login(client, "editor", "pw-editor").status_code == 302
     assert signed_in(client)
 
