@@ -23,7 +23,7 @@ from .labels import describe_change
 from .models import Profile
 
 if TYPE_CHECKING:
-    from .services import PushOutcome
+    from .services import Conflict, PushOutcome
 
 # The code of a form "error" that only keeps the form open to tell the agent something.
 INFORMATION = "information"
@@ -61,10 +61,11 @@ def parse_conflict_base(raw: str) -> dict[str, Any] | None:
 
 
 class ConflictHandling:
-    """Mixed into ProfileForm: it declares the hidden ``loaded_at`` and ``conflict_base`` fields
+    """Mixed into ProfileForm, which declares the hidden ``loaded_at`` and ``conflict_base`` fields
     and ``confirm_birthday``, and calls these from its ``clean()``."""
 
     notices: list[str]
+    conflicts: list[Conflict]
     conflict_report: selectors.ConflictReport | None
     taken: list[selectors.TakenChange]
     birthday_warning: str
@@ -72,7 +73,8 @@ class ConflictHandling:
     def init_conflicts(self) -> None:
         # What the form tells the agent in a plain information box (the conflict table and the
         # birthday warning have panels of their own).
-        self.notices: list[str] = []
+        self.notices = []
+        self.conflicts = []  # the push's own Conflict records, for callers that read them
         self.conflict_report = None
         self.taken = []
         self.birthday_warning = ""
@@ -129,10 +131,13 @@ class ConflictHandling:
         return self.cleaned_data.get("conflict_base")
 
     def overwrite_note(self, *, base: Mapping[str, Any], values: Mapping[str, Any], since: datetime | None) -> str:
-        """The audit note of a *Keep mine* push: each tag it sends over Tencent's value, and who set that."""
+        """The audit note of a *Keep mine* push: each tag it sends over Tencent's value, and who set
+        that; empty when it sends over none (the agent took Tencent's value after all)."""
         overwritten = {
             tag: remote for tag, remote in base["values"].items() if tag in values and values[tag] != remote
         }
+        if not overwritten:
+            return ""
         causes = selectors.change_causes(
             user_id=self.instance.user_id, since=since, viewer_id=self._actor_id(), values=overwritten,
         )
@@ -154,6 +159,7 @@ class ConflictHandling:
         """Keep the form open with the conflict table; the hidden base lets *Keep mine* save over
         exactly what the table showed (and no later change)."""
         current = Profile.objects.get(pk=self.instance.pk)
+        self.conflicts = list(outcome.conflicts)
         self.conflict_report = selectors.conflict_report(
             user_id=current.user_id, since=since, viewer_id=self._actor_id(), conflicts=outcome.conflicts,
             started=started, current=self._tag_values(current), touched=touched,

@@ -259,8 +259,8 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
         if self.errors:
             return cleaned
         if keep is not None:
-            purpose = OVERWRITE_PURPOSE
             note = self.overwrite_note(base=keep, values=values, since=since)
+            purpose = OVERWRITE_PURPOSE if note else ""
         try:
             self.push_outcome = services.profile_push(
                 profile=profile, values=values, actor=self.actor, source=self.source,
