@@ -101,10 +101,11 @@ def test_results_and_retry_of_failed_items(editor_client, emulator, settings):
     assert by_user["u_0"][1] == "succeeded" and by_user["u_missing"][1:3] == ["failed", "40003"]
     assert "does not exist" in by_user["u_missing"][3]
 
-    response = editor_client.post(reverse("admin:profiles_bulkjob_retry", args=[job.pk]))
-    retry = BulkJob.objects.exclude(pk=job.pk).get()
-    assert response["Location"] == reverse("admin:profiles_bulkjob_change", args=[retry.pk])
-    assert list(retry.items.values_list("user_id", flat=True)) == ["u_missing"] and retry.retry_of == job
+    # 40003 cannot pass on a retry (docs/tencent-im.md §6): nothing is re-queued, and the message says why.
+    response = editor_client.post(reverse("admin:profiles_bulkjob_retry", args=[job.pk]), follow=True)
+    assert not BulkJob.objects.exclude(pk=job.pk).exists()
+    [message] = [str(m) for m in response.context["messages"]]
+    assert "Nothing was retried" in message and "1 item with 40003" in message
 
 
 def test_cancel_stops_pending_items(editor_client, emulator):
@@ -144,9 +145,10 @@ def test_the_job_page_lists_the_failed_items(editor_client, emulator, settings):
     job = make_job(emulator, "u_0", "u_missing", "u_gone", "u_absent")
     assert jobpush.job_work(job_id=job.pk, seconds=10)
     page = editor_client.get(reverse("admin:profiles_bulkjob_change", args=[job.pk])).content.decode()
-    assert 'id="job-failed"' in page and "3 item(s) failed." in page
-    assert all(f"<td>{user_id}</td><td>40003</td>" in page for user_id in ["u_missing", "u_gone", "u_absent"])
-    assert "<td>u_0</td>" not in page
+    assert 'id="job-failed"' in page and "3 items failed." in page
+    assert all(f'data-user-id="{user_id}"' in page for user_id in ["u_missing", "u_gone", "u_absent"])
+    assert page.count("This UserID does not exist in Tencent IM; import the account first.") >= 3
+    assert 'data-user-id="u_0"' not in page and 'id="job-retry"' not in page
 
     failures = selectors.job_failures(job, limit=2)
     assert failures.count == 3 and failures.more == 1

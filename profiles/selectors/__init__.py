@@ -12,14 +12,27 @@ from .audit import (
     user_timeline,
 )
 from .dashboard import Dashboard, audit_dashboard, audit_dashboard_for
-from .jobs import JobFailures, JobProgress, job_failures, job_progress, jobs_visible_to, may_manage_job
+from .jobs import (
+    FailedItem,
+    JobFailures,
+    JobProgress,
+    NotRetried,
+    job_failures,
+    job_not_retried,
+    job_progress,
+    jobs_visible_to,
+    may_manage_job,
+)
 
 __all__ = [
     "Dashboard",
     "HistoryEntry",
     "Timeline",
+    "FailedItem",
     "JobFailures",
     "JobProgress",
+    "NotRetried",
+    "job_not_retried",
     "jobs_visible_to",
     "may_manage_job",
     "audit_dashboard",
