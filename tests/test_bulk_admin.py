@@ -36,12 +36,14 @@ def test_set_fields_previews_then_starts_a_job(editor_client, three_users, emula
     form_page = post_action(editor_client, three_users)
     assert form_page.status_code == 200 and 'name="allow_type"' in form_page.content.decode()
 
-    preview = post_action(editor_client, three_users, step="preview", allow_type="AllowType_Type_DenyAny")
+    chosen = {"do_allow_type": "set", "allow_type": "AllowType_Type_DenyAny"}
+    preview = post_action(editor_client, three_users, step="preview", **chosen)
     page = preview.content.decode()
-    assert "3 profile(s) will be set" in page and page.count("AllowType_Type_DenyAny") >= 3
+    assert "3 of the 3 selected profiles will change" in page
+    assert page.count("Friend requests: (not set) → Refuse all") == 3
     assert emulator.requests() == [] and not BulkJob.objects.exists()
 
-    started = post_action(editor_client, three_users, step="confirm", allow_type="AllowType_Type_DenyAny")
+    started = post_action(editor_client, three_users, step="confirm", **chosen)
     job = BulkJob.objects.get()
     assert started.status_code == 302 and started["Location"] == reverse("admin:profiles_bulkjob_change", args=[job.pk])
     assert job.total == 3 and job.source == BulkJob.Source.SELECTION and job.created_by_username == "editor"
@@ -55,7 +57,8 @@ def test_set_fields_previews_then_starts_a_job(editor_client, three_users, emula
 
 
 def test_set_fields_refuses_invalid_values_before_any_job(editor_client, three_users, emulator):
-    response = post_action(editor_client, three_users, step="preview", nick="中" * 167, level="4294967296")
+    response = post_action(editor_client, three_users, step="preview", do_nick="set", nick="中" * 167,
+                           do_level="set", level="4294967296")
     form = response.context["form"]
     assert "nick" in form.errors and "level" in form.errors
     assert not BulkJob.objects.exists() and emulator.requests() == []
@@ -63,7 +66,7 @@ def test_set_fields_refuses_invalid_values_before_any_job(editor_client, three_u
 
 def test_an_auditor_cannot_start_a_job(client, cast, three_users):
     client.force_login(cast.auditor)
-    post_action(client, three_users, step="confirm", allow_type="AllowType_Type_DenyAny")
+    post_action(client, three_users, step="confirm", do_allow_type="set", allow_type="AllowType_Type_DenyAny")
     assert not BulkJob.objects.exists()
 
 
