@@ -128,6 +128,8 @@ def test_a_refresh_job_retries_no_answer_but_not_a_missing_account(cast, emulato
     jobpull.job_pull_round(job_id=lost.pk)
     item = lost.items.get()
     assert item.state == BulkJobItem.State.FAILED and item.error_code is None and item.retryable
+    retry = jobs.job_retry_failed(job=lost, actor=None).job
+    assert retry.kind == BulkJob.Kind.PULL and list(retry.items.values_list("user_id", flat=True)) == ["u_1"]
 
     missing = editors_job([jobs.JobRow(user_id="u_nobody", values={})], kind=BulkJob.Kind.PULL)
     jobpull.job_pull_round(job_id=missing.pk)
