@@ -135,3 +135,27 @@ def test_a_refresh_job_retries_no_answer_but_not_a_missing_account(cast, emulato
     jobpull.job_pull_round(job_id=missing.pk)
     item = missing.items.get()
     assert item.state == BulkJobItem.State.FAILED and item.error_code == 40003 and not item.retryable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_marks_earlier_failures_that_a_retry_can_help():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("profiles", "0015_external_changes_chain")], [("profiles", "0016_bulk_items_rejected_retryable")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    job = old_apps.get_model("profiles", "BulkJob").objects.create(source="command", source_name="before 0016")
+    old_items = old_apps.get_model("profiles", "BulkJobItem").objects
+    for user_id, state, code, message in [
+        ("u_busy", "failed", 70500, "Gave up after 5 attempts: ..."),
+        ("u_long", "failed", 40601, "Tencent refused the change — ErrorCode 40601"),
+        ("u_lost", "failed", None, "Gave up after 5 attempts: No answer from Tencent (timeout)"),
+        ("u_bad", "failed", None, "Not sent: Tag_Profile_IM_Nick: too long"),
+        ("u_ok", "succeeded", 0, "Tencent accepted the change"),
+    ]:
+        old_items.create(job=job, user_id=user_id, values={}, state=state, error_code=code, message=message)
+    MigrationExecutor(connection).migrate(after)
+    retryable = dict(BulkJobItem.objects.filter(job_id=job.pk).values_list("user_id", "retryable"))
+    assert retryable == {"u_busy": True, "u_long": False, "u_lost": True, "u_bad": False, "u_ok": False}
