@@ -142,7 +142,7 @@ def test_the_migration_marks_earlier_failures_that_a_retry_can_help():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("profiles", "0015_external_changes_chain")], [("profiles", "0016_bulk_items_rejected_retryable")]
+    before, after = [("profiles", "0017_reviewers_see_logins")], [("profiles", "0018_bulk_items_rejected_retryable")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old_apps = executor.loader.project_state(before).apps

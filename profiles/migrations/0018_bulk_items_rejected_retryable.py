@@ -18,7 +18,7 @@ def mark_retryable_failures(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("profiles", "0015_external_changes_chain")]
+    dependencies = [("profiles", "0017_reviewers_see_logins")]
 
     operations = [
         migrations.AddField(
