@@ -18,6 +18,7 @@ rows is checked in bounded memory. Only the set of UserIDs seen (for duplicates)
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -188,7 +189,7 @@ def _rows(
             raise CsvFormatError([f"Line {line} is not valid CSV ({exc}); nothing after it could be read."]) from None
         if not any(cell.strip() for cell in cells):
             continue
-        user_id = cells[user_id_index] if user_id_index < len(cells) else ""
+        user_id = unguard_cell(cells[user_id_index]) if user_id_index < len(cells) else ""
         if len(cells) != len(header):
             yield _Row(line, user_id, None, f"The row has {len(cells)} cells; the header has {len(header)}.")
             continue
@@ -214,7 +215,7 @@ def _check_values(
         text = cells[index]
         if text == "":
             continue  # empty cell: leave this tag alone
-        text = _uncell(text)
+        text = unguard_cell(text)
         try:
             values[wire_name] = catalogue.parse_text_value(wire_name, text)
         except catalogue.TagValueError as exc:
@@ -281,26 +282,31 @@ def export_columns(definitions: Iterable[CustomTagDefinition] | None = None) -> 
     return [USER_ID_HEADER, *(tag.wire_name for tag in catalogue.STANDARD_TAGS), *custom]
 
 
-# A cell starting with one of these runs as a formula when the file is opened in a spreadsheet
-# (CSV injection): a nickname is user-chosen text. Export prefixes such a cell with an apostrophe,
-# which spreadsheets hide, and the import removes exactly that apostrophe again.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these runs as a formula when the file is opened in a spreadsheet (CSV
+# injection, OWASP): a nickname and even a UserID are user-chosen text. Export prefixes one apostrophe,
+# which spreadsheets hide, to any text cell matching _GUARDED (apostrophes already leading such a cell
+# included), and the import removes exactly one from a cell matching _UNGUARD. Exported cells that
+# match _UNGUARD are exactly the guarded ones, so export then import gives back every value, one
+# that really begins with apostrophes too.
+_FORMULA_STARTS = "=+\\-@\t\r"
+_GUARDED = re.compile(f"'*[{_FORMULA_STARTS}]")
+_UNGUARD = re.compile(f"'+[{_FORMULA_STARTS}]")
 _FORMULA_GUARD = "'"
 
 
 def guard_cell(value: Any) -> str:
-    """A value as CSV cell text, guarded against formula injection (any CSV this app writes uses it)."""
+    """A value as CSV cell text, guarded against formula injection (every CSV this app writes uses it).
+
+    Only text is guarded: a number such as -1 is a number to a spreadsheet, never a formula."""
     text = "" if value is None else str(value)
-    if isinstance(value, str) and text.startswith((*_FORMULA_STARTS, _FORMULA_GUARD)):
+    if isinstance(value, str) and _GUARDED.match(text):
         return _FORMULA_GUARD + text
     return text
 
 
-def _uncell(text: str) -> str:
-    """Undo the export's guard: an apostrophe before a formula start (or before an apostrophe)."""
-    if text.startswith(_FORMULA_GUARD) and text[1:].startswith((*_FORMULA_STARTS, _FORMULA_GUARD)):
-        return text[1:]
-    return text
+def unguard_cell(text: str) -> str:
+    """Undo ``guard_cell``: one apostrophe off a cell of apostrophes followed by a formula start."""
+    return text[1:] if _UNGUARD.match(text) else text
 
 
 def csv_export_lines(
@@ -317,7 +323,7 @@ def csv_export_lines(
     yield (BOM + header) if bom else header
     tags = columns[1:]
     for profile in queryset.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield writer.writerow([profile.user_id, *(guard_cell(profile.tag_value(tag)) for tag in tags)])
+        yield writer.writerow([guard_cell(profile.user_id), *(guard_cell(profile.tag_value(tag)) for tag in tags)])
 
 
 __all__ = [
@@ -330,4 +336,5 @@ __all__ = [
     "csv_good_rows",
     "export_columns",
     "guard_cell",
+    "unguard_cell",
 ]

@@ -203,10 +203,10 @@ def test_an_export_leaves_out_custom_tags_the_admin_may_not_write():
 
 
 def test_export_guards_formula_cells_and_import_reads_them_back(db):
-    from profiles.csvio import _uncell, guard_cell
+    from profiles.csvio import guard_cell, unguard_cell
 
     for nick in ["=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "'quoted", "plain"]:
         exported = guard_cell(nick)
         assert not exported.startswith(("=", "+", "-", "@"))
-        assert _uncell(exported) == nick
+        assert unguard_cell(exported) == nick
     assert guard_cell(42) == "42"  # numbers are not text a spreadsheet would run

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from .. import selectors, services
+from ..csvio import guard_cell
 from ..im.errors import describe
 from ..models import BulkJob
 from .common import page_context
@@ -80,9 +81,10 @@ def job_results(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) ->
         yield writer.writerow(["UserID", "outcome", "ErrorCode", "meaning", "attempts", "line"])
         for item in job.items.order_by("pk").iterator(chunk_size=2000):
             meaning = describe(item.error_code).meaning if item.error_code not in (None, 0) else ""
+            # Every text cell guarded: a UserID or a message may begin like a formula.
             yield writer.writerow([
-                item.user_id, item.state, "" if item.error_code is None else item.error_code,
-                meaning or item.message, item.attempts, item.line or "",
+                guard_cell(item.user_id), guard_cell(item.state), "" if item.error_code is None else item.error_code,
+                guard_cell(meaning or item.message), item.attempts, item.line or "",
             ])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
