@@ -185,6 +185,10 @@ class ProfileForm(forms.ModelForm):
                     self.add_error(field_name, "Tencent cannot unset this tag; choose a value instead.")
                     continue
                 value = ""
+            elif value == before:
+                # Left as it was: not sent, so not checked either. A value Tencent holds that this
+                # app would not accept typed (a control character) must not block the other edits.
+                continue
             values[wire_name] = value
         return values
 

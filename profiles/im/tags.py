@@ -54,6 +54,8 @@ class StandardTag:
     # docs/tencent-im.md §2 "error when broken"
     error_code: int = 40001
     admin_only: bool = False
+    # Text that may span lines: line breaks and tabs are not refused as control characters.
+    multiline: bool = False
 
     @property
     def allowed_values(self) -> tuple[str, ...]:
@@ -78,6 +80,33 @@ class StandardTag:
             return value
         check_byte_length(self.wire_name, self.label, value, self.max_bytes or MAX_VALUE_BYTES)
         return value
+
+
+# Control characters (Unicode category Cc: U+0000-U+001F and U+007F-U+009F) in text people type (the
+# forms, CSV files, the command line). Tencent documents no such rule (docs/tencent-im.md §2: "any text");
+# it is this app's own: PostgreSQL stores no NUL, and the others are paste accidents that clients show
+# as boxes or that break a line. Text that may span lines (SelfSignature, and custom tags, whose
+# format the app defines) may hold line feeds, carriage returns and tabs.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_CHARACTER_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_character_problem(wire_name: str, text: str) -> str | None:
+    """Why ``text`` may not be sent as the value of ``wire_name`` (it holds a control character), or None.
+
+    Applied to the values this app sends (``services.validation.validate_tag_values``), not to values
+    read from Tencent, which are kept as they are."""
+    standard = STANDARD_BY_WIRE.get(wire_name)
+    multiline = standard.multiline if standard is not None else is_custom_tag_name(wire_name)
+    pattern = _CONTROL_CHARACTER_BUT_LINE_BREAKS if multiline else _CONTROL_CHARACTER
+    found = pattern.search(text)
+    if found is None:
+        return None
+    allowed = " (line breaks and tabs are allowed)" if multiline else ""
+    return (
+        f"contains the control character U+{ord(found.group()):04X} at character {found.start() + 1}; "
+        f"remove it{allowed}."
+    )
 
 
 def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) -> None:
@@ -187,7 +216,8 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
-        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES),
+        multiline=True,
+        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES) + " It may span several lines.",
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_AllowType",
