@@ -108,6 +108,8 @@ def _resolve_header(
     seen: dict[str, int] = {}
     for index, raw_name in enumerate(header, start=1):
         name = raw_name.strip()
+        # As messages quote it: a 100 KB header cell makes no 100 KB message, a line break no second line.
+        label = name if len(name) <= 40 and name.isprintable() else catalogue.shown(name)
         if name.lower() in ("userid", "user_id"):
             if user_id_index is not None:
                 problems.append(f"Column {index} is a second UserID column.")
@@ -122,7 +124,7 @@ def _resolve_header(
             wire_name = catalogue.resolve_tag_name(name)
         except ValueError:
             problems.append(
-                f"Column {index} ({name!r}) is not a tag: use a standard tag's wire name "
+                f"Column {index} ({catalogue.shown(name)}) is not a tag: use a standard tag's wire name "
                 "(Tag_Profile_IM_Nick) or short name (nick), or a custom tag defined here."
             )
             columns.append(None)
@@ -131,20 +133,20 @@ def _resolve_header(
             definition = definitions.get(wire_name)
             if definition is None:
                 problems.append(
-                    f"Column {index} ({name}) is a custom tag that is not defined here "
+                    f"Column {index} ({label}) is a custom tag that is not defined here "
                     "(Tencent would answer 40009); define it under Custom tag definitions first."
                 )
             elif not definition.admin_write:
                 problems.append(
-                    f"Column {index} ({name}): the app admin has no write permission on this custom tag "
+                    f"Column {index} ({label}): the app admin has no write permission on this custom tag "
                     "(Tencent would answer 40008)."
                 )
         if wire_name in seen:
-            problems.append(f"Column {index} ({name}) repeats column {seen[wire_name]} ({wire_name}).")
+            problems.append(f"Column {index} ({label}) repeats column {seen[wire_name]} ({wire_name}).")
         seen.setdefault(wire_name, index)
         columns.append(wire_name)
     if user_id_index is None:
-        found = ", ".join(repr(name) for name in header) or "nothing"
+        found = ", ".join(catalogue.shown(name) for name in header[:20]) or "nothing"
         problems.insert(0, f"The header row has no UserID column (found {found}).")
     elif not seen and not problems:
         problems.append("The header row names no tag column: there is nothing to set.")
@@ -246,7 +248,8 @@ def csv_check(
                 continue
             result.bad += 1
             if len(result.bad_rows) < max_bad_rows:
-                result.bad_rows.append(BadRow(row.line, row.user_id, row.reason))
+                # Cut: a bad row's UserID cell may be anything up to the csv module's 128 KB field.
+                result.bad_rows.append(BadRow(row.line, row.user_id[:64], row.reason))
     except CsvFormatError as exc:
         result.problems = exc.problems
     return result

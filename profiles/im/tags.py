@@ -24,6 +24,13 @@ CUSTOM_KEYWORD_RE = re.compile(r"^[A-Za-z]{1,8}$")
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` as a message quotes it: its repr (control characters visible), cut to ``limit``
+    characters, so a 100 KB cell never becomes a 100 KB message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class ValueType(enum.StrEnum):
     STRING = "string"
     ENUM = "enum"
@@ -74,7 +81,7 @@ class StandardTag:
                 allowed = ", ".join(self.allowed_values)
                 raise TagValueError(
                     self.wire_name,
-                    f"{value!r} is not a valid {self.label}; allowed values: {allowed}.",
+                    f"{shown(value)} is not a valid {self.label}; allowed values: {allowed}.",
                     self.error_code,
                 )
             return value
@@ -125,7 +132,7 @@ def _validate_uint32(tag: StandardTag, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TagValueError(
             tag.wire_name,
-            f"{tag.label} must be a whole number from 0 to {UINT32_MAX}, not {value!r}.",
+            f"{tag.label} must be a whole number from 0 to {UINT32_MAX}, not {shown(value)}.",
             40610,
         )
     if not 0 <= value <= UINT32_MAX:
@@ -141,7 +148,7 @@ def parse_uint32(text: str) -> int:
     """Parse a uint32 typed by a person (form, CSV, command line). Raises ValueError with a reason."""
     stripped = text.strip()
     if not re.fullmatch(r"[0-9]+", stripped):
-        raise ValueError(f"{text!r} is not a whole number from 0 to {UINT32_MAX}")
+        raise ValueError(f"{shown(text)} is not a whole number from 0 to {UINT32_MAX}")
     number = int(stripped)
     if number > UINT32_MAX:
         raise ValueError(f"{number} is larger than {UINT32_MAX}, the largest uint32")
@@ -327,11 +334,11 @@ def validate_custom_keyword(keyword: str) -> None:
         raise ValueError("The keyword is empty.")
     if len(keyword.encode("utf-8")) > CUSTOM_KEYWORD_MAX_BYTES:
         raise ValueError(
-            f"The keyword {keyword!r} is {len(keyword.encode('utf-8'))} bytes; "
+            f"The keyword {shown(keyword)} is {len(keyword.encode('utf-8'))} bytes; "
             f"Tencent allows at most {CUSTOM_KEYWORD_MAX_BYTES}."
         )
     if not CUSTOM_KEYWORD_RE.fullmatch(keyword):
-        raise ValueError(f"The keyword {keyword!r} may contain only English letters (A-Z, a-z).")
+        raise ValueError(f"The keyword {shown(keyword)} may contain only English letters (A-Z, a-z).")
 
 
 def is_custom_tag_name(name: str) -> bool:
@@ -383,6 +390,6 @@ def resolve_tag_name(name: str) -> str:
     if standard is not None:
         return standard.wire_name
     raise ValueError(
-        f"Unknown tag {name!r}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
+        f"Unknown tag {shown(name)}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
         f"its short name ({', '.join(STANDARD_BY_FIELD)}), or {CUSTOM_TAG_PREFIX}<keyword>."
     )
