@@ -134,7 +134,7 @@ class ProfileAdmin(OfferedFiltersOnly):
                 )
                 job = services.job_create(
                     actor=request.user, source=BulkJob.Source.SELECTION,
-                    source_name=f"{count} selected profile(s)", rows=rows,
+                    source_name=services.jobs.SELECTED_PROFILES % {"count": count}, rows=rows,
                 )
                 message = ngettext(
                     "Job #%(pk)s started for %(count)s profile.", "Job #%(pk)s started for %(count)s profiles.",

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from .errors import ErrorCodeInfo, describe
+from .errors import ErrorCodeInfo, describe, gettext_noop
 from .usersig import UserSigProvider
 
 # docs/tencent-im.md §1: Tencent's backend gives up after 3 s; a client's read timeout must be longer.
@@ -34,6 +34,16 @@ ACCOUNT_IMPORT = "im_open_login_svc/account_import"
 MULTIACCOUNT_IMPORT = "im_open_login_svc/multiaccount_import"
 # Every command this client is used for (the audit list offers them as a filter).
 COMMANDS = (PORTRAIT_SET, PORTRAIT_GET, ACCOUNT_CHECK, ACCOUNT_IMPORT, MULTIACCOUNT_IMPORT)
+
+# Why a request got no JSON answer: English in exceptions and audit rows, marked for translation so
+# pages show them in the reader's language (profiles.errortext.transport_reason).
+TIMED_OUT = gettext_noop("timed out waiting for Tencent")
+NO_CONNECTION = gettext_noop("could not connect to Tencent (connection refused or reset)")
+REQUEST_FAILED = gettext_noop("request failed (%(kind)s)")
+HTTP_STATUS = gettext_noop("HTTP %(status)s from Tencent")
+NOT_AN_OBJECT = gettext_noop("Tencent's answer is not a JSON object")
+NO_OUTCOME = gettext_noop("the answer has no ActionStatus or ErrorCode (not from Tencent?)")
+TRANSPORT_REASONS = (TIMED_OUT, NO_CONNECTION, REQUEST_FAILED, HTTP_STATUS, NOT_AN_OBJECT, NO_OUTCOME)
 
 
 def new_random() -> int:
@@ -215,11 +225,11 @@ class ImClient:
         try:
             http = self._send(self.build_url(command, nonce), payload)
         except requests.Timeout:
-            reason = "timed out waiting for Tencent"
+            reason = TIMED_OUT
         except requests.ConnectionError:
-            reason = "could not connect to Tencent (connection refused or reset)"
+            reason = NO_CONNECTION
         except requests.RequestException as exc:
-            reason = f"request failed ({type(exc).__name__})"
+            reason = REQUEST_FAILED % {"kind": type(exc).__name__}
         else:
             reason = ""
         if reason:
@@ -230,7 +240,7 @@ class ImClient:
         text = http.text
         if http.status_code != 200:
             raise TransportError(
-                f"HTTP {http.status_code} from Tencent", command=command, random=nonce,
+                HTTP_STATUS % {"status": http.status_code}, command=command, random=nonce,
                 latency_ms=latency, http_status=http.status_code, response_text=text[:2000],
             )
         try:
@@ -239,14 +249,14 @@ class ImClient:
             data = None
         if not isinstance(data, dict):
             raise TransportError(
-                "Tencent's answer is not a JSON object", command=command, random=nonce,
+                NOT_AN_OBJECT, command=command, random=nonce,
                 latency_ms=latency, http_status=200, response_text=text[:2000],
             )
         if "ErrorCode" not in data and "ActionStatus" not in data:
             # docs/tencent-im.md §1: the outcome is in the body. A JSON object without it (a proxy's "{}") is not
             # a Tencent answer, and must not pass for a success.
             raise TransportError(
-                "the answer has no ActionStatus or ErrorCode (not from Tencent?)", command=command,
+                NO_OUTCOME, command=command,
                 random=nonce, latency_ms=latency, http_status=200, response_text=text[:2000],
             )
         response = ImResponse(command=command, random=nonce, http_status=200, body=data, latency_ms=latency)

@@ -8,20 +8,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import tags as catalogue
-from .errors import describe
+from .errors import describe, gettext_noop
+
+# Why a user's profile is missing from an accepted answer (docs/tencent-im.md §5), when no ErrorCode says.
+LISTED_AS_FAILED = gettext_noop("listed in Fail_Account")
+LEFT_OUT = gettext_noop("missing from Tencent's answer")
+READ_FAILURE_REASONS = (LISTED_AS_FAILED, LEFT_OUT)
 
 
 @dataclass(frozen=True)
 class ReadFailure:
-    """Why one user's profile was not read (or not stored)."""
+    """Why one user's profile was not read (or not stored): the ErrorCode's meaning or what happened
+    (English; ``profiles.errortext.read_failure_text`` says it in the reader's language), and what
+    Tencent added in its own words."""
 
     user_id: str
     error_code: int | None
     reason: str
+    detail: str = ""
 
     def describe(self) -> str:
         code = f"ErrorCode {self.error_code}: " if self.error_code is not None else ""
-        return f"{self.user_id}: {code}{self.reason}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.user_id}: {code}{self.reason}{detail}"
 
 
 @dataclass
@@ -85,14 +94,14 @@ def parse_portrait_answer(
         code = item.get("ResultCode", 0)
         if code != 0 or user_id in failed_accounts:
             code = code if isinstance(code, int) and code != 0 else None
-            reason = describe(code).meaning if code is not None else "listed in Fail_Account"
+            reason = describe(code).meaning if code is not None else LISTED_AS_FAILED
             info = item.get("ResultInfo")
-            answer.failures[user_id] = ReadFailure(user_id, code, f"{reason}{f' ({info})' if info else ''}")
+            answer.failures[user_id] = ReadFailure(user_id, code, reason, str(info) if info else "")
             continue
         answer.profiles[user_id] = parse_profile_items(
             item.get("ProfileItem"), requested=requested, custom_tags=custom_tags
         )
     for user_id in asked:
         if user_id not in answer.profiles and user_id not in answer.failures:
-            answer.failures[user_id] = ReadFailure(user_id, None, "missing from Tencent's answer")
+            answer.failures[user_id] = ReadFailure(user_id, None, LEFT_OUT)
     return answer

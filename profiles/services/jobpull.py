@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+from django.utils.translation import gettext_noop
+
 from ..im import tags as catalogue
 from ..im.errors import describe
 from ..models import BulkJob, BulkJobItem, ImRequest
@@ -13,6 +15,10 @@ from . import jobs
 from .gateway import JobCall
 from .jobs import items_finish, job_cancel_requested, job_claim, job_finish_if_done, job_start
 from .pull import profile_pull
+
+# What an item records, in English (profiles.errortext translates it when shown).
+REFRESHED = gettext_noop("Refreshed from Tencent.")
+RECORDED_MESSAGES = (REFRESHED,)
 
 
 def job_pull_round(*, job_id: int) -> int:
@@ -39,7 +45,7 @@ def job_pull_round(*, job_id: int) -> int:
     if outcome.pulled:
         items_finish(
             [items[user_id].pk for user_id in outcome.pulled], state=BulkJobItem.State.SUCCEEDED, code=0,
-            message="Refreshed from Tencent.",
+            message=REFRESHED,
         )
     # Failures grouped by what they say: a refused call fails its 100 users with one reason.
     by_reason: dict[tuple[int | None, str, bool], list[int]] = defaultdict(list)

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..im.client import PORTRAIT_SET
 from ..im.errors import Retry, describe
@@ -37,6 +38,16 @@ from .threads import run_in_threads
 from .validation import TagValidationError, custom_tag_definitions
 
 logger = logging.getLogger(__name__)
+
+# What an item records, in English (profiles.errortext translates it when shown).
+SUCCEEDED_BEFORE_STOP = gettext_noop("Succeeded (recorded before the worker stopped).")
+RESENT_NOTE = gettext_noop(
+    "The worker stopped before Tencent's answer was recorded; the edit was sent again (attempt %(attempt)s)."
+)
+NOT_SENT = gettext_noop("Not sent: %(why)s")
+GAVE_UP = gettext_noop("Gave up after %(attempts)s attempts: %(message)s")
+UNEXPECTED = gettext_noop("Unexpected error while sending; see the logs.")
+RECORDED_MESSAGES = (SUCCEEDED_BEFORE_STOP, RESENT_NOTE, NOT_SENT, GAVE_UP, UNEXPECTED)
 
 
 def max_attempts() -> int:
@@ -79,14 +90,13 @@ def _process(
     item = claim.item
     if claim.abandoned and _already_succeeded(job.pk, item):
         BulkJobItem.objects.filter(pk=item.pk).update(attempts=F("attempts") - 1)  # nothing sent now
-        _finish(item, BulkJobItem.State.SUCCEEDED, 0, "Succeeded (recorded before the worker stopped).")
+        _finish(item, BulkJobItem.State.SUCCEEDED, 0, SUCCEEDED_BEFORE_STOP)
         return
     attempt = item.attempts  # counted by the claim
     if claim.abandoned:
         audit_close_unanswered(
             job_id=job.pk, user_id=item.user_id, command=PORTRAIT_SET,
-            note=f"The worker stopped before Tencent's answer was recorded; the edit was sent again "
-            f"(attempt {attempt}).",
+            note=RESENT_NOTE % {"attempt": attempt},
         )
     resent = ", re-sent: the answer was never recorded (worker stopped)" if claim.abandoned else ""
     purpose = f"job #{job.pk}{resent}"
@@ -97,7 +107,7 @@ def _process(
             definitions=definitions, tencent_now=current,
         )
     except TagValidationError as exc:
-        _finish(item, BulkJobItem.State.FAILED, None, f"Not sent: {exc}")
+        _finish(item, BulkJobItem.State.FAILED, None, NOT_SENT % {"why": exc})
         return
     if outcome.ok:
         # No request, no ErrorCode: Tencent already held the values, so the item needed no change.
@@ -113,7 +123,9 @@ def _process(
         im_client().usersig.invalidate()
         limit = attempt if item.error_code == 70001 else attempt + 1
     if policy is Retry.NEVER or attempt >= limit:
-        reason = outcome.message if policy is Retry.NEVER else f"Gave up after {attempt} attempts: {outcome.message}"
+        reason = outcome.message if policy is Retry.NEVER else GAVE_UP % {
+            "attempts": attempt, "message": outcome.message,
+        }
         _finish(item, BulkJobItem.State.FAILED, code, reason, retryable=policy is not Retry.NEVER)
         return
     delay = 0.0 if policy is Retry.NEW_USERSIG else 60.0 if policy is Retry.LATER else backoff_seconds(attempt)
@@ -183,7 +195,7 @@ def job_work(*, job_id: int, seconds: float) -> bool:
                 _process(job, claim, profile, definitions=definitions, current=values_now)
             except Exception:  # one item's failure must not strand the others
                 logger.exception("job %s: item %s failed unexpectedly", job_id, claim.item.pk)
-                _finish(claim.item, BulkJobItem.State.FAILED, None, "Unexpected error while sending; see the logs.")
+                _finish(claim.item, BulkJobItem.State.FAILED, None, UNEXPECTED)
 
     run_in_threads(run, concurrency)
     return job_finish_if_done(job_id)

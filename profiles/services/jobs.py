@@ -19,6 +19,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..models import ActorRecorded, BulkJob, BulkJobItem, Profile
 from .audit import AUTOCOMMIT_DB
@@ -51,6 +52,14 @@ class RetryOutcome:
     job: BulkJob | None
     retried: int
     not_retried: list[tuple[int | None, int]]
+
+
+# What items and jobs record, in English (profiles.errortext translates it when shown).
+CANCELLED_BEFORE_SENDING = gettext_noop("Cancelled before sending.")
+EVERY_LOCAL_COPY = gettext_noop("every local copy")
+FAILED_ITEMS_OF = gettext_noop("failed items of job #%(pk)s")
+SELECTED_PROFILES = gettext_noop("%(count)s selected profile(s)")
+RECORDED_MESSAGES = (CANCELLED_BEFORE_SENDING, EVERY_LOCAL_COPY, FAILED_ITEMS_OF, SELECTED_PROFILES)
 
 
 def _storable(text: str, max_length: int | None = None) -> str:
@@ -114,7 +123,7 @@ def pull_job_create(*, actor: AbstractBaseUser | None, source: str, enqueue: boo
         return None
     user_ids = Profile.objects.order_by("pk").values_list("user_id", flat=True)
     return job_create(
-        actor=actor, source=source, source_name="every local copy", kind=BulkJob.Kind.PULL, enqueue=enqueue,
+        actor=actor, source=source, source_name=EVERY_LOCAL_COPY, kind=BulkJob.Kind.PULL, enqueue=enqueue,
         rows=(JobRow(user_id=user_id, values={}) for user_id in user_ids.iterator(chunk_size=ITEM_BATCH)),
     )
 
@@ -143,7 +152,7 @@ def job_cancel(*, job: BulkJob) -> int:
 def cancel_unsent(job_id: int) -> int:
     return BulkJobItem.objects.filter(
         job_id=job_id, state__in=[BulkJobItem.State.PENDING, BulkJobItem.State.RETRY_WAIT]
-    ).update(state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.")
+    ).update(state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message=CANCELLED_BEFORE_SENDING)
 
 
 def job_cancel_requested(job_id: int) -> bool:
@@ -164,7 +173,7 @@ def job_retry_failed(*, job: BulkJob, actor: AbstractBaseUser | None) -> RetryOu
         return RetryOutcome(job=None, retried=0, not_retried=not_retried)
     rows = (JobRow(user_id=item.user_id, values=item.values, line=item.line) for item in retryable.iterator())
     retry = job_create(
-        actor=actor, source=BulkJob.Source.RETRY, source_name=f"failed items of job #{job.pk}", rows=rows,
+        actor=actor, source=BulkJob.Source.RETRY, source_name=FAILED_ITEMS_OF % {"pk": job.pk}, rows=rows,
         retry_of=job, kind=job.kind,
     )
     return RetryOutcome(job=retry, retried=retry.total, not_retried=not_retried)
@@ -237,7 +246,7 @@ def claims_cancel(claims: list[Claim]) -> None:
         BulkJobItem.objects.filter(
             pk__in=[claim.item.pk for claim in claims], claimed_by=claims[0].item.claimed_by
         ).update(
-            state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message="Cancelled before sending.",
+            state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message=CANCELLED_BEFORE_SENDING,
             claimed_by="", claimed_until=None,
         )
         claims.clear()

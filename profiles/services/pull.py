@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils.translation import gettext_noop
 
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError
@@ -25,6 +26,14 @@ PULL_CONCURRENCY = 4
 
 # The name callers know a pull's per-user failure by.
 PullFailure = ReadFailure
+
+# A user's failure as job items record it (English; profiles.errortext translates it when shown).
+NO_ANSWER = gettext_noop("no answer from Tencent (%(reason)s)")
+INVALID_USER_ID = gettext_noop("invalid UserID, not sent: %(why)s")
+CHANGED_MEANWHILE = gettext_noop(
+    "the local copy changed (or was deleted) while Tencent was being read, so it was left as it is; refresh it again"
+)
+RECORDED_REASONS = (NO_ANSWER, INVALID_USER_ID, CHANGED_MEANWHILE)
 
 
 @dataclass
@@ -106,7 +115,7 @@ def remote_read(
                 read.failures[user_id] = ReadFailure(user_id, exc.error_code, exc.info.meaning)
         except TransportError as exc:
             for user_id in batch:
-                read.failures[user_id] = ReadFailure(user_id, None, f"no answer from Tencent ({exc.reason})")
+                read.failures[user_id] = ReadFailure(user_id, None, NO_ANSWER % {"reason": exc.reason})
         return read
 
     result = RemoteRead()
@@ -135,7 +144,7 @@ def profile_pull(
         try:
             ids.append(catalogue.validate_user_id(user_id))
         except ValueError as exc:
-            invalid[user_id] = ReadFailure(user_id, None, f"invalid UserID, not sent: {exc}")
+            invalid[user_id] = ReadFailure(user_id, None, INVALID_USER_ID % {"why": exc})
     definitions = custom_tag_definitions()
     # Read before asking Tencent: a copy written after this (a push, a webhook, another pull) may
     # hold something newer than Tencent's answer, and the store leaves it alone.
@@ -157,10 +166,7 @@ def profile_pull(
         outcome.created = stored.created
         outcome.pulled = [user_id for user_id in read.profiles if user_id not in skipped]
         for user_id in stored.skipped:
-            outcome.failures[user_id] = ReadFailure(
-                user_id, None, "the local copy changed (or was deleted) while Tencent was being read, "
-                "so it was left as it is; refresh it again",
-            )
+            outcome.failures[user_id] = ReadFailure(user_id, None, CHANGED_MEANWHILE)
     return outcome
 
 
