@@ -8,8 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
-from ..im.errors import describe
+from ..errortext import error_meaning, transport_reason
 
 
 class ActorRecorded(models.Model):
@@ -18,8 +20,9 @@ class ActorRecorded(models.Model):
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("actor"),
     )
-    actor_username = models.CharField(max_length=150, blank=True)
+    actor_username = models.CharField(_("actor's username"), max_length=150, blank=True)
 
     class Meta:
         abstract = True
@@ -69,48 +72,53 @@ class ImRequest(ActorRecorded):
     """
 
     class Source(models.TextChoices):
-        ADMIN = "admin", "Admin form"
-        COMMAND = "command", "Command line"
-        JOB = "job", "Background job"
-        SYSTEM = "system", "System"
+        ADMIN = "admin", _("Admin form")
+        COMMAND = "command", _("Command line")
+        JOB = "job", _("Background job")
+        SYSTEM = "system", _("System")
 
     class State(models.TextChoices):
-        PENDING = "pending", "Sent, no answer recorded"
-        OK = "ok", "Accepted"
-        IM_ERROR = "im_error", "Refused by Tencent"
-        TRANSPORT_ERROR = "transport_error", "Transport error"
+        PENDING = "pending", _("Sent, no answer recorded")
+        OK = "ok", _("Accepted")
+        IM_ERROR = "im_error", _("Refused by Tencent")
+        TRANSPORT_ERROR = "transport_error", _("Transport error")
         # The process died between sending and recording the answer; found and closed later.
-        UNANSWERED = "unanswered", "No answer ever recorded"
+        UNANSWERED = "unanswered", _("No answer ever recorded")
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
     # Why the request was sent, in words ("open user", "conflict check before saving", ...).
-    purpose = models.CharField(max_length=64, blank=True)
-    user_id = models.CharField("UserID", max_length=64, blank=True)
-    command = models.CharField(max_length=64)
-    request_body = models.JSONField()
-    random = models.PositiveBigIntegerField(help_text="The request's random nonce (docs/tencent-im.md §1).")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    action_status = models.CharField(max_length=8, blank=True)
-    error_code = models.IntegerField("ErrorCode", null=True, blank=True)
-    error_info = models.TextField(blank=True)
-    error_display = models.TextField(blank=True)
-    transport_error = models.TextField(blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    latency_ms = models.FloatField(null=True, blank=True)
+    purpose = models.CharField(_("purpose"), max_length=64, blank=True)
+    user_id = models.CharField(_("UserID"), max_length=64, blank=True)
+    command = models.CharField(_("command"), max_length=64)
+    request_body = models.JSONField(_("request body"))
+    random = models.PositiveBigIntegerField(
+        _("random"), help_text=_("The request's random nonce (docs/tencent-im.md §1).")
+    )
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    action_status = models.CharField(_("ActionStatus"), max_length=8, blank=True)
+    error_code = models.IntegerField(_("ErrorCode"), null=True, blank=True)
+    error_info = models.TextField(_("ErrorInfo"), blank=True)
+    error_display = models.TextField(_("ErrorDisplay"), blank=True)
+    transport_error = models.TextField(_("transport error"), blank=True)
+    response_body = models.JSONField(_("response body"), null=True, blank=True)
+    latency_ms = models.FloatField(_("latency (ms)"), null=True, blank=True)
     # [{"tag": wire name, "before": value, "after": value}] for every tag in the request.
-    changes = models.JSONField(default=list, blank=True)
+    changes = models.JSONField(_("changes"), default=list, blank=True)
     # What the service concluded from the answer, when more than the ErrorCode (e.g. a conflict).
-    note = models.TextField(blank=True)
+    note = models.TextField(_("note"), blank=True)
     # For background jobs: which job, and which attempt of that item this request was.
-    job = models.ForeignKey("BulkJob", null=True, blank=True, on_delete=models.PROTECT, related_name="requests")
-    attempt = models.PositiveSmallIntegerField(default=1)
+    job = models.ForeignKey(
+        "BulkJob", null=True, blank=True, on_delete=models.PROTECT, related_name="requests", verbose_name=_("job"),
+    )
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
     # A push that undoes an earlier one points at it. No database constraint: the original may be
     # archived (audit_archive) while the revert stays.
     reverts = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="reverted_by",
+        verbose_name=_("reverts"),
     )
     # The hash chain (profiles.services.audit): position, the previous row's hash, this row's hash
     # over its canonical content and that previous hash. Empty while the request is pending.
@@ -127,8 +135,8 @@ class ImRequest(ActorRecorded):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "Tencent request"
-        verbose_name_plural = "Tencent requests (audit)"
+        verbose_name = _("Tencent request")
+        verbose_name_plural = _("Tencent requests (audit)")
         permissions = [
             ("view_all_imrequest", "Can view every staff member's audit rows"),
             ("export_imrequest", "Can export the audit trail"),
@@ -165,9 +173,10 @@ class ImRequest(ActorRecorded):
 
     @property
     def error_meaning(self) -> str:
+        """The ErrorCode's meaning, or why no answer came, in the reader's language."""
         if self.error_code is None:
-            return self.transport_error
-        return describe(self.error_code).meaning
+            return transport_reason(self.transport_error)
+        return error_meaning(self.error_code)
 
 
 class AuditChainHead(models.Model):
@@ -212,41 +221,49 @@ class AuditAnchor(models.Model):
     """Where the chain starts after audit_archive removed the rows before it: the last archived
     row's position and hash, and the file they went to."""
 
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.CharField(max_length=150, blank=True)
-    seq = models.PositiveBigIntegerField(unique=True)
-    hash = models.CharField(max_length=64)
-    before = models.DateTimeField(help_text="Rows created before this were archived.")
-    rows = models.PositiveBigIntegerField(default=0)
-    file_name = models.CharField(max_length=500)
-    file_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.CharField(_("created by"), max_length=150, blank=True)
+    seq = models.PositiveBigIntegerField(_("position"), unique=True)
+    hash = models.CharField(_("hash"), max_length=64)
+    before = models.DateTimeField(_("before"), help_text=_("Rows created before this were archived."))
+    rows = models.PositiveBigIntegerField(_("rows"), default=0)
+    file_name = models.CharField(_("file name"), max_length=500)
+    file_sha256 = models.CharField(_("file SHA-256"), max_length=64)
     # HMAC under AUDIT_KEY of where the chain continues and the file's hash: a forged anchor
     # (to hide rows deleted below it) does not verify.
-    signature = models.CharField(max_length=64, blank=True)
+    signature = models.CharField(_("signature"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-seq"]
-        verbose_name = "audit archive"
+        verbose_name = _("audit archive")
+        verbose_name_plural = _("audit archives")
 
     def __str__(self) -> str:
-        return f"Anchor at #{self.seq} ({self.file_name})"
+        return gettext("Anchor at #%(seq)s (%(file)s)") % {"seq": self.seq, "file": self.file_name}
 
 
 class AuditExport(ActorRecorded):
     """One download of the audit trail: who, when, which filter, which format, how many rows."""
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    format = models.CharField(max_length=8)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    format = models.CharField(_("format"), max_length=8)
     # The audit list's query string: the filters and search the export applied.
-    filter = models.TextField(blank=True)
-    rows = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty until the download finished.")
-    completed_at = models.DateTimeField(null=True, blank=True)
+    filter = models.TextField(_("filter"), blank=True)
+    rows = models.PositiveBigIntegerField(
+        _("rows"), null=True, blank=True, help_text=_("Empty until the download finished.")
+    )
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("audit export")
+        verbose_name_plural = _("audit exports")
 
     def __str__(self) -> str:
-        return f"{self.format} export by {self.actor_username or 'unknown'} at {self.created_at:%Y-%m-%d %H:%M}"
+        return gettext("%(format)s export by %(actor)s at %(when)s") % {
+            "format": self.format, "actor": self.actor_username or gettext("unknown"),
+            "when": f"{self.created_at:%Y-%m-%d %H:%M}",
+        }
 
 
 class ImRequestSubject(models.Model):
@@ -254,7 +271,7 @@ class ImRequestSubject(models.Model):
     history finds it. Single-user requests need none: ImRequest.user_id says it."""
 
     request = models.ForeignKey(ImRequest, on_delete=models.PROTECT, related_name="subjects")
-    user_id = models.CharField("UserID", max_length=64)
+    user_id = models.CharField(_("UserID"), max_length=64)
 
     class Meta:
         indexes = [models.Index(fields=["user_id"], name="imrequestsubject_user")]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from ..errortext import recorded_text
 
 
 class BulkJob(models.Model):
@@ -12,39 +16,44 @@ class BulkJob(models.Model):
     line), or a refresh of every local copy from Tencent (``im_pull --all``)."""
 
     class Source(models.TextChoices):
-        SELECTION = "selection", "Admin selection"
-        CSV = "csv", "CSV import"
-        COMMAND = "command", "Command line"
-        RETRY = "retry", "Retry of failed items"
+        SELECTION = "selection", _("Admin selection")
+        CSV = "csv", _("CSV import")
+        COMMAND = "command", _("Command line")
+        RETRY = "retry", _("Retry of failed items")
 
     class State(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("created by"),
     )
-    created_by_username = models.CharField(max_length=150, blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices)
+    created_by_username = models.CharField(_("created by"), max_length=150, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
     # The CSV file's name, "42 selected profiles", or the job retried.
-    source_name = models.CharField(max_length=255, blank=True)
-    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries")
+    source_name = models.CharField(_("source name"), max_length=255, blank=True)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries", verbose_name=_("retry of"),
+    )
     class Kind(models.TextChoices):
-        PUSH = "push", "Set fields in Tencent"
-        PULL = "pull", "Refresh from Tencent"
+        PUSH = "push", _("Set fields in Tencent")
+        PULL = "pull", _("Refresh from Tencent")
 
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PUSH)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
-    cancel_requested = models.BooleanField(default=False)
-    total = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.PUSH)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.QUEUED)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    total = models.PositiveIntegerField(_("total"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
         permissions = [
             ("run_bulkjob", "Can start bulk edit jobs"),
             # Without these, a member of staff sees, cancels and retries only the jobs they started.
@@ -53,29 +62,31 @@ class BulkJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Job #{self.pk} ({self.get_source_display()}: {self.source_name})"
+        return gettext("Job #%(pk)s (%(source)s: %(name)s)") % {
+            "pk": self.pk, "source": self.get_source_display(), "name": recorded_text(self.source_name),
+        }
 
 
 class BulkJobItem(models.Model):
     """One user's edit within a job; it ends succeeded, failed or cancelled, exactly once."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
+        PENDING = "pending", _("Pending")
         # A request may have gone out and its answer may never have been recorded (a worker died):
         # such an item is sent again, which is safe (docs/tencent-im.md §4: the same payload twice, same result).
-        SENDING = "sending", "Sending"
-        RETRY_WAIT = "retry_wait", "Waiting to retry"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        SENDING = "sending", _("Sending")
+        RETRY_WAIT = "retry_wait", _("Waiting to retry")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
         # A CSV row the check refused before the job was created: never sent, kept so the job's
         # results tell the whole story of the file (its reason in ``message``).
-        REJECTED = "rejected", "Rejected by check"
+        REJECTED = "rejected", _("Rejected by check")
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
-    line = models.PositiveIntegerField(null=True, blank=True, help_text="Line in the CSV file.")
-    user_id = models.CharField("UserID", max_length=64)
-    values = models.JSONField(help_text="Tag → value, in wire form.")
+    line = models.PositiveIntegerField(null=True, blank=True, help_text=_("Line in the CSV file."))
+    user_id = models.CharField(_("UserID"), max_length=64)
+    values = models.JSONField(help_text=_("Tag → value, in wire form."))
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

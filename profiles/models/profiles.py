@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from ..im import tags as catalogue
 
@@ -70,23 +72,25 @@ class Profile(models.Model):
     """The app's local copy of one Tencent IM user's profile."""
 
     user_id = models.CharField(
-        "UserID", max_length=catalogue.USER_ID_MAX_BYTES, unique=True, validators=[validate_user_id],
-        help_text="The Tencent IM UserID (at most 32 bytes of printable ASCII).",
+        _("UserID"), max_length=catalogue.USER_ID_MAX_BYTES, unique=True, validators=[validate_user_id],
+        help_text=_("The Tencent IM UserID (at most 32 bytes of printable ASCII)."),
     )
     # Custom tag values keyed by wire name (Tag_Profile_Custom_<keyword>); a missing key = unset.
-    custom_values = models.JSONField(default=dict, blank=True)
+    custom_values = models.JSONField(_("custom tag values"), default=dict, blank=True)
     # Tags Tencent returned that neither the catalogue nor a custom tag definition knows: kept and
     # shown, never dropped silently (a console field not yet defined here, for instance).
-    unknown_tags = models.JSONField(default=dict, blank=True, editable=False)
+    unknown_tags = models.JSONField(_("unknown tags"), default=dict, blank=True, editable=False)
     # Optimistic locking: bumped on every local change, so a second agent's stale save is refused.
-    version = models.PositiveIntegerField(default=0, editable=False)
-    last_pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_pulled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=0, editable=False)
+    last_pushed_at = models.DateTimeField(_("last saved to Tencent"), null=True, blank=True, editable=False)
+    last_pulled_at = models.DateTimeField(_("last read from Tencent"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["user_id"]
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
         permissions = [("import_account", "Can import an account into Tencent IM")]
 
     def __str__(self) -> str:
@@ -126,31 +130,38 @@ class CustomTagDefinition(models.Model):
     """A custom profile tag as it is configured in the Tencent console (docs/tencent-im.md §3)."""
 
     class ValueType(models.TextChoices):
-        STRING = catalogue.CustomValueType.STRING.value, "String"
-        BYTES = catalogue.CustomValueType.BYTES.value, "Bytes"
+        STRING = catalogue.CustomValueType.STRING.value, _("String")
+        BYTES = catalogue.CustomValueType.BYTES.value, _("Bytes")
 
     keyword = models.CharField(
-        max_length=catalogue.CUSTOM_KEYWORD_MAX_BYTES, unique=True, validators=[validate_custom_keyword],
-        help_text="English letters only, at most 8; the tag is Tag_Profile_Custom_<keyword>. "
-        "Cannot be changed later, as in the Tencent console.",
+        _("keyword"), max_length=catalogue.CUSTOM_KEYWORD_MAX_BYTES, unique=True, validators=[validate_custom_keyword],
+        help_text=_(
+            "English letters only, at most 8; the tag is Tag_Profile_Custom_<keyword>. "
+            "Cannot be changed later, as in the Tencent console."
+        ),
     )
     value_type = models.CharField(
-        max_length=8, choices=ValueType.choices, default=ValueType.STRING,
-        help_text="As the console has it. Both travel as JSON strings of at most 500 bytes. "
-        "Cannot be changed later.",
+        _("value type"), max_length=8, choices=ValueType.choices, default=ValueType.STRING,
+        help_text=_(
+            "As the console has it. Both travel as JSON strings of at most 500 bytes. Cannot be changed later."
+        ),
     )
-    label = models.CharField(max_length=100, blank=True, help_text="A name shown to staff on the form.")
-    admin_read = models.BooleanField("App admin may read", default=True)
+    label = models.CharField(_("label"), max_length=100, blank=True, help_text=_("A name shown to staff on the form."))
+    admin_read = models.BooleanField(_("App admin may read"), default=True)
     admin_write = models.BooleanField(
-        "App admin may write", default=True,
-        help_text="Must match the console. Without it Tencent refuses writes with 40008, so the form "
-        "shows the field read-only.",
+        _("App admin may write"), default=True,
+        help_text=_(
+            "Must match the console. Without it Tencent refuses writes with 40008, so the form shows the field "
+            "read-only."
+        ),
     )
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["keyword"]
+        verbose_name = _("custom tag definition")
+        verbose_name_plural = _("custom tag definitions")
 
     def __str__(self) -> str:
         return self.wire_name
@@ -173,15 +184,19 @@ class ExternalChange(models.Model):
     """A profile change made outside this application (the user's app, the console, another
     tool), as reported by Tencent's Profile.CallbackPortraitSet webhook (docs/tencent-im.md §8)."""
 
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    event_time = models.DateTimeField(null=True, blank=True, help_text="EventTime reported by Tencent.")
-    user_id = models.CharField("UserID", max_length=64)
-    operator_account = models.CharField(max_length=64, blank=True)
-    platform = models.CharField(max_length=16, blank=True, help_text="OptPlatform from the callback URL.")
-    client_ip = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    event_time = models.DateTimeField(
+        _("event time"), null=True, blank=True, help_text=_("EventTime reported by Tencent.")
+    )
+    user_id = models.CharField(_("UserID"), max_length=64)
+    operator_account = models.CharField(_("operator account"), max_length=64, blank=True)
+    platform = models.CharField(
+        _("platform"), max_length=16, blank=True, help_text=_("OptPlatform from the callback URL.")
+    )
+    client_ip = models.CharField(_("client IP"), max_length=64, blank=True)
     # [{"tag": wire name, "before": local value before, "after": reported value}]
-    changes = models.JSONField(default=list)
-    body = models.JSONField(help_text="The callback body as received.")
+    changes = models.JSONField(_("changes"), default=list)
+    body = models.JSONField(_("body"), help_text=_("The callback body as received."))
     # SHA-256 of the callback's RequestTime and Sign, and of its body: the same signed delivery
     # received again is answered but not recorded twice.
     delivery_sha256 = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
@@ -194,10 +209,15 @@ class ExternalChange(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        verbose_name = _("external change")
+        verbose_name_plural = _("external changes")
         indexes = [models.Index(fields=["user_id", "received_at"], name="extchange_user_time")]
 
     def __str__(self) -> str:
-        return f"{self.user_id} changed by {self.operator_account or 'unknown'} ({self.platform or '?'})"
+        return gettext("%(user_id)s changed by %(operator)s (%(platform)s)") % {
+            "user_id": self.user_id, "operator": self.operator_account or gettext("unknown"),
+            "platform": self.platform or "?",
+        }
 
     @property
     def tag_names(self) -> list[str]:
