@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext, gettext_lazy
 
 from ..models import BulkJob
 from ..selectors.jobs import FINISHED_STATES, jobs_visible_to
@@ -25,10 +26,10 @@ class BulkJobAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[BulkJob]:
         return jobs_visible_to(request.user)
 
-    @admin.display(description="Done")
+    @admin.display(description=gettext_lazy("Done"))
     def progress(self, obj: BulkJob) -> str:
         done = obj.items.filter(state__in=FINISHED_STATES).count()
-        return f"{done} / {obj.total}"
+        return gettext("%(done)s / %(total)s") % {"done": done, "total": obj.total}
 
     def get_urls(self):
         custom = [

@@ -17,6 +17,7 @@ from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..logins.forms import AdminLoginForm
@@ -31,7 +32,7 @@ class LockoutAdmin(AccessAttemptAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    @admin.action(description=gettext_lazy("Clean up expired attempts"), permissions=["delete"])
     def cleanup_expired_attempts(self, request: HttpRequest, queryset: Any) -> None:
         # axes offers this to anyone who can see the list; it deletes, so it needs the delete permission.
         super().cleanup_expired_attempts(request, queryset)

@@ -9,31 +9,37 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
+from django.utils.text import get_text_list
+from django.utils.translation import gettext, gettext_lazy
 
 from ..services import twofactor
 
-_KIND_WORDS = {"superusers": "superusers", "reviewers": "audit reviewers", "editors": "profile editors"}
+_KIND_WORDS = {
+    "superusers": gettext_lazy("superusers"),
+    "reviewers": gettext_lazy("audit reviewers"),
+    "editors": gettext_lazy("profile editors"),
+}
 
 
 def _who_needs_a_code() -> str:
     kinds = settings.REQUIRE_TWO_FACTOR
     if "all" in kinds:
-        return "every staff account"
-    return " and ".join(_KIND_WORDS[kind] for kind in kinds)
+        return gettext("every staff account")
+    return get_text_list([str(_KIND_WORDS[kind]) for kind in kinds], gettext("and"))
 
 
 class AdminLoginForm(AdminAuthenticationForm):
     otp_token = forms.CharField(
-        label="Authentication code", required=False, max_length=16, strip=True,
+        label=gettext_lazy("Authentication code"), required=False, max_length=16, strip=True,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "size": 8}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if settings.REQUIRE_TWO_FACTOR:
-            self.fields["otp_token"].help_text = (
-                f"The 6 digits your authenticator app shows; needed for {_who_needs_a_code()}."
-            )
+            self.fields["otp_token"].help_text = gettext(
+                "The 6 digits your authenticator app shows; needed for %(who)s."
+            ) % {"who": _who_needs_a_code()}
         else:
             del self.fields["otp_token"]
 

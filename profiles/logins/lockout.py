@@ -6,14 +6,18 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, ngettext
 
 
 def lockout_message() -> str:
     minutes = settings.LOGIN_COOLOFF_MINUTES
-    return (
-        "Too many failed logins for this account or address; try again in "
-        f"{minutes} minute{'s' if minutes != 1 else ''} or ask an administrator to unlock it."
-    )
+    return ngettext(
+        "Too many failed logins for this account or address; try again in %(minutes)s minute or ask an "
+        "administrator to unlock it.",
+        "Too many failed logins for this account or address; try again in %(minutes)s minutes or ask an "
+        "administrator to unlock it.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 def lockout_response(
@@ -23,7 +27,7 @@ def lockout_response(
     attempts that restart the wait), answered with HTTP 429."""
     context = {
         **admin.site.each_context(request),
-        "title": "Sign-in refused",
+        "title": gettext("Sign-in refused"),
         "lockout_message": lockout_message(),
     }
     return render(request, "admin/login_locked_out.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext, ngettext
 
 from ..services import twofactor
 
@@ -35,13 +36,15 @@ class SessionPolicyMiddleware:
         if isinstance(last, int) and now - last > idle_seconds:
             logout(request)
             minutes = settings.SESSION_IDLE_MINUTES
-            messages.info(
-                request, f"You were signed out after {minutes} minute{'s' if minutes != 1 else ''} without activity."
-            )
+            messages.info(request, ngettext(
+                "You were signed out after %(minutes)s minute without activity.",
+                "You were signed out after %(minutes)s minutes without activity.",
+                minutes,
+            ) % {"minutes": minutes})
             return
         if twofactor.two_factor_required(request.user) and not request.user.is_verified():
             logout(request)
-            messages.info(request, "This account now needs an authentication code: sign in again with it.")
+            messages.info(request, gettext("This account now needs an authentication code: sign in again with it."))
             return
         # Written at most once a minute (or a quarter of the idle time, if shorter): saving the session
         # also moves its expiry (SESSION_COOKIE_AGE), so an active session never lapses, without a

@@ -12,6 +12,7 @@ import dataclasses
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.utils.translation import gettext
 from django_otp.models import VerifyNotAllowed
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -70,23 +71,28 @@ def totp_check(*, user: AbstractBaseUser, code: str) -> CodeCheck:
         if device is None:
             return CodeCheck(
                 device=None, counts_as_failure=False,
-                refusal=(
+                refusal=gettext(
                     "This account must give an authentication code, but no authenticator is enrolled for it; "
-                    f"ask an administrator to run `manage.py totp_enrol {user.get_username()}`."
-                ),
+                    "ask an administrator to run `manage.py totp_enrol %(username)s`."
+                ) % {"username": user.get_username()},
             )
         if not code:
-            return CodeCheck(device=None, refusal="Enter the authentication code from your authenticator app.")
+            return CodeCheck(device=None, refusal=gettext("Enter the authentication code from your authenticator app."))
         allowed, extra = device.verify_is_allowed()
         if not allowed:
             if extra.get("reason") == VerifyNotAllowed.N_FAILED_ATTEMPTS:
                 return CodeCheck(
                     device=None,
-                    refusal="Too many wrong authentication codes in a row; wait a few seconds and enter a new one.",
+                    refusal=gettext(
+                        "Too many wrong authentication codes in a row; wait a few seconds and enter a new one."
+                    ),
                 )
-            return CodeCheck(device=None, refusal="Authentication codes cannot be checked for this account now.")
+            return CodeCheck(
+                device=None, refusal=gettext("Authentication codes cannot be checked for this account now.")
+            )
         if not device.verify_token(code):
             return CodeCheck(
-                device=None, refusal="That authentication code is wrong or was already used; enter the current one."
+                device=None,
+                refusal=gettext("That authentication code is wrong or was already used; enter the current one."),
             )
     return CodeCheck(device=device)
