@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from ..errortext import error_meaning, recorded_text
 from ..im import tags as catalogue
 from ..im.errors import describe
 from ..labels import custom_labels, describe_tags
@@ -44,11 +45,18 @@ class JobProgress:
     rate: float  # items finished per second (succeeded or failed), since the job started
     seconds_left: int | None  # None while nothing has finished yet
     state: str
+    # The job's state in the reader's language (the page shows it; ``state`` is the value).
+    state_label: str
     finished: bool
     # Failed items that *Retry failed items* would send again (docs/tencent-im.md §6).
     retryable: int = 0
     # Succeeded items that needed no request: Tencent already held their values.
     unchanged: int = 0
+
+    @property
+    def state_rows(self) -> list[tuple[str, str, int]]:
+        """(state, its label, items) for every item state, in the model's order."""
+        return [(state, BulkJobItem.State(state).label, count) for state, count in self.by_state.items()]
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,17 @@ class FailedItem:
 
     @property
     def reason(self) -> str:
-        """The ErrorCode's meaning (with the tag), or what happened when Tencent gave no ErrorCode."""
+        """The ErrorCode's meaning (with the tag), or what happened when Tencent gave no ErrorCode,
+        in the reader's language."""
         if self.error_code is None:
-            return self.message
-        meaning = describe(self.error_code).meaning
-        return f"{self.tags}: {meaning}" if self.tags else meaning
+            return recorded_text(self.message)
+        meaning = error_meaning(self.error_code)
+        return gettext("%(tags)s: %(meaning)s") % {"tags": self.tags, "meaning": meaning} if self.tags else meaning
+
+    @property
+    def details(self) -> str:
+        """What the item recorded (Tencent's own words included), in the reader's language where the app wrote it."""
+        return recorded_text(self.message)
 
     @property
     def next_step(self) -> str:
@@ -100,7 +114,7 @@ def retry_hint(code: int | None) -> str:
         return gettext("fix the value first")
     if not info.known:
         return gettext("not known to pass on a retry")
-    return gettext("fix the cause first: %(meaning)s") % {"meaning": info.meaning}
+    return gettext("fix the cause first: %(meaning)s") % {"meaning": error_meaning(code)}
 
 
 def failure_tags(code: int | None, values: Mapping[str, Any], custom: Mapping[str, str] | None = None) -> str:
@@ -160,12 +174,13 @@ def job_progress(job: BulkJob) -> JobProgress:
         done=done,
         by_state={state.value: per_state.get(state.value, 0) for state in BulkJobItem.State},
         by_code=[
-            CodeFailures(code=code, meaning=describe(code).meaning if code is not None else "no answer", count=n)
+            CodeFailures(code=code, meaning=error_meaning(code) if code is not None else gettext("no answer"), count=n)
             for code, n in per_code
         ],
         rate=round(rate, 1),
         seconds_left=seconds_left,
         state=job.state,
+        state_label=str(BulkJob.State(job.state).label),
         finished=job.finished_at is not None,
         retryable=extra["retryable"],
         unchanged=extra["unchanged"],

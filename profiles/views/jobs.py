@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext, ngettext
 
 from .. import selectors, services
@@ -51,7 +54,11 @@ def job_cancel(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> 
     if request.method != "POST" or not selectors.may_manage_job(request.user, job):
         raise PermissionDenied
     cancelled = services.jobs.job_cancel(job=job)
-    model_admin.message_user(request, f"Job #{job.pk} cancelled; {cancelled} pending item(s) will not be sent.")
+    model_admin.message_user(request, ngettext(
+        "Job #%(pk)s cancelled; %(count)s pending item will not be sent.",
+        "Job #%(pk)s cancelled; %(count)s pending items will not be sent.",
+        cancelled,
+    ) % {"pk": job.pk, "count": cancelled})
     return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
 
 
@@ -117,21 +124,32 @@ def job_results(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) ->
 
 
 def job_failures_csv(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
-    """Every failed item in plain words (the page lists the first hundred), streamed."""
+    """Every failed item in plain words (the page lists the first hundred), streamed, in the reader's
+    language like the page."""
     job = _job(model_admin, request, pk)
     writer = csv.writer(_Echo())
     failed = job.items.filter(state=BulkJobItem.State.FAILED).order_by("pk")
+    # The rows are made while the response streams, after this view returned: in the request's language.
+    language = translation.get_language()
 
     def rows() -> Iterator[str]:
-        yield writer.writerow(["UserID", "line", "ErrorCode", "tag", "reason", "attempts", "retried", "next step",
-                               "details"])
-        for item in selectors.jobs.failed_items(failed):
-            yield writer.writerow([
-                guard_cell(item.user_id), item.line or "", "" if item.error_code is None else item.error_code,
-                guard_cell(item.tags), guard_cell(item.reason), item.attempts, "yes" if item.retryable else "no",
-                guard_cell(item.next_step), guard_cell(item.message),
-            ])
+        with translation.override(language):
+            yield from _failure_rows(writer, failed)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-failures.csv"'
     return response
+
+
+def _failure_rows(writer: Any, failed: QuerySet[BulkJobItem]) -> Iterator[str]:
+    yield writer.writerow([
+        gettext("UserID"), gettext("line"), gettext("ErrorCode"), gettext("tag"), gettext("reason"),
+        gettext("attempts"), gettext("retried"), gettext("next step"), gettext("details"),
+    ])
+    yes, no = gettext("yes"), gettext("no")
+    for item in selectors.jobs.failed_items(failed):
+        yield writer.writerow([
+            guard_cell(item.user_id), item.line or "", "" if item.error_code is None else item.error_code,
+            guard_cell(item.tags), guard_cell(item.reason), item.attempts, yes if item.retryable else no,
+            guard_cell(item.next_step), guard_cell(item.details),
+        ])
