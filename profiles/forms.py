@@ -329,14 +329,18 @@ class DashboardRangeForm(forms.Form):
     MAX_DAYS = 366
 
     start = forms.DateField(
-        label="From", required=False, input_formats=["%Y-%m-%d"],
+        label=gettext_lazy("From"), required=False, input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
-        error_messages={"invalid": "The start date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-01."},
+        error_messages={
+            "invalid": gettext_lazy("The start date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-01."),
+        },
     )
     end = forms.DateField(
-        label="To (inclusive)", required=False, input_formats=["%Y-%m-%d"],
+        label=gettext_lazy("To (inclusive)"), required=False, input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
-        error_messages={"invalid": "The end date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30."},
+        error_messages={
+            "invalid": gettext_lazy("The end date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30."),
+        },
     )
 
     # Nothing in the trail is older; and the date arithmetic stays far from date.min and date.max.
@@ -354,11 +358,17 @@ class DashboardRangeForm(forms.Form):
     def _clean_day(self, name: str) -> date | None:
         day = self.cleaned_data.get(name)
         if day is not None and not self.EARLIEST <= day <= self.latest:
-            label = "start" if name == "start" else "end"
-            raise forms.ValidationError(
-                f"The {label} date ({day.isoformat()}) is outside the days the dashboard can show: "
-                f"{self.EARLIEST.isoformat()} to {self.latest.isoformat()}.", code="out_of_range",
-            )
+            if name == "start":
+                message = gettext(
+                    "The start date (%(day)s) is outside the days the dashboard can show: %(earliest)s to %(latest)s."
+                )
+            else:
+                message = gettext(
+                    "The end date (%(day)s) is outside the days the dashboard can show: %(earliest)s to %(latest)s."
+                )
+            raise forms.ValidationError(message % {
+                "day": day.isoformat(), "earliest": self.EARLIEST.isoformat(), "latest": self.latest.isoformat(),
+            }, code="out_of_range")
         return day
 
     def clean_start(self) -> date | None:
@@ -383,13 +393,17 @@ class DashboardRangeForm(forms.Form):
             end = max(start, self.today)
         if start > end:
             raise forms.ValidationError(
-                f"The start date ({start:%Y-%m-%d}) is after the end date ({end:%Y-%m-%d}).", code="reversed",
+                gettext("The start date (%(start)s) is after the end date (%(end)s).")
+                % {"start": start.isoformat(), "end": end.isoformat()}, code="reversed",
             )
         days = (end - start).days + 1
         if days > self.MAX_DAYS:
             raise forms.ValidationError(
-                f"The range from {start:%Y-%m-%d} to {end:%Y-%m-%d} covers {days} days; the dashboard shows "
-                f"at most {self.MAX_DAYS} days at a time.", code="too_long",
+                gettext(
+                    "The range from %(start)s to %(end)s covers %(days)s days; the dashboard shows at most "
+                    "%(max)s days at a time."
+                ) % {"start": start.isoformat(), "end": end.isoformat(), "days": days, "max": self.MAX_DAYS},
+                code="too_long",
             )
         cleaned["start"], cleaned["end"] = start, end
         return cleaned

@@ -13,14 +13,16 @@ from typing import Any, assert_never
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
-from ..im.errors import describe
+from ..errortext import error_meaning
 from ..models import AuditDayCount, ImRequest
 from .audit import audit_rows_visible_to, sees_whole_trail
 
 TOP_N = 10
 # Shown for rows with no actor_username: requests the app sent on its own (webhooks, sweeps).
-SYSTEM_ACTOR = "system"
+SYSTEM_ACTOR = gettext_lazy("system")
 
 # The three outcomes are decided by the ErrorCode alone, so every row falls in exactly one:
 # 0 = accepted, any other code = refused by Tencent, no code at all (NULL) = no answer.
@@ -35,21 +37,32 @@ class OutcomeKind(StrEnum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """One of the three outcomes, as the page names and explains it."""
+    """One of the three outcomes, as the page names and explains it (translated when shown)."""
 
     key: OutcomeKind
-    label: str
-    explanation: str
+    label: str | Promise
+    explanation: str | Promise
+    # The label inside a sentence ("3 refused by Tencent"): languages differ in how it changes there.
+    in_sentence: str | Promise
 
     @property
     def label_in_sentence(self) -> str:
-        return self.label[0].lower() + self.label[1:]
+        return str(self.in_sentence)
 
 
 OUTCOMES: tuple[Outcome, ...] = (
-    Outcome(OutcomeKind.ACCEPTED, "Accepted", "Tencent answered with ErrorCode 0."),
-    Outcome(OutcomeKind.REFUSED, "Refused by Tencent", "Tencent answered with a non-zero ErrorCode."),
-    Outcome(OutcomeKind.NO_ANSWER, "No answer", "No ErrorCode: a transport error, still pending, or never answered."),
+    Outcome(
+        OutcomeKind.ACCEPTED, gettext_lazy("Accepted"), gettext_lazy("Tencent answered with ErrorCode 0."),
+        gettext_lazy("accepted"),
+    ),
+    Outcome(
+        OutcomeKind.REFUSED, gettext_lazy("Refused by Tencent"),
+        gettext_lazy("Tencent answered with a non-zero ErrorCode."), gettext_lazy("refused by Tencent"),
+    ),
+    Outcome(
+        OutcomeKind.NO_ANSWER, gettext_lazy("No answer"),
+        gettext_lazy("No ErrorCode: a transport error, still pending, or never answered."), gettext_lazy("no answer"),
+    ),
 )
 
 
@@ -115,7 +128,7 @@ class ActorCount:
 
     @property
     def name(self) -> str:
-        return self.username or SYSTEM_ACTOR
+        return self.username or str(SYSTEM_ACTOR)
 
     @property
     def failure_percent(self) -> float:
@@ -263,7 +276,7 @@ def _summarise(
     for code, count in codes:
         per_code[code] += count
     ranked_codes = sorted(per_code.items(), key=lambda item: (-item[1], item[0]))[:TOP_N]
-    top_codes = [CodeCount(code, describe(code).meaning, count) for code, count in ranked_codes]
+    top_codes = [CodeCount(code, error_meaning(code), count) for code, count in ranked_codes]
     return Dashboard(start=start, end=end, days=days, totals=totals, top_codes=top_codes, top_actors=top_actors)
 
 

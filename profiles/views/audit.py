@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import audit_export, charts, selectors
 from ..forms import DashboardRangeForm
@@ -35,7 +36,7 @@ def dashboard(model_admin: ImRequestAdmin, request: HttpRequest) -> HttpResponse
     start, end = form.date_range()
     board = selectors.audit_dashboard_for(request.user, start=start, end=end)
     context = page_context(
-        model_admin, request, "Audit dashboard",
+        model_admin, request, gettext("Audit dashboard"),
         # The page runs no JavaScript at all; the navigation sidebar needs it.
         is_nav_sidebar_enabled=False,
         form=form,
@@ -71,7 +72,9 @@ def _export(
     try:
         rows = model_admin.get_changelist_instance(request).queryset
     except IncorrectLookupParameters:
-        model_admin.message_user(request, "Those filters are not valid; nothing was exported.", messages.ERROR)
+        model_admin.message_user(
+            request, gettext("Those filters are not valid; nothing was exported."), messages.ERROR
+        )
         return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
     export = exports.audit_export_start(
         actor=request.user, export_format=export_format.name, query_string=request.GET.urlencode()
