@@ -19,6 +19,7 @@ from django.core.paginator import InvalidPage
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy
 
 # Where Django itself reports a refused lookup (a SuspiciousOperation).
 security_logger = logging.getLogger("django.security.DisallowedModelAdminLookup")
@@ -45,7 +46,8 @@ class OfferedFiltersOnly(admin.ModelAdmin):
     def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
         if isinstance(value, str) and (found := _CONTROL_CHARACTER.search(value)):
             raise IncorrectLookupParameters(
-                f"The filter {lookup} has a control character (U+{ord(found.group()):04X}) in its value."
+                gettext("The filter %(lookup)s has a control character (U+%(code)s) in its value.")
+                % {"lookup": lookup, "code": f"{ord(found.group()):04X}"}
             )
         return lookup in self.offered_lookups(request, lookup)
 
@@ -75,7 +77,9 @@ class OfferedFiltersOnly(admin.ModelAdmin):
             return super().get_changelist_instance(request)
         except IncorrectLookupParameters as exc:
             # Django answers with the list without any filter (?e=1); this says why.
-            messages.error(request, f"{_reason(exc, request)} The list is shown without the filters of that address.")
+            messages.error(request, gettext("%(reason)s The list is shown without the filters of that address.") % {
+                "reason": _reason(exc, request),
+            })
             raise
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -84,10 +88,26 @@ class OfferedFiltersOnly(admin.ModelAdmin):
         except DisallowedModelAdminLookup as exc:
             security_logger.warning("%s (%s)", exc, request.path)
             context = {
-                **self.admin_site.each_context(request), "opts": self.opts, "title": "This filter is not offered",
-                "reason": str(exc), "offered": sorted(self.offered_lookups(request)),
+                **self.admin_site.each_context(request), "opts": self.opts,
+                "title": gettext("This filter is not offered"), "reason": _refused_lookup(exc),
+                "offered": sorted(self.offered_lookups(request)),
             }
             return TemplateResponse(request, "admin/profiles/filter_refused.html", context, status=400)
+
+
+def _refused_lookup(exc: DisallowedModelAdminLookup) -> str:
+    """Django's refusal ("Filtering by nick__regex not allowed", in English) in the reader's language."""
+    found = re.fullmatch(r"Filtering by (.+) not allowed", str(exc), re.DOTALL)
+    if found is None:
+        return str(exc)
+    return gettext("Filtering by %(lookup)s not allowed") % {"lookup": found.group(1)}
+
+
+_NOT_A_NUMBER = {
+    "year": gettext_lazy("%(parameter)s is not a year number."),
+    "month": gettext_lazy("%(parameter)s is not a month number."),
+    "day": gettext_lazy("%(parameter)s is not a day number."),
+}
 
 
 def _check_date_hierarchy(field: str | None, query: QueryDict) -> None:
@@ -98,19 +118,23 @@ def _check_date_hierarchy(field: str | None, query: QueryDict) -> None:
     parts = {part: query.get(f"{field}__{part}") for part in ("year", "month", "day")}
     for part, value in parts.items():
         if value is not None and not re.fullmatch("[0-9]{1,4}", value):
-            raise IncorrectLookupParameters(f"{field}__{part}={value[:20]!r} is not a {part} number.")
+            raise IncorrectLookupParameters(_NOT_A_NUMBER[part] % {"parameter": f"{field}__{part}={value[:20]!r}"})
     year, month, day = parts["year"], parts["month"], parts["day"]
     if year is None:
         return
     if int(year) not in DATE_HIERARCHY_YEARS:
         raise IncorrectLookupParameters(
-            f"{field}__year={year}: the list shows the years {DATE_HIERARCHY_YEARS.start} to "
-            f"{DATE_HIERARCHY_YEARS.stop - 1}."
+            gettext("%(parameter)s: the list shows the years %(first)s to %(last)s.") % {
+                "parameter": f"{field}__year={year}", "first": DATE_HIERARCHY_YEARS.start,
+                "last": DATE_HIERARCHY_YEARS.stop - 1,
+            }
         )
     try:
         date(int(year), int(month or 1), int(day or 1))
-    except ValueError as exc:
-        raise IncorrectLookupParameters(f"{year}-{month or 1}-{day or 1} is not a date ({exc}).") from None
+    except ValueError:
+        raise IncorrectLookupParameters(
+            gettext("%(date)s is not a date.") % {"date": f"{year}-{month or 1}-{day or 1}"}
+        ) from None
 
 
 def _reason(exc: IncorrectLookupParameters, request: HttpRequest) -> str:
@@ -118,10 +142,10 @@ def _reason(exc: IncorrectLookupParameters, request: HttpRequest) -> str:
     from an InvalidPage."""
     cause = exc.args[0] if exc.args else exc.__context__
     if isinstance(cause, InvalidPage):
-        return f"Page {request.GET.get(PAGE_VAR, '')[:30]}: {cause}"
+        return gettext("Page %(page)s: %(why)s") % {"page": request.GET.get(PAGE_VAR, "")[:30], "why": cause}
     if isinstance(cause, ValidationError):
         return " ".join(cause.messages)
-    return str(cause or "A filter in the address cannot be used.")
+    return str(cause or gettext("A filter in the address cannot be used."))
 
 
 class ReadOnlyAdmin(OfferedFiltersOnly):
