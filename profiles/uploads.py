@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 
 MB = 1024 * 1024
 # Room in a multipart body beside the file: the part headers, the boundaries, the CSRF token.
@@ -34,13 +35,19 @@ def _limit_text() -> str:
 def size_refusal(size: int) -> str:
     """The refusal of a file of ``size`` bytes: in MB, or in bytes when MB would hide the difference."""
     if round(size / MB, 1) <= settings.UPLOAD_MAX_MB:
-        return f"The file is {size:,} bytes; the limit is {_limit_text()} ({upload_limit():,} bytes)."
-    return f"The file is {size / MB:.1f} MB; the limit is {_limit_text()}."
+        return gettext("The file is %(size)s bytes; the limit is %(limit)s (%(limit_bytes)s bytes).") % {
+            "size": f"{size:,}", "limit": _limit_text(), "limit_bytes": f"{upload_limit():,}",
+        }
+    return gettext("The file is %(size)s MB; the limit is %(limit)s.") % {
+        "size": f"{size / MB:.1f}", "limit": _limit_text(),
+    }
 
 
 def over_limit_refusal() -> str:
     """The refusal of a file stopped as its bytes passed the limit (its whole size is never known)."""
-    return f"The file is larger than the limit of {_limit_text()} ({upload_limit():,} bytes)."
+    return gettext("The file is larger than the limit of %(limit)s (%(limit_bytes)s bytes).") % {
+        "limit": _limit_text(), "limit_bytes": f"{upload_limit():,}",
+    }
 
 
 class UploadLimitHandler(FileUploadHandler):
