@@ -2,13 +2,19 @@
 msgstr, none is fuzzy, and the compiled .mo that ships is the .po as committed."""
 
 import gettext
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polib
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "profiles" / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
+# As the Makefile's `messages` target runs makemessages.
+MAKEMESSAGES_OPTIONS = ["--locale", "zh_Hans", "--no-obsolete", "--no-location"]
 
 
 def problems(catalogue: polib.POFile) -> list[str]:
@@ -43,3 +49,23 @@ def test_the_shipped_mo_is_the_committed_po():
         else:
             shipped, expected = compiled.get(key), entry.msgstr
         assert shipped == expected, f"{entry.msgid!r}: the .mo is out of date; run make messages"
+
+
+@pytest.mark.skipif(
+    shutil.which("xgettext") is None, reason="needs GNU gettext (apt-get install gettext); .ci/run installs it"
+)
+def test_every_string_marked_in_the_code_is_in_the_catalogue(tmp_path):
+    """Extract the messages from a copy of the sources, as `make messages` does, and check the result:
+    a string marked for translation but never added to the .po fails here."""
+    for part in ("manage.py", "improfile_site", "profiles", "templates"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, tmp_path / part)
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", *MAKEMESSAGES_OPTIONS, "--verbosity", "0"],
+        cwd=tmp_path, check=True, capture_output=True, text=True,
+    )
+    extracted = polib.pofile(str(tmp_path / PO.relative_to(ROOT)))
+    assert problems(extracted) == []
