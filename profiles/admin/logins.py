@@ -46,14 +46,47 @@ class SignInLogAdmin(ReadOnlyAdmin, AccessLogAdmin):
     """Every successful sign-in, and when it signed out."""
 
 
-class AuthenticatorAdmin(ReadOnlyAdmin):
-    """Who has an authenticator, without its secret; superusers may delete a lost one."""
+class ConfirmedFilter(admin.BooleanFieldListFilter):
+    """django-otp's ``confirmed`` field has a plain English name; the filter's title translates."""
 
-    list_display = ["user", "name", "confirmed", "created_at", "last_used_at", "throttling_failure_count"]
-    list_filter = ["confirmed"]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = gettext_lazy("confirmed")
+
+
+class AuthenticatorAdmin(ReadOnlyAdmin):
+    """Who has an authenticator, without its secret; superusers may delete a lost one. The columns are
+    methods because django-otp's field names are plain English, which no catalogue translates."""
+
+    list_display = ["owner", "device_name", "is_confirmed", "created", "last_used", "failed_codes"]
+    list_filter = [("confirmed", ConfirmedFilter)]
     search_fields = ["user__username"]
     fields = list_display
     readonly_fields = list_display
+
+    @admin.display(description=gettext_lazy("user"), ordering="user")
+    def owner(self, device: TOTPDevice) -> Any:
+        return device.user
+
+    @admin.display(description=gettext_lazy("name"), ordering="name")
+    def device_name(self, device: TOTPDevice) -> str:
+        return device.name
+
+    @admin.display(description=gettext_lazy("confirmed"), boolean=True, ordering="confirmed")
+    def is_confirmed(self, device: TOTPDevice) -> bool:
+        return device.confirmed
+
+    @admin.display(description=gettext_lazy("created at"), ordering="created_at")
+    def created(self, device: TOTPDevice) -> Any:
+        return device.created_at
+
+    @admin.display(description=gettext_lazy("last used at"), ordering="last_used_at")
+    def last_used(self, device: TOTPDevice) -> Any:
+        return device.last_used_at
+
+    @admin.display(description=gettext_lazy("wrong codes in a row"), ordering="throttling_failure_count")
+    def failed_codes(self, device: TOTPDevice) -> int:
+        return device.throttling_failure_count
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return admin.ModelAdmin.has_delete_permission(self, request, obj)
