@@ -2,14 +2,15 @@
 
 from django.contrib import admin
 from django.urls import path
+from django.utils.translation import gettext_lazy
 from django.views.generic import RedirectView
 
 from profiles.views.language import set_language
 from profiles.webhooks import portrait_set_callback
 
-admin.site.site_header = "improfile — Tencent IM profiles"
+admin.site.site_header = gettext_lazy("improfile — Tencent IM profiles")
 admin.site.site_title = "improfile"
-admin.site.index_title = "Profiles and audit trail"
+admin.site.index_title = gettext_lazy("Profiles and audit trail")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
