@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext
 
 from .. import services
 from ..bulkforms import BulkSetForm
@@ -27,6 +27,10 @@ from ..views import timeline
 from ..views.common import admin_path
 from .common import OfferedFiltersOnly
 
+# Why the admin's refreshes read from Tencent, as their audit rows record it: English, translated when shown.
+REFRESH_PURPOSE = gettext_noop("refresh")
+REFRESH_SELECTED_PURPOSE = gettext_noop("refresh selected")
+
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 
 
@@ -37,7 +41,7 @@ class ProfileAdmin(OfferedFiltersOnly):
     list_filter = ["gender", "allow_type", "admin_forbid_type"]
     # Exact or prefix on the indexed UserID, and the nickname.
     search_fields = ["=user_id", "^user_id", "nick"]
-    search_help_text = "Search by exact UserID, UserID prefix, or part of the nickname."
+    search_help_text = gettext_lazy("Search by exact UserID, UserID prefix, or part of the nickname.")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
@@ -92,16 +96,16 @@ class ProfileAdmin(OfferedFiltersOnly):
         if not self.has_change_permission(request, profile):
             raise PermissionDenied
         outcome = services.profile_pull(
-            user_ids=[profile.user_id], actor=request.user, source=ImRequest.Source.ADMIN, purpose="refresh"
+            user_ids=[profile.user_id], actor=request.user, source=ImRequest.Source.ADMIN, purpose=REFRESH_PURPOSE
         )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[pk]))
 
-    @admin.action(description="Refresh selected from Tencent", permissions=["change"])
+    @admin.action(description=gettext_lazy("Refresh selected from Tencent"), permissions=["change"])
     def refresh_from_tencent(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
         user_ids = list(queryset.values_list("user_id", flat=True))
         outcome = services.profile_pull(
-            user_ids=user_ids, actor=request.user, source=ImRequest.Source.ADMIN, purpose="refresh selected"
+            user_ids=user_ids, actor=request.user, source=ImRequest.Source.ADMIN, purpose=REFRESH_SELECTED_PURPOSE
         )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.WARNING)
 
@@ -160,7 +164,7 @@ class ProfileAdmin(OfferedFiltersOnly):
         readonly = ["last_pushed_at", "last_pulled_at", "unknown_tags_table"]
         return ["user_id", *readonly] if obj is not None else readonly
 
-    @admin.display(description="Tags this app does not know")
+    @admin.display(description=gettext_lazy("Tags this app does not know"))
     def unknown_tags_table(self, obj: Profile) -> str:
         if not obj.unknown_tags:
             return "—"
@@ -169,9 +173,10 @@ class ProfileAdmin(OfferedFiltersOnly):
             ((tag, json.dumps(value, ensure_ascii=False)) for tag, value in obj.unknown_tags.items()),
         )
         return format_html(
-            "<table><tbody>{}</tbody></table><div class='help'>Tencent returned these, but they are neither "
-            "standard tags nor defined custom tags (or their value has an unexpected type). Define the custom "
-            "tag to edit it.</div>", rows,
+            "<table><tbody>{}</tbody></table><div class='help'>{}</div>", rows, gettext(
+                "Tencent returned these, but they are neither standard tags nor defined custom tags (or their value "
+                "has an unexpected type). Define the custom tag to edit it."
+            ),
         )
 
     def get_fieldsets(self, request: HttpRequest, obj: Profile | None = None) -> list[tuple[str | None, dict]]:
@@ -181,13 +186,13 @@ class ProfileAdmin(OfferedFiltersOnly):
             if obj.unknown_tags:
                 tencent_user.append("unknown_tags_table")
         fieldsets: list[tuple[str | None, dict]] = [
-            ("Tencent user", {"fields": tencent_user}),
-            ("Standard profile (Tag_Profile_IM_*)", {"fields": STANDARD_FIELD_NAMES}),
+            (gettext("Tencent user"), {"fields": tencent_user}),
+            (gettext("Standard profile (Tag_Profile_IM_*)"), {"fields": STANDARD_FIELD_NAMES}),
         ]
         definitions = list(CustomTagDefinition.objects.all())
         if definitions:
             fieldsets.append(
-                ("Custom tags (Tag_Profile_Custom_*)", {"fields": [custom_field_name(d) for d in definitions]})
+                (gettext("Custom tags (Tag_Profile_Custom_*)"), {"fields": [custom_field_name(d) for d in definitions]})
             )
         return fieldsets
 
@@ -250,7 +255,7 @@ class CustomTagDefinitionAdmin(OfferedFiltersOnly):
     list_display = ["wire_name", "label", "value_type", "admin_read", "admin_write", "created_at"]
     search_fields = ["keyword", "label"]
 
-    @admin.display(description="Wire name")
+    @admin.display(description=gettext_lazy("Wire name"))
     def wire_name(self, obj: CustomTagDefinition) -> str:
         return obj.wire_name
 
