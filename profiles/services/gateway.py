@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..im.client import (
     ACCOUNT_CHECK,
@@ -175,6 +176,9 @@ def _stored_answer(response: ImResponse) -> dict[str, Any]:
     return {**response.body, "UserProfileItem": summary, "ProfileItemValuesOmitted": True}
 
 
+# Why im_check reads an account, as its audit row records it (English, translated when shown).
+CONFIGURATION_CHECK = gettext_noop("configuration check")
+
 _COMPLETION_FIELDS = [
     "state", "http_status", "action_status", "error_code", "error_info", "error_display", "response_body",
     "latency_ms", "completed_at", "note",
@@ -187,6 +191,6 @@ def im_check(*, actor: AbstractBaseUser | None, source: str) -> ImRequest:
     client = im_client()
     audit, _response = im_call(
         command=ACCOUNT_CHECK, body={"CheckItem": [{"UserID": client.identifier}]},
-        actor=actor, source=source, user_id=client.identifier, purpose="configuration check", client=client,
+        actor=actor, source=source, user_id=client.identifier, purpose=CONFIGURATION_CHECK, client=client,
     )
     return audit

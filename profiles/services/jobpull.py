@@ -13,6 +13,7 @@ from ..im.errors import describe
 from ..models import BulkJob, BulkJobItem, ImRequest
 from . import jobs
 from .gateway import JobCall
+from .jobpush import JOB_PURPOSE
 from .jobs import items_finish, job_cancel_requested, job_claim, job_finish_if_done, job_start
 from .pull import profile_pull
 
@@ -40,7 +41,9 @@ def job_pull_round(*, job_id: int) -> int:
     items = {claim.item.user_id: claim.item for claim in claims}
     outcome = profile_pull(
         user_ids=list(items), actor=job.created_by, source=ImRequest.Source.JOB,
-        job=JobCall(job_id=job_id, attempt=max(claim.item.attempts for claim in claims), purpose=f"job #{job_id}"),
+        job=JobCall(
+            job_id=job_id, attempt=max(claim.item.attempts for claim in claims), purpose=JOB_PURPOSE % {"pk": job_id}
+        ),
     )
     if outcome.pulled:
         items_finish(

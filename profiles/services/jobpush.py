@@ -47,7 +47,13 @@ RESENT_NOTE = gettext_noop(
 NOT_SENT = gettext_noop("Not sent: %(why)s")
 GAVE_UP = gettext_noop("Gave up after %(attempts)s attempts: %(message)s")
 UNEXPECTED = gettext_noop("Unexpected error while sending; see the logs.")
-RECORDED_MESSAGES = (SUCCEEDED_BEFORE_STOP, RESENT_NOTE, NOT_SENT, GAVE_UP, UNEXPECTED)
+# Why a job's requests were sent, as their audit rows record it.
+JOB_PURPOSE = gettext_noop("job #%(pk)s")
+RESENT_PURPOSE = gettext_noop("job #%(pk)s, re-sent: the answer was never recorded (worker stopped)")
+READ_BEFORE_PURPOSE = gettext_noop("job #%(pk)s: current values before sending")
+RECORDED_MESSAGES = (
+    SUCCEEDED_BEFORE_STOP, RESENT_NOTE, NOT_SENT, GAVE_UP, UNEXPECTED, JOB_PURPOSE, RESENT_PURPOSE, READ_BEFORE_PURPOSE,
+)
 
 
 def max_attempts() -> int:
@@ -79,7 +85,7 @@ def _current_values(job: BulkJob, claims: list[Claim], definitions: Mapping[str,
     read = remote_read(
         user_ids=[claim.item.user_id for claim in claims], tags=tags, actor=job.created_by,
         source=ImRequest.Source.JOB, definitions=definitions,
-        job=JobCall(job_id=job.pk, attempt=1, purpose=f"job #{job.pk}: current values before sending"),
+        job=JobCall(job_id=job.pk, attempt=1, purpose=READ_BEFORE_PURPOSE % {"pk": job.pk}),
     )
     return {user_id: remote.values for user_id, remote in read.profiles.items()}
 
@@ -98,8 +104,7 @@ def _process(
             job_id=job.pk, user_id=item.user_id, command=PORTRAIT_SET,
             note=RESENT_NOTE % {"attempt": attempt},
         )
-    resent = ", re-sent: the answer was never recorded (worker stopped)" if claim.abandoned else ""
-    purpose = f"job #{job.pk}{resent}"
+    purpose = (RESENT_PURPOSE if claim.abandoned else JOB_PURPOSE) % {"pk": job.pk}
     try:
         outcome = profile_push(
             profile=profile, values=item.values, actor=job.created_by, source=ImRequest.Source.JOB,
