@@ -23,7 +23,9 @@ env_file = BASE_DIR / ".env"
 if env_file.is_file():
     environ.Env.read_env(env_file)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless set: a deployment that forgets it is not in debug mode with a public key. Development says
+# so itself: `make run` and the test suite (tests/development_env.py) set DEBUG=on.
+DEBUG = env.bool("DEBUG", default=False)
 
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-dev-only-improfile")
@@ -31,7 +33,10 @@ if DEBUG:
 else:
     for required in ("SECRET_KEY", "ALLOWED_HOSTS"):
         if not env.str(required, default=""):
-            raise ImproperlyConfigured(f"{required} is not set; it is required when DEBUG is off.")
+            raise ImproperlyConfigured(
+                f"{required} is not set; it is required when DEBUG is off "
+                "(DEBUG is off unless set; for development set DEBUG=on, as `make run` does)."
+            )
     SECRET_KEY = env.str("SECRET_KEY")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 

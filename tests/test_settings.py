@@ -66,6 +66,12 @@ def manage_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+def test_debug_is_off_unless_set_so_start_up_without_a_secret_key_refuses():
+    done = manage_check({})  # no DEBUG, no SECRET_KEY: the environment of a forgotten deployment
+    assert done.returncode != 0 and "SECRET_KEY is not set; it is required when DEBUG is off" in done.stderr
+    assert "for development set DEBUG=on" in done.stderr
+
+
 def test_production_refuses_to_start_without_secret_key():
     done = manage_check({"DEBUG": "off", "ALLOWED_HOSTS": "improfile.example.com", **REAL})
     assert done.returncode != 0 and "SECRET_KEY is not set" in done.stderr
