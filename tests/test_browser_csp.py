@@ -112,7 +112,13 @@ def test_every_main_page_runs_under_the_policy_and_its_scripts_still_work(
     services.jobs.items_finish([item.pk], state=BulkJobItem.State.SUCCEEDED, code=0, message="OK")
     expect(page.locator("#job-done")).to_have_text("1", timeout=15_000)
     assert page.locator("#job-bar").evaluate("bar => bar.value") == 1
-    visit(page, reverse("admin:profiles_bulkjob_changelist"), csp_violations)
-    visit(page, reverse("admin:profiles_customtagdefinition_add"), csp_violations)
-    visit(page, reverse("admin:django_q_ormq_changelist"), csp_violations)
-    visit(page, reverse("admin:auth_user_change", args=[cast.editor.pk]), csp_violations)
+
+    # The rest of the admin, Django's own pages and django-q2's included.
+    for url in (
+        reverse("admin:profiles_bulkjob_changelist"), reverse("admin:profiles_auditexport_changelist"),
+        reverse("admin:profiles_auditanchor_changelist"), reverse("admin:profiles_customtagdefinition_add"),
+        reverse("admin:django_q_ormq_changelist"), reverse("admin:django_q_schedule_changelist"),
+        reverse("admin:auth_user_changelist"), reverse("admin:auth_user_change", args=[cast.editor.pk]),
+        reverse("admin:auth_user_add"), reverse("admin:auth_group_add"), reverse("admin:password_change"),
+    ):
+        visit(page, url, csp_violations)

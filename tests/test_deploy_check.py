@@ -75,7 +75,8 @@ def test_check_deploy_passes_with_the_production_environment_of_env_example():
 )
 def test_check_deploy_fails_when_an_https_protection_is_turned_off(setting, value, warning):
     done = manage("check", "--deploy", "--fail-level", "WARNING", env={**example_production_env(), setting: value})
-    assert done.returncode != 0 and warning in done.stderr, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and re.findall(r"\(([a-z_]+\.[EW]\d+)\)", output) == [warning], output
 
 
 def print_setting(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
