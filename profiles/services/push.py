@@ -43,7 +43,8 @@ class PushOutcome:
     retryable: bool = False
     # Tags changed in Tencent since the caller's edit began (nothing was sent).
     conflicts: list[Conflict] = field(default_factory=list)
-    # The local copy changed since the caller read it (nothing was sent).
+    # The local copy changed since the caller read it: nothing was sent, unless the caller gave
+    # ``started_from`` and Tencent showed no conflict with the tags it changed.
     stale: bool = False
 
     @property
@@ -86,13 +87,16 @@ def profile_push(
     client: ImClient | None = None,
     force: bool = False,
     purpose: str = "",
+    note: str = "",
     tencent_now: Mapping[str, Any] | None = None,
 ) -> PushOutcome:
     """Push the tags in ``values`` that differ from what the caller started from (docs/tencent-im.md §4).
 
     - Validates everything first (raises TagValidationError; nothing sent).
     - ``expected_version``: the local copy's version the caller read; if another save changed it
-      since, nothing is sent (optimistic locking).
+      since, nothing is sent (optimistic locking) — unless ``started_from`` is given too: then
+      Tencent's current values decide tag by tag (a change meanwhile to a tag the caller did not
+      touch is taken, not a conflict), and the outcome says ``stale``.
     - ``started_from``: the tag values the caller's edit was based on (a form's initial values).
       When given, one audited ``portrait_get`` first compares them with Tencent's current values;
       if anything changed there meanwhile, nothing is sent and the conflicts are returned.
@@ -106,7 +110,9 @@ def profile_push(
     - ``tencent_now``: Tencent's values of these tags as just read (a job reads its items in batches of
       100 before sending them): they are the audit row's "before", and a tag Tencent already holds
       at the requested value is not sent.
-    - ``purpose``: why the push was made, for its audit row (a job's or a revert's say it themselves).
+    - ``purpose``: why the push was made, for its audit row (a job's or a revert's say it themselves);
+      ``note``: what the caller knows about it that the row should record (e.g. the external change
+      it overwrites).
     - ``force`` (with ``started_from``): send over the changes found in Tencent instead of refusing;
       the audit row's "before" is still what Tencent held, and the read's note names what was
       overwritten.
@@ -122,9 +128,11 @@ def profile_push(
     if not changed:
         return PushOutcome(ok=True, user_id=profile.user_id, message="Nothing changed; nothing was sent to Tencent.")
 
+    stale = False
     if expected_version is not None and profile.pk is not None:
         current = Profile.objects.filter(pk=profile.pk).values_list("version", flat=True).first()
-        if current != expected_version:
+        stale = current != expected_version
+        if stale and started_from is None:
             return PushOutcome(
                 ok=False, user_id=profile.user_id, stale=True,
                 message=f"Someone else saved {profile.user_id} after you opened it; nothing was sent. "
@@ -181,14 +189,15 @@ def profile_push(
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             names = ", ".join(conflict.tag for conflict in conflicts)
             return PushOutcome(
-                ok=False, user_id=profile.user_id, conflicts=conflicts,
+                ok=False, user_id=profile.user_id, conflicts=conflicts, stale=stale,
                 message=f"{names} changed in Tencent since you opened {profile.user_id}; nothing was sent. "
                 "Compare the values below, load Tencent's values, and save again.",
             )
         if not changed:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             return PushOutcome(
-                ok=True, user_id=profile.user_id, message="Tencent already has these values; nothing was sent."
+                ok=True, user_id=profile.user_id, stale=stale,
+                message="Tencent already has these values; nothing was sent.",
             )
         before = {tag: remote.get(tag) for tag in changed}
 
@@ -200,7 +209,7 @@ def profile_push(
     try:
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
-            changes=changes, client=client, reverts=reverts,
+            changes=changes, client=client, reverts=reverts, note=note,
             **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}" if reverts else purpose}),
         )
     except ImError as exc:
@@ -221,7 +230,7 @@ def profile_push(
 
     _store_values(profile, changed, touched="last_pushed_at")
     return PushOutcome(
-        ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0,
+        ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0, stale=stale,
         message=f"Tencent accepted the change to {profile.user_id}: {', '.join(changed)}.",
     )
 
