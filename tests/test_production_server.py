@@ -151,7 +151,7 @@ def test_behind_the_proxy_plain_http_is_redirected_but_not_health_probes_nor_htt
         callback = http.post(f"{base}/im/callback", params=query, headers=FROM_PROXY, data=json.dumps(body),
                              allow_redirects=False, timeout=30)
         assert callback.status_code == 200 and callback.json()["ActionStatus"] == "OK", callback.text
-        # The same callback over plain HTTP would be redirected, which Tencent does not follow (README, Deploy).
+        # The same callback over plain HTTP gets the redirect, not the webhook (README, Deploy).
         over_http = http.post(f"{base}/im/callback", params=query, headers={"Host": HOST}, data=json.dumps(body),
                               allow_redirects=False, timeout=30)
         assert over_http.status_code == 301
