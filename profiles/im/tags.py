@@ -25,6 +25,13 @@ CUSTOM_KEYWORD_RE = re.compile(r"^[A-Za-z]{1,8}$")
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` as a message quotes it: its repr (control characters visible), cut to ``limit``
+    characters, so a 100 KB cell never becomes a 100 KB message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class ValueType(enum.StrEnum):
     STRING = "string"
     ENUM = "enum"
@@ -55,6 +62,8 @@ class StandardTag:
     # docs/tencent-im.md §2 "error when broken"
     error_code: int = 40001
     admin_only: bool = False
+    # Text that may span lines: line breaks and tabs are not refused as control characters.
+    multiline: bool = False
 
     @property
     def allowed_values(self) -> tuple[str, ...]:
@@ -73,12 +82,39 @@ class StandardTag:
                 allowed = ", ".join(self.allowed_values)
                 raise TagValueError(
                     self.wire_name,
-                    f"{value!r} is not a valid {self.label}; allowed values: {allowed}.",
+                    f"{shown(value)} is not a valid {self.label}; allowed values: {allowed}.",
                     self.error_code,
                 )
             return value
         check_byte_length(self.wire_name, self.label, value, self.max_bytes or MAX_VALUE_BYTES)
         return value
+
+
+# Control characters (Unicode category Cc: U+0000-U+001F and U+007F-U+009F) in text people type (the
+# forms, CSV files, the command line). Tencent documents no such rule (docs/tencent-im.md §2: "any text");
+# it is this app's own: PostgreSQL stores no NUL, and the others are paste accidents that clients show
+# as boxes or that break a line. Text that may span lines (SelfSignature, and custom tags, whose
+# format the app defines) may hold line feeds, carriage returns and tabs.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_CHARACTER_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_character_problem(wire_name: str, text: str) -> str | None:
+    """Why ``text`` may not be sent as the value of ``wire_name`` (it holds a control character), or None.
+
+    Applied to the values this app sends (``services.validation.validate_tag_values``), not to values
+    read from Tencent, which are kept as they are."""
+    standard = STANDARD_BY_WIRE.get(wire_name)
+    multiline = standard.multiline if standard is not None else is_custom_tag_name(wire_name)
+    pattern = _CONTROL_CHARACTER_BUT_LINE_BREAKS if multiline else _CONTROL_CHARACTER
+    found = pattern.search(text)
+    if found is None:
+        return None
+    allowed = " (line breaks and tabs are allowed)" if multiline else ""
+    return (
+        f"contains the control character U+{ord(found.group()):04X} at character {found.start() + 1}; "
+        f"remove it{allowed}."
+    )
 
 
 def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) -> None:
@@ -97,7 +133,7 @@ def _validate_uint32(tag: StandardTag, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TagValueError(
             tag.wire_name,
-            f"{tag.label} must be a whole number from 0 to {UINT32_MAX}, not {value!r}.",
+            f"{tag.label} must be a whole number from 0 to {UINT32_MAX}, not {shown(value)}.",
             40610,
         )
     if not 0 <= value <= UINT32_MAX:
@@ -113,7 +149,7 @@ def parse_uint32(text: str) -> int:
     """Parse a uint32 typed by a person (form, CSV, command line). Raises ValueError with a reason."""
     stripped = text.strip()
     if not re.fullmatch(r"[0-9]+", stripped):
-        raise ValueError(f"{text!r} is not a whole number from 0 to {UINT32_MAX}")
+        raise ValueError(f"{shown(text)} is not a whole number from 0 to {UINT32_MAX}")
     number = int(stripped)
     if number > UINT32_MAX:
         raise ValueError(f"{number} is larger than {UINT32_MAX}, the largest uint32")
@@ -201,7 +237,8 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
-        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES),
+        multiline=True,
+        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES) + " It may span several lines.",
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_AllowType",
@@ -311,11 +348,11 @@ def validate_custom_keyword(keyword: str) -> None:
         raise ValueError("The keyword is empty.")
     if len(keyword.encode("utf-8")) > CUSTOM_KEYWORD_MAX_BYTES:
         raise ValueError(
-            f"The keyword {keyword!r} is {len(keyword.encode('utf-8'))} bytes; "
+            f"The keyword {shown(keyword)} is {len(keyword.encode('utf-8'))} bytes; "
             f"Tencent allows at most {CUSTOM_KEYWORD_MAX_BYTES}."
         )
     if not CUSTOM_KEYWORD_RE.fullmatch(keyword):
-        raise ValueError(f"The keyword {keyword!r} may contain only English letters (A-Z, a-z).")
+        raise ValueError(f"The keyword {shown(keyword)} may contain only English letters (A-Z, a-z).")
 
 
 def is_custom_tag_name(name: str) -> bool:
@@ -367,6 +404,6 @@ def resolve_tag_name(name: str) -> str:
     if standard is not None:
         return standard.wire_name
     raise ValueError(
-        f"Unknown tag {name!r}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
+        f"Unknown tag {shown(name)}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
         f"its short name ({', '.join(STANDARD_BY_FIELD)}), or {CUSTOM_TAG_PREFIX}<keyword>."
     )

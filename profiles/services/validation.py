@@ -32,7 +32,10 @@ def validate_tag_values(
 ) -> dict[str, Any]:
     """Check every value against the catalogue (docs/tencent-im.md §2, §3) and return them in wire form.
 
-    Raises TagValidationError naming each bad tag, so nothing is sent when anything is wrong.
+    Every path that sends values calls it (the profile form through ``profile_push``, the set-fields
+    form, CSV rows, ``im_set``), so it also refuses text with control characters, the app's own rule
+    (``catalogue.control_character_problem``). Raises TagValidationError naming each bad tag, so nothing
+    is sent when anything is wrong.
     """
     if definitions is None:
         definitions = custom_tag_definitions()
@@ -40,26 +43,30 @@ def validate_tag_values(
     errors: dict[str, str] = {}
     for wire_name, value in values.items():
         standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
+        definition = definitions.get(wire_name)
         try:
             if standard is not None:
                 cleaned[wire_name] = standard.validate(value)
-                continue
-            definition = definitions.get(wire_name)
-            if definition is None:
+            elif definition is None:
                 errors[wire_name] = (
                     f"{wire_name} is not a standard tag nor a custom tag defined here "
                     "(Tencent would answer 40009)."
                 )
                 continue
-            if not definition.admin_write:
+            elif not definition.admin_write:
                 errors[wire_name] = (
                     f"The app admin has no write permission on {wire_name} in the Tencent console "
                     "(Tencent would answer 40008); grant 'App admin write' there first."
                 )
                 continue
-            cleaned[wire_name] = definition.as_catalogue().validate(value)
+            else:
+                cleaned[wire_name] = definition.as_catalogue().validate(value)
         except catalogue.TagValueError as exc:
             errors[wire_name] = f"{exc.message} (Tencent would answer {exc.error_code})."
+            continue
+        if isinstance(value, str) and (problem := catalogue.control_character_problem(wire_name, value)):
+            label = standard.label if standard is not None else (definition.label or wire_name)
+            errors[wire_name] = f"{label} {problem}"
     if errors:
         raise TagValidationError(errors)
     return cleaned

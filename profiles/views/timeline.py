@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from .. import selectors
+from ..im import tags as catalogue
 from ..models import Profile
 
 
@@ -31,6 +32,11 @@ def user_timeline(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
     user_id = request.GET.get("user_id", "").strip()
     if not user_id:
         model_admin.message_user(request, "Name a UserID to see its timeline.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
+    try:
+        catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
+    except ValueError as exc:
+        model_admin.message_user(request, f"No timeline for {user_id[:40]!r}: {exc}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
     return _render(model_admin, request, selectors.user_timeline(viewer=request.user, user_id=user_id))
 
