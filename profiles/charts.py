@@ -5,11 +5,13 @@ only: fonts and sizing come from improfile.css, since the Content-Security-Polic
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 
 from .selectors.dashboard import OUTCOMES, ActorCount, DayCounts, OutcomeKind
 
@@ -62,19 +64,30 @@ def _legend(frame: Frame, entries: Sequence[tuple[str, str]]) -> SafeString:
     for colour, label in entries:
         items.append((x, colour, x + 16, label))
         # Wide enough for the label at this font size; the legend is one line above the plot.
-        x += 28 + 7 * len(label)
+        x += 28 + 7 * _width(str(label))
     return format_html_join(
         "", '<g><rect x="{}" y="2" width="12" height="12" fill="{}"/><text x="{}" y="12">{}</text></g>', items,
     )
 
 
+def _width(text: str) -> int:
+    """How many Latin characters wide ``text`` is: a Chinese character takes about two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
 def _requests(count: int) -> str:
-    return f"{count:,} request{'' if count == 1 else 's'}"
+    return ngettext("%(count)s request", "%(count)s requests", count) % {"count": f"{count:,}"}
 
 
 def _day_title(day: DayCounts) -> str:
-    parts = ", ".join(f"{day.count(outcome):,} {outcome.label_in_sentence}" for outcome in OUTCOMES)
-    return f"{day.day:%Y-%m-%d} (UTC): {_requests(day.total)} — {parts}"
+    # Translators: the separator between a day's outcomes in its tooltip ("3 accepted, 1 refused by Tencent").
+    parts = gettext(", ").join(
+        gettext("%(count)s %(outcome)s") % {"count": f"{day.count(outcome):,}", "outcome": outcome.label_in_sentence}
+        for outcome in OUTCOMES
+    )
+    return gettext("%(day)s (UTC): %(requests)s — %(parts)s") % {
+        "day": f"{day.day:%Y-%m-%d}", "requests": _requests(day.total), "parts": parts,
+    }
 
 
 def daily_outcomes_chart(days: Sequence[DayCounts], *, width: int = 960, height: int = 320) -> SafeString:
@@ -127,10 +140,11 @@ def daily_outcomes_chart(days: Sequence[DayCounts], *, width: int = 960, height:
 
     total = sum(day.total for day in days)
     first, last = (days[0].day, days[-1].day) if days else (None, None)
-    summary = (
-        f"Requests per day from {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC days), stacked by outcome; "
-        f"{total:,} in all. The same numbers are in the table below."
-        if days else "No days to show."
+    summary = gettext(
+        "Requests per day from %(first)s to %(last)s (UTC days), stacked by outcome; %(total)s in all. The same "
+        "numbers are in the table below."
+    ) % {"first": f"{first:%Y-%m-%d}", "last": f"{last:%Y-%m-%d}", "total": f"{total:,}"} if days else gettext(
+        "No days to show."
     )
     legend = _legend(frame, [(OUTCOME_COLOURS[outcome.key], outcome.label) for outcome in OUTCOMES])
     return format_html(
@@ -141,9 +155,10 @@ def daily_outcomes_chart(days: Sequence[DayCounts], *, width: int = 960, height:
         '<line x1="{left}" x2="{left}" y1="{top}" y2="{baseline}" stroke="' + AXIS_COLOUR + '"/>'
         '<line x1="{left}" x2="{right}" y1="{baseline}" y2="{baseline}" stroke="' + AXIS_COLOUR + '"/>'
         "{day_labels}"
-        '<text x="{middle}" y="{axis_title_y}" text-anchor="middle">Day (UTC, month-day)</text>'
-        '<text transform="translate(14 {plot_middle}) rotate(-90)" text-anchor="middle">Requests</text>'
+        '<text x="{middle}" y="{axis_title_y}" text-anchor="middle">{x_title}</text>'
+        '<text transform="translate(14 {plot_middle}) rotate(-90)" text-anchor="middle">{y_title}</text>'
         "</svg>",
+        x_title=gettext("Day (UTC, month-day)"), y_title=gettext("Requests"),
         width=width, height=height, summary=summary, legend=legend, grid=grid, columns=columns,
         left=frame.left, right=width - frame.right, top=frame.top, baseline=_number(baseline),
         day_labels=day_labels, middle=_number(frame.left + frame.plot_width / 2), axis_title_y=height - 6,
@@ -166,7 +181,9 @@ def top_actors_chart(actors: Sequence[ActorCount], *, width: int = 960) -> SafeS
         # table below give the whole name.
         label = actor.name if len(actor.name) <= LABEL_CHARACTERS else actor.name[:LABEL_CHARACTERS - 1] + "…"
         rows.append((
-            f"{actor.name}: {_requests(actor.requests)}, {actor.failures:,} failed",
+            gettext("%(name)s: %(requests)s, %(failed)s failed") % {
+                "name": actor.name, "requests": _requests(actor.requests), "failed": f"{actor.failures:,}",
+            },
             frame.left - 8, _number(y + 16), label,
             frame.left, _number(y + 4), _number(max(actor.requests * scale, 1)),
             frame.left, _number(y + 4), _number(actor.failures * scale),
@@ -179,12 +196,11 @@ def top_actors_chart(actors: Sequence[ActorCount], *, width: int = 960) -> SafeS
         '<rect x="{}" y="{}" width="{}" height="16" fill="' + FAILURE_COLOUR + '"/>'
         '<text x="{}" y="{}">{}</text></g>'
     ), rows)
-    legend = _legend(frame, [(REQUEST_COLOUR, "Requests"), (FAILURE_COLOUR, "of which failed")])
-    summary = (
-        f"Requests per actor, the {len(actors)} busiest, with the failed part of each bar in red. "
-        "The same numbers are in the table below."
-        if actors else "No requests in this range."
-    )
+    legend = _legend(frame, [(REQUEST_COLOUR, gettext("Requests")), (FAILURE_COLOUR, gettext("of which failed"))])
+    summary = gettext(
+        "Requests per actor, the %(count)s busiest, with the failed part of each bar in red. The same numbers are "
+        "in the table below."
+    ) % {"count": len(actors)} if actors else gettext("No requests in this range.")
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
         'aria-label="{summary}" class="dashboard-chart">'

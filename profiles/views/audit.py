@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 
 from .. import audit_export, charts, selectors
 from ..forms import DashboardRangeForm
-from ..selectors.dashboard import OUTCOMES
+from ..selectors.dashboard import OUTCOMES, SYSTEM_ACTOR
 from ..services import exports
 from .common import page_context
 
@@ -42,6 +42,7 @@ def dashboard(model_admin: ImRequestAdmin, request: HttpRequest) -> HttpResponse
         form=form,
         dashboard=board,
         outcomes=OUTCOMES,
+        system_actor=SYSTEM_ACTOR,
         daily_chart=charts.daily_outcomes_chart(board.days),
         actors_chart=charts.top_actors_chart(board.top_actors),
         changelist_url=reverse("admin:profiles_imrequest_changelist"),

@@ -20,8 +20,10 @@ from django.utils.translation import gettext, ngettext
 
 from .. import selectors, services
 from ..csvio import guard_cell
+from ..errortext import recorded_text
 from ..im.errors import describe
 from ..models import BulkJob, BulkJobItem
+from ..selectors.dashboard import SYSTEM_ACTOR
 from .common import page_context
 
 
@@ -39,7 +41,9 @@ def job_page(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> Ht
     context = page_context(
         model_admin, request, str(job), original=job, job=job, progress=selectors.job_progress(job),
         failures=selectors.job_failures(job), can_run=selectors.may_manage_job(request.user, job),
-        not_retried=selectors.job_not_retried(job),
+        not_retried=selectors.job_not_retried(job), source_name=recorded_text(job.source_name),
+        system_actor=SYSTEM_ACTOR,
+        retry_of_url=reverse("admin:profiles_bulkjob_change", args=[job.retry_of_id]) if job.retry_of_id else "",
     )
     return TemplateResponse(request, "admin/profiles/bulkjob/job.html", context)
 

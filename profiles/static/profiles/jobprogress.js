@@ -7,9 +7,11 @@
     bar.max = data.total || 1;
     bar.value = data.total ? data.done : 1;
     document.getElementById("job-done").textContent = data.done;
-    document.getElementById("job-state").textContent = data.state;
+    // The state as the page's language names it; the unit of seconds from the page (data-seconds).
+    document.getElementById("job-state").textContent = data.state_label;
     document.getElementById("job-rate").textContent = data.rate;
-    document.getElementById("job-left").textContent = data.seconds_left === null ? "—" : data.seconds_left + " s";
+    const left = document.getElementById("job-left");
+    left.textContent = data.seconds_left === null ? "—" : data.seconds_left + " " + (left.dataset.seconds || "s");
     for (const [state, n] of Object.entries(data.by_state)) {
       const cell = document.querySelector('[data-state="' + state + '"]');
       if (cell) { cell.textContent = n; }
