@@ -150,12 +150,10 @@ def main() -> None:
     args = parse_args()
     temp_dir = tempfile.mkdtemp(prefix="improfile-web-")
     url = f"sqlite:///{Path(temp_dir) / 'bench.sqlite3'}"
-    env = app_environment(
-        url, NO_TENCENT,
-        # Plain HTTP on loopback: no TLS in front of the bench, so no redirect to https and no secure-only cookies.
-        SECURE_SSL_REDIRECT="False", SESSION_COOKIE_SECURE="False", CSRF_COOKIE_SECURE="False",
-    )
-    set_up_django(env)
+    # Plain HTTP on loopback: no TLS in front of the bench, so no secure-only cookies (_benchlib turns
+    # the redirect to https off).
+    env = app_environment(url, NO_TENCENT, SESSION_COOKIE_SECURE="False", CSRF_COOKIE_SECURE="False")
+    set_up_django(env, collect_static=True)
     print(f"Generating {args.rows:,} audit rows and {args.profiles:,} profiles (SQLite) ...")
     generate(args.rows, args.profiles)
     from django.contrib.auth import get_user_model
