@@ -141,6 +141,13 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- Languages (issue 15: plain words) ----------------------------------------------------------
+# The languages the app offers. Labels of tags and enum values are translated into each, and the
+# CSV import accepts a tag's label or an enum value's label in any of them (profiles.labels). The
+# translations live in profiles/locale/.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# --- end of languages ----------------------------------------------------------------------------
+
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext
+
+from .. import labels
 from ..im import tags as catalogue
 from ..models import CustomTagDefinition
 from .audit import AUTOCOMMIT_DB
@@ -59,7 +62,10 @@ def validate_tag_values(
                 continue
             cleaned[wire_name] = definition.as_catalogue().validate(value)
         except catalogue.TagValueError as exc:
-            errors[wire_name] = f"{exc.message} (Tencent would answer {exc.error_code})."
+            custom = {name: d.label or d.keyword for name, d in definitions.items()}
+            errors[wire_name] = gettext("%(refusal)s (Tencent would answer %(code)s).") % {
+                "refusal": labels.refusal_text(exc, custom), "code": exc.error_code,
+            }
     if errors:
         raise TagValidationError(errors)
     return cleaned
