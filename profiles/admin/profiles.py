@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 
 from .. import services
 from ..forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
@@ -71,7 +72,8 @@ class ProfileAdmin(admin.ModelAdmin):
         if outcome.missing and can_import and not wants_import:
             context = {
                 **self.admin_site.each_context(request), "opts": self.opts, "user_id": user_id,
-                "title": f"Import {user_id} into Tencent IM?", "message": outcome.message,
+                "title": gettext("Import %(user_id)s into Tencent IM?") % {"user_id": user_id},
+                "message": outcome.message,
             }
             return TemplateResponse(request, "admin/profiles/profile/import_confirm.html", context)
         self.message_user(request, outcome.message, messages.ERROR)
@@ -197,7 +199,7 @@ class ProfileAdmin(admin.ModelAdmin):
         refusal = services.revert.revert_refusal(row=row, actor=request.user, profile=obj)
         if refusal is not None:
             # get_form runs once per change form, so the message is given once.
-            self.message_user(request, f"Cannot revert: {refusal}", messages.ERROR)
+            self.message_user(request, gettext("Cannot revert: %(why)s") % {"why": refusal}, messages.ERROR)
             return None
         return row
 
