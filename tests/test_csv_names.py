@@ -6,9 +6,13 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from profiles import csvio
-from profiles.models import CustomTagDefinition, Profile
+from profiles.models import BulkJobItem, CustomTagDefinition, Profile
+
+from .conftest import audited_db
 
 NICK = "Tag_Profile_IM_Nick"
 GENDER = "Tag_Profile_IM_Gender"
@@ -159,3 +163,18 @@ def test_an_export_writes_wire_names_and_imports_back_to_the_same_values_even_af
     # Someone renames the gender column in Chinese and types a label: the same values come back.
     edited = exported.replace(GENDER, "性别", 1).replace(",Gender_Type_Unknown,", ",未知,")
     assert dict(good_rows(edited, {mood.wire_name: mood})) == rows
+
+
+@audited_db
+def test_the_import_page_takes_a_chinese_file_and_names_its_columns_by_label(client, cast, settings, tmp_path):
+    settings.CSV_UPLOAD_DIR = str(tmp_path)
+    client.force_login(cast.editor)
+    text = "用户ID,昵称,性别\r\nu1,小军,女\r\nu2,Bo,Robot\r\n"
+    upload = SimpleUploadedFile("people.csv", text.encode("utf-8"), "text/csv")
+    response = client.post(reverse("admin:profiles_profile_import_csv"), {"file": upload})
+    page = response.content.decode()
+    assert "Columns: Nickname, Gender." in page
+    assert "Gender: &#x27;Robot&#x27; is not one of Unknown, Female, Male" in page
+    client.post(reverse("admin:profiles_profile_import_csv"), {"token": response.context["token"]})
+    [item] = BulkJobItem.objects.all()
+    assert (item.user_id, item.values) == ("u1", {NICK: "小军", GENDER: "Gender_Type_Female"})
