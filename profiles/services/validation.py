@@ -49,16 +49,16 @@ def validate_tag_values(
                 continue
             definition = definitions.get(wire_name)
             if definition is None:
-                errors[wire_name] = (
-                    f"{wire_name} is not a standard tag nor a custom tag defined here "
-                    "(Tencent would answer 40009)."
-                )
+                errors[wire_name] = gettext(
+                    "%(tag)s is not a standard tag nor a custom tag defined here (Tencent would answer 40009)."
+                ) % {"tag": wire_name}
                 continue
             if not definition.admin_write:
-                errors[wire_name] = (
-                    f"The app admin has no write permission on {wire_name} in the Tencent console "
+                # The console knows the tag by its keyword: both names are given.
+                errors[wire_name] = gettext(
+                    "The app admin has no write permission on %(label)s (%(tag)s) in the Tencent console "
                     "(Tencent would answer 40008); grant 'App admin write' there first."
-                )
+                ) % {"label": definition.label or definition.keyword, "tag": wire_name}
                 continue
             cleaned[wire_name] = definition.as_catalogue().validate(value)
         except catalogue.TagValueError as exc:
