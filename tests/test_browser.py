@@ -71,7 +71,7 @@ def test_an_editor_changes_a_nick_and_finds_it_in_the_audit_trail(emulator, cast
     page.click("input[name=_save]")
 
     success = page.locator("ul.messagelist li.success")
-    expect(success.filter(has_text="Tag_Profile_IM_Nick")).to_have_count(1)
+    expect(success.filter(has_text="Tencent accepted the change to u_8812: Nickname.")).to_have_count(1)
     expect(success.filter(has_text="changed successfully")).to_have_count(1)
     assert emulator.profile("u_8812")["Tag_Profile_IM_Nick"] == "Nouveau pseudo"
 
