@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ lint: $(STAMP_TEST)
 
 bench: $(STAMP_TEST)
 	$(PY) bench/push_overhead.py
+
+# After changing a translatable string: extract, translate the new entries in
+# profiles/locale/zh_Hans/LC_MESSAGES/django.po, then run this again to compile the .mo.
+messages: $(STAMP_TEST)
+	$(PY) manage.py makemessages --locale zh_Hans --no-obsolete --no-location \
+		--ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ignore 'var/*' --ignore 'staticfiles/*' --ignore 'docs/*'
+	$(PY) manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
 
 clean:
 	rm -rf $(VENV) var

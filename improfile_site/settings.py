@@ -7,6 +7,8 @@ at all the project runs for development: SQLite under ``var/`` and the built-in 
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -65,17 +67,27 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",  # Logins: lockout after repeated failures (see the Logins block below)
+    "django_otp",  # Logins: two-factor codes
+    "django_otp.plugins.otp_totp",
     "profiles",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the one a staff member chose (profiles.middleware, after authentication), else
+    # the browser's Accept-Language, else English.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # Logins: request.user.is_verified()
+    "profiles.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "profiles.logins.middleware.SessionPolicyMiddleware",  # Logins: idle expiry, two-factor sessions
+    "axes.middleware.AxesMiddleware",  # Logins: the lockout page; axes wants to be last
 ]
 
 ROOT_URLCONF = "improfile_site.urls"
@@ -136,22 +148,81 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# --- Languages: English and Simplified Chinese (profiles/locale; Django's admin brings its own) ---
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "profiles" / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
-
-# --- Languages (issue 15: plain words) ----------------------------------------------------------
-# The languages the app offers. Labels of tags and enum values are translated into each, and the
-# CSV import accepts a tag's label or an enum value's label in any of them (profiles.labels). The
-# translations live in profiles/locale/.
-LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
-# --- end of languages ----------------------------------------------------------------------------
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 
 LOGIN_URL = "admin:login"
+
+# --- Logins: lockout, two-factor codes, idle sessions -------------------------------------------
+# django-axes counts failed logins (a wrong password, a wrong or missing authentication code) per
+# username and, separately, per client address: LOGIN_FAILURE_LIMIT failures for either within
+# LOGIN_COOLOFF_MINUTES lock it until that long has passed since the last attempt. Unlock: delete the
+# access attempt in the admin, or `manage.py axes_reset_username USERNAME` / `axes_reset_ip ADDRESS`.
+
+
+def _whole_number_at_least_1(name: str, default: int) -> int:
+    """An environment variable that must be a whole number ≥ 1; a bad one stops start-up, named."""
+    raw = env.str(name, default=str(default)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return int(raw)
+
+
+LOGIN_FAILURE_LIMIT = _whole_number_at_least_1("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = _whole_number_at_least_1("LOGIN_COOLOFF_MINUTES", 15)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username or address
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# Two separate parameters: either one reaching the limit locks (a nested list would mean the pair).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success does not wipe the failures: it would also wipe those of its address, so someone with an
+# account of their own could reset the address's count between guesses at other accounts.
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True  # every refused attempt is recorded, and restarts the wait
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # one row per failure, kept after an unlock: what auditors read
+# Masked in the stored form data and in axes' log lines (the password always is). The username and the
+# address are not: they are the record's own columns, and what an operator needs in the log.
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False  # no start-up banner on every command's stderr; log lines name username and address
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "profiles.logins.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "profiles.logins.clientip.client_ip_address"
+# Behind a reverse proxy: the header it sets (e.g. X-Forwarded-For) and how many proxies append to it.
+# Unset, only the connection's own address counts, so a forged header cannot dodge the lockout.
+LOGIN_CLIENT_IP_HEADER = env.str("LOGIN_CLIENT_IP_HEADER", default="").strip()
+LOGIN_TRUSTED_PROXIES = _whole_number_at_least_1("LOGIN_TRUSTED_PROXIES", 1)
+if LOGIN_CLIENT_IP_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", LOGIN_CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(
+        f"LOGIN_CLIENT_IP_HEADER must be a header name such as X-Forwarded-For, not {LOGIN_CLIENT_IP_HEADER!r}."
+    )
+# Two-factor codes (TOTP, django-otp) for the kinds of staff listed: superusers, reviewers (Audit
+# reviewers), editors (Profile editors), all (every staff user). Empty: nobody is asked.
+REQUIRE_TWO_FACTOR = [word.strip().lower() for word in env.list("REQUIRE_TWO_FACTOR", default=[]) if word.strip()]
+_two_factor_kinds = {"superusers", "reviewers", "editors", "all"}
+if set(REQUIRE_TWO_FACTOR) - _two_factor_kinds:
+    raise ImproperlyConfigured(
+        f"REQUIRE_TWO_FACTOR: unknown {sorted(set(REQUIRE_TWO_FACTOR) - _two_factor_kinds)}; "
+        f"use a comma-separated list of {', '.join(sorted(_two_factor_kinds))}."
+    )
+OTP_TOTP_ISSUER = "improfile"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# A signed-in session unused for SESSION_IDLE_MINUTES is signed out. The last activity is written to the
+# session at most once a minute (not on every request), and the cookie and the stored session expire
+# that long after it too.
+SESSION_IDLE_MINUTES = _whole_number_at_least_1("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+# --- end of Logins ---------------------------------------------------------------------------------
 
 # Background jobs (django-q2). A job runs in slices of IM_JOB_SLICE_SECONDS that re-queue
 # themselves, so a task never nears Q_TIMEOUT; a slice whose worker died is delivered again after
@@ -188,6 +259,9 @@ LOGGING = {
         # runserver's access log prints query strings: a callback's Sign among them.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # Logins: django-axes logs each failure and lockout at WARNING; its INFO lines (every sign-in, every
+        # clean-up) repeat what its tables hold.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from profiles.views.language import set_language
 from profiles.webhooks import portrait_set_callback
 
 admin.site.site_header = "improfile — Tencent IM profiles"
@@ -14,4 +15,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("im/callback", portrait_set_callback, name="im-callback"),
+    path("language/", set_language, name="set-language"),
 ]

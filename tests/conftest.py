@@ -164,6 +164,30 @@ def editor_client(client, cast):
 
 
 @pytest.fixture
+def admin_login():
+    """Sign in through the admin's login form as a browser does (``code``: the authentication code;
+    keywords: request META such as ``REMOTE_ADDR``); the response, not followed."""
+
+    def post(client, username: str, password: str, *, code: str | None = None, **meta: str):
+        data = {"username": username, "password": password, "next": "/admin/"}
+        if code is not None:
+            data["otp_token"] = code
+        return client.post(reverse("admin:login"), data, **meta)
+
+    return post
+
+
+@pytest.fixture
+def signed_in():
+    """Whether ``client`` now holds a signed-in admin session (the index opens rather than redirecting)."""
+
+    def check(client) -> bool:
+        return client.get(reverse("admin:index")).status_code == 200
+
+    return check
+
+
+@pytest.fixture
 def messages_of():
     """The texts of the messages a response shows (none without a rendered page)."""
 

@@ -94,3 +94,37 @@ def test_production_starts_with_everything_set():
     done = manage_check({**PRODUCTION, "AUDIT_KEY": "a" * 48})
     assert done.returncode == 0, done.stderr
     assert "k" * 64 not in done.stdout + done.stderr and "a" * 48 not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LOGIN_FAILURE_LIMIT": "0"}, "LOGIN_FAILURE_LIMIT must be a whole number of at least 1, not '0'"),
+        ({"LOGIN_COOLOFF_MINUTES": "soon"}, "LOGIN_COOLOFF_MINUTES must be a whole number of at least 1, not 'soon'"),
+        ({"SESSION_IDLE_MINUTES": "-5"}, "SESSION_IDLE_MINUTES must be a whole number of at least 1"),
+        ({"LOGIN_CLIENT_IP_HEADER": "X-Forwarded-For: 1.2.3.4"}, "LOGIN_CLIENT_IP_HEADER must be a header name"),
+        ({"REQUIRE_TWO_FACTOR": "superusers,admins"}, "REQUIRE_TWO_FACTOR: unknown ['admins']; use a comma-separated"),
+    ],
+)
+def test_a_bad_login_setting_stops_start_up_naming_it(env, message):
+    done = manage_check(env)
+    assert done.returncode != 0 and message in done.stderr
+
+
+def test_the_login_settings_are_read_from_the_environment():
+    env = {
+        "LOGIN_FAILURE_LIMIT": "3", "LOGIN_COOLOFF_MINUTES": "60", "SESSION_IDLE_MINUTES": "10",
+        "LOGIN_CLIENT_IP_HEADER": "X-Forwarded-For", "LOGIN_TRUSTED_PROXIES": "2",
+        "REQUIRE_TWO_FACTOR": "Superusers, reviewers",
+    }
+    dropped = {"SECRET_KEY", "DEBUG", "AUDIT_KEY"}
+    shown = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from django.conf import settings as s; print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME, s.SESSION_COOKIE_AGE,"
+         " s.LOGIN_CLIENT_IP_HEADER, s.LOGIN_TRUSTED_PROXIES, s.REQUIRE_TWO_FACTOR)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("IM_") and k not in dropped}, **env},
+    )
+    assert shown.stdout.strip().splitlines()[-1] == "3 1:00:00 600 X-Forwarded-For 2 ['superusers', 'reviewers']", (
+        shown.stderr
+    )

@@ -22,6 +22,7 @@ from .profiles import (
     validate_custom_keyword,
     validate_user_id,
 )
+from .staff import StaffPreference
 
 __all__ = [
     "ActorRecorded",
@@ -40,6 +41,7 @@ __all__ = [
     "ImRequestSubject",
     "Profile",
     "RateWindow",
+    "StaffPreference",
     "standard_tag_model_field",
     "validate_custom_keyword",
     "validate_user_id",

@@ -22,17 +22,25 @@ _GROUP_PERMISSIONS = {
         "view_imrequest", "view_externalchange", "view_profile", "view_customtagdefinition", "view_bulkjob",
         "view_all_bulkjob",
         "view_all_imrequest", "export_imrequest", "view_audit_dashboard", "view_auditexport", "view_auditanchor",
+        # django-axes' records of failed logins, lockouts and sign-ins (profiles.admin.logins).
+        "axes.view_accessattempt", "axes.view_accessfailurelog", "axes.view_accesslog",
     ],
 }
 
 
 def groups_ensure() -> None:
-    """Create the two staff groups with their permissions (idempotent)."""
+    """Create the two staff groups with their permissions (idempotent). A permission is named by its
+    codename, with ``app_label.`` in front when it is not the profiles app's."""
     from django.contrib.auth.models import Group, Permission
+    from django.db.models import Q
 
-    for name, codenames in _GROUP_PERMISSIONS.items():
+    for name, permissions in _GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*Permission.objects.filter(content_type__app_label="profiles", codename__in=codenames))
+        wanted = Q(pk__in=[])
+        for permission in permissions:
+            app_label, _dot, codename = permission.rpartition(".")
+            wanted |= Q(content_type__app_label=app_label or "profiles", codename=codename)
+        group.permissions.add(*Permission.objects.filter(wanted))
 
 
 def demo_seed_local(*, accounts: Mapping[str, Mapping[str, Any]], custom_tags: list[catalogue.CustomTag]) -> int:
