@@ -12,9 +12,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from . import labels, services
+from .formconflicts import OVERWRITE_PURPOSE, ConflictHandling, parse_conflict_base, parse_moment
 from .im import tags as catalogue
 from .models import CustomTagDefinition, ImRequest, Profile
 
@@ -84,11 +86,12 @@ def display_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(ConflictHandling, forms.ModelForm):
     """Edit one profile; saving pushes the changed tags to Tencent through ``profile_push``.
 
-    Two hidden fields carry what the edit started from: the local copy's version (optimistic
-    locking) and every tag's value (the base of the conflict check against Tencent).
+    Hidden fields carry what the edit started from: the local copy's version, every tag's value
+    (the base of the conflict check against Tencent) and when the form was opened (to name who
+    changed the profile meanwhile); after a conflict, what *Keep mine* saves over.
     """
 
     actor: AbstractBaseUser | None = None
@@ -100,6 +103,9 @@ class ProfileForm(forms.ModelForm):
     loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     started_from = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
     reverts = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    loaded_at = forms.CharField(widget=forms.HiddenInput, required=False)
+    conflict_base = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+    confirm_birthday = forms.BooleanField(required=False, label=gettext_lazy("Yes, save this birthday anyway"))
 
     class Meta:
         model = Profile
@@ -108,8 +114,7 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.push_outcome: services.PushOutcome | None = None
-        self.conflicts: list[services.Conflict] = []
-        self.stale = False
+        self.init_conflicts()
         for tag in catalogue.STANDARD_TAGS:
             if tag.field_name in self.fields:
                 self.fields[tag.field_name] = standard_form_field(tag)
@@ -166,6 +171,12 @@ class ProfileForm(forms.ModelForm):
                 return field_name
         return None
 
+    def clean_loaded_at(self) -> Any:
+        return parse_moment(self.cleaned_data.get("loaded_at"))
+
+    def clean_conflict_base(self) -> dict[str, Any] | None:
+        return parse_conflict_base(self.cleaned_data.get("conflict_base") or "")
+
     def clean_started_from(self) -> dict[str, Any] | None:
         raw = self.cleaned_data.get("started_from")
         if not raw:
@@ -211,11 +222,15 @@ class ProfileForm(forms.ModelForm):
                 loaded.append(str(self.fields[field_name].label))
         data["loaded_version"] = str(current.version)
         data["started_from"] = json.dumps(self._tag_values(current))
+        data["loaded_at"] = timezone.now().isoformat()
+        data["conflict_base"] = ""
         self.data = data
-        names = ", ".join(loaded) if loaded else "no field (nothing differs)"
-        self.add_error(
-            None, f"Loaded Tencent's current values for {names}. Your other edits are kept; check and save again."
-        )
+        if loaded:
+            self.inform(gettext(
+                "Loaded Tencent's current values for %(fields)s. Your other edits are kept; check them and save."
+            ) % {"fields": ", ".join(loaded)})
+        else:
+            self.inform(gettext("Tencent's values are the ones you started from; nothing was loaded."))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -230,8 +245,19 @@ class ProfileForm(forms.ModelForm):
             if Profile.objects.filter(user_id=profile.user_id).exists():
                 self.add_error("user_id", "A local copy of this UserID already exists; open it instead.")
                 return cleaned
-        started = cleaned.get("started_from")
-        values = self._requested_values(started or {})
+        started_from = cleaned.get("started_from")
+        started = started_from or {}
+        since = cleaned.get("loaded_at")
+        expected_version = cleaned.get("loaded_version")
+        purpose = note = ""
+        keep = self.keep_mine_base()
+        if keep is not None:
+            # Keep mine: what the conflict table showed is the new base; Tencent is still checked
+            # against it, so a change made after the table was shown stops the save again.
+            started = started_from = {**started, **keep["values"]}
+            expected_version = keep["version"]
+        values = self._requested_values(started)
+        self.check_birthday(values, started)
         reverts = None
         if cleaned.get("reverts") is not None:
             reverts = self.revert_row
@@ -240,20 +266,30 @@ class ProfileForm(forms.ModelForm):
                 self.add_error(None, gettext("Cannot revert: %(why)s") % {"why": refusal})
         if self.errors:
             return cleaned
+        if keep is not None:
+            note = self.overwrite_note(base=keep, values=values, since=since)
+            purpose = OVERWRITE_PURPOSE if note else ""
         try:
             self.push_outcome = services.profile_push(
                 profile=profile, values=values, actor=self.actor, source=self.source,
-                started_from=started, expected_version=cleaned.get("loaded_version"), reverts=reverts,
+                started_from=started_from, expected_version=expected_version,
+                reverts=reverts, purpose=purpose, note=note,
             )
         except services.TagValidationError as exc:
             for wire_name, message in exc.errors.items():
                 self.add_error(self._field_for_tag(wire_name), message)
             return cleaned
         outcome = self.push_outcome
-        if not outcome.ok:
-            self.conflicts = outcome.conflicts
-            self.stale = outcome.stale
+        touched = {tag for tag, value in values.items() if value != started.get(tag)}
+        if outcome.conflicts:
+            self.show_conflicts(
+                outcome, since=keep["at"] if keep is not None else since, started=started, touched=touched,
+                base=keep,
+            )
+        elif not outcome.ok:
             self.add_error(self._field_for_tag(outcome.tag), outcome.message)
+        elif outcome.stale:
+            self.note_taken(since=since, started=started, touched=touched)
         return cleaned
 
 

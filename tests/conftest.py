@@ -131,6 +131,63 @@ def remote_user(emulator):
     return create
 
 
+@pytest.fixture
+def app_callbacks(emulator, live_server, settings):
+    """The emulator delivers its signed Profile.CallbackPortraitSet (docs/tencent-im.md §8) to this
+    app's webhook on the live server, as Tencent would; ``wait()`` until every one was answered."""
+    token = "test-callback-token-0123456789"
+    settings.IM_CALLBACK_TOKEN = token
+    emulator.set_callback(live_server.url + reverse("im-callback"), token)
+
+    def wait() -> None:
+        assert emulator.wait_for_callbacks(10), "the emulator's callbacks were not delivered"
+        assert all(delivery.status == 200 for delivery in emulator.callback_deliveries())
+
+    return dataclasses.make_dataclass("AppCallbacks", ["wait"])(wait=wait)
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    """A page in a fresh headless Chromium (/usr/bin/chromium, docs/conventions.md: Tests), relative
+    URLs resolved against the live server; ``browser_page.log_in(username, password)`` signs in.
+
+    Requesting ``live_server`` here makes this fixture tear down first: the browser is closed
+    before the server stops.
+    """
+    from django.db import connections
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        # Fail, not skip: CI installs Chromium (.ci/run), so a missing one is a broken set-up.
+        pytest.fail(f"{chromium} is missing; install it with `apt-get install chromium`.", pytrace=False)
+    # Playwright's sync API keeps an event loop on this thread; the ORM here is still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    arguments = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=arguments)
+        try:
+            context = browser.new_context(base_url=live_server.url)
+            context.set_default_timeout(10_000)
+            page = context.new_page()
+
+            def log_in(username: str, password: str) -> None:
+                page.goto("/admin/login/?next=/admin/")
+                page.fill("#id_username", username)
+                page.fill("#id_password", password)
+                page.click("input[type=submit]")
+                expect(page.locator("#user-tools")).to_contain_text(username)
+
+            page.log_in = log_in
+            yield page
+        finally:
+            browser.close()
+            # ORM calls made while Playwright's loop ran used connections of their own: close them
+            # while they can still be reached, or the test database's WAL files outlive it.
+            connections.close_all()
+
+
 def test_database_url() -> str:
     """A DATABASE_URL for a child process (a command, a worker) to use the test database."""
     from urllib.parse import quote

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,9 +130,10 @@ def test_an_agent_opens_a_user_meets_a_conflict_reloads_and_saves(emulator, cast
 
     conflict = page.locator("#conflicts tr.conflict-row")
     expect(conflict).to_have_count(1)
-    expect(conflict.locator("td")).to_have_text(
-        ["Tag_Profile_IM_Nick", "Blocked friend requests", "User's own nick", "Agent's nick"]
-    )
+    expect(conflict.locator("td")).to_have_text([
+        "Nickname Tag_Profile_IM_Nick", "Blocked friend requests", "User's own nick", "Agent's nick",
+        re.compile("^someone outside this app; Tencent sent no notice of it"),
+    ])
     expect(page.locator("input[name=nick]")).to_have_value("Agent's nick")
     assert emulator.requests("profile/portrait_set") == []
 

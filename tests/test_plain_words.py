@@ -71,12 +71,14 @@ def test_a_refused_change_of_several_tags_names_the_tag_by_label(
     assert error.startswith("Tencent refused the change to Location — ErrorCode 40601")
 
 
-def test_a_conflict_is_reported_and_noted_in_plain_words(editor_client, emulator, gendered, change_url, form_data):
-    data = form_data(editor_client, gendered, gender="Gender_Type_Male")
+def test_a_conflict_is_reported_and_noted_in_plain_words(cast, emulator, gendered):
+    started = {GENDER: "Gender_Type_Unknown"}
     emulator.set_as_user("u_1", {GENDER: "Gender_Type_Female"})
-    form = editor_client.post(change_url(gendered), data).context["adminform"].form
-    [error] = form.non_field_errors()
-    assert error.startswith("Gender changed in Tencent since you opened u_1; nothing was sent.")
+    outcome = services.profile_push(profile=gendered, values={GENDER: "Gender_Type_Male"}, actor=cast.editor,
+                                    source="admin", started_from=started)
+    assert not outcome.ok and outcome.message.startswith(
+        "Gender changed in Tencent since you opened u_1; nothing was sent."
+    )
     read = ImRequest.objects.get(command="profile/portrait_get", purpose="conflict check before saving")
     assert read.note == "Conflict, nothing sent — Gender: started from Unknown, Tencent has Female, wanted Male"
 

@@ -168,7 +168,7 @@ class ProfileAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Profile | None = None) -> list[tuple[str | None, dict]]:
         tencent_user = ["user_id", "last_pulled_at", "last_pushed_at"]
         if obj is not None:
-            tencent_user += ["loaded_version", "started_from", "reverts"]
+            tencent_user += ["loaded_version", "started_from", "reverts", "loaded_at", "conflict_base"]
             if obj.unknown_tags:
                 tencent_user.append("unknown_tags_table")
         fieldsets: list[tuple[str | None, dict]] = [
@@ -203,6 +203,15 @@ class ProfileAdmin(admin.ModelAdmin):
             return None
         return row
 
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
+                           change: bool = False, form_url: str = "", obj: Profile | None = None):
+        # A form kept open only to inform (a conflict table, loaded values, a birthday to confirm)
+        # has no errors to correct: no "Please correct the error below" note, no "Error:" title.
+        form = context["adminform"].form
+        if form.is_bound and form.only_information:
+            context["errors"] = []
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def save_form(self, request: HttpRequest, form: ProfileForm, change: bool) -> Profile:
         """The profile as the push left it. The form's clean() pushed through ``profile_push``, which
         stored the local copy when Tencent accepted (or already had the values); the form's own
@@ -218,6 +227,10 @@ class ProfileAdmin(admin.ModelAdmin):
         outcome = form.push_outcome
         if outcome is not None:
             self.message_user(request, outcome.message, messages.SUCCESS if outcome.pushed else messages.INFO)
+        for taken in form.taken:
+            self.message_user(request, gettext(
+                "While you were editing, %(change)s was set by %(cause)s; that change is kept."
+            ) % {"change": str(taken.change), "cause": taken.cause.describe()}, messages.INFO)
         if obj.pk is None:
             super().save_model(request, obj, form, change)
 

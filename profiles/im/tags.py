@@ -6,6 +6,7 @@ Models, forms, the service's validation, the emulator and the docs all derive fr
 
 from __future__ import annotations
 
+import datetime
 import enum
 import re
 from collections.abc import Collection, Mapping
@@ -136,6 +137,19 @@ def parse_uint32(text: str) -> int:
     if number > UINT32_MAX:
         raise ValueError(f"{number} is larger than {UINT32_MAX}, the largest uint32")
     return number
+
+
+def is_birthday_date(value: int) -> bool:
+    """Whether a BirthDay is a real calendar date written YYYYMMDD (docs/tencent-im.md §2: the
+    suggested form; Tencent itself takes any uint32, so other numbers are allowed, only unusual)."""
+    year, month, day = value // 10_000, value // 100 % 100, value % 100
+    if not 1000 <= year <= 9999:
+        return False
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return True
 
 
 def coerce_uint32_from_wire(value: Any) -> int | None:

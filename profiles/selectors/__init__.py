@@ -1,6 +1,7 @@
 """Read-side queries (docs/conventions.md: selectors read), returning typed values: who sees which audit
-rows and a user's timeline (``audit``), the auditors' dashboard (``dashboard``), and a background
-job's progress and failures (``jobs``)."""
+rows and a user's timeline (``audit``), the auditors' dashboard (``dashboard``), a background
+job's progress and failures (``jobs``), and who changed a profile while an agent edited it
+(``conflicts``)."""
 
 from .audit import (
     HistoryEntry,
@@ -11,10 +12,16 @@ from .audit import (
     sees_whole_trail,
     user_timeline,
 )
+from .conflicts import ChangeCause, ConflictReport, TakenChange, change_causes, conflict_report
 from .dashboard import Dashboard, audit_dashboard, audit_dashboard_for
 from .jobs import JobFailures, JobProgress, job_failures, job_progress, jobs_visible_to, may_manage_job
 
 __all__ = [
+    "ChangeCause",
+    "ConflictReport",
+    "TakenChange",
+    "change_causes",
+    "conflict_report",
     "Dashboard",
     "HistoryEntry",
     "Timeline",

@@ -85,13 +85,15 @@ def im_call(
     reverts: ImRequest | None = None,
     conclude: Callable[[ImResponse], str] | None = None,
     client: ImClient | None = None,
+    note: str = "",
 ) -> tuple[ImRequest, ImResponse]:
     """Send one request to Tencent with its audit row written first and completed after.
 
     The row is inserted and sealed on the "autocommit" connection, never on the caller's, so it
     survives whatever the caller's transaction does. Completing it seals it into the audit chain,
-    after which it cannot change: ``conclude`` turns an accepted answer into the row's note (what
-    the service made of it, e.g. a conflict) before that. Raises ImError / TransportError after completing the row, with
+    after which it cannot change: ``note`` is what the caller knew before sending (e.g. the change
+    it overwrites), and ``conclude`` turns an accepted answer into the row's note (what the service
+    made of it, e.g. a conflict) before that. Raises ImError / TransportError after completing the row, with
     the row attached as ``exc.audit``.
     """
     client = client or im_client()
@@ -99,7 +101,7 @@ def im_call(
     audit = ImRequest(
         source=source, purpose=purpose, user_id=user_id, command=command, job_id=job_id,
         attempt=attempt, request_body=body, random=nonce, reverts=reverts,
-        changes=changes or [], **ImRequest.actor_values(actor),
+        changes=changes or [], note=note, **ImRequest.actor_values(actor),
     )
     # The actor's account id as the keyed chain covers it (``actor`` is cleared if the account goes).
     audit.actor_pk = audit.actor_id

@@ -46,7 +46,8 @@ class PushOutcome:
     retryable: bool = False
     # Tags changed in Tencent since the caller's edit began (nothing was sent).
     conflicts: list[Conflict] = field(default_factory=list)
-    # The local copy changed since the caller read it (nothing was sent).
+    # The local copy changed since the caller read it: nothing was sent, unless the caller gave
+    # ``started_from`` and Tencent showed no conflict with the tags it changed.
     stale: bool = False
 
     @property
@@ -89,13 +90,16 @@ def profile_push(
     client: ImClient | None = None,
     force: bool = False,
     purpose: str = "",
+    note: str = "",
     tencent_now: Mapping[str, Any] | None = None,
 ) -> PushOutcome:
     """Push the tags in ``values`` that differ from what the caller started from (docs/tencent-im.md §4).
 
     - Validates everything first (raises TagValidationError; nothing sent).
     - ``expected_version``: the local copy's version the caller read; if another save changed it
-      since, nothing is sent (optimistic locking).
+      since, nothing is sent (optimistic locking) — unless ``started_from`` is given too: then
+      Tencent's current values decide tag by tag (a change meanwhile to a tag the caller did not
+      touch is taken, not a conflict), and the outcome says ``stale``.
     - ``started_from``: the tag values the caller's edit was based on (a form's initial values).
       When given, one audited ``portrait_get`` first compares them with Tencent's current values;
       if anything changed there meanwhile, nothing is sent and the conflicts are returned.
@@ -109,7 +113,9 @@ def profile_push(
     - ``tencent_now``: Tencent's values of these tags as just read (a job reads its items in batches of
       100 before sending them): they are the audit row's "before", and a tag Tencent already holds
       at the requested value is not sent.
-    - ``purpose``: why the push was made, for its audit row (a job's or a revert's say it themselves).
+    - ``purpose``: why the push was made, for its audit row (a job's or a revert's say it themselves);
+      ``note``: what the caller knows about it that the row should record (e.g. the external change
+      it overwrites).
     - ``force`` (with ``started_from``): send over the changes found in Tencent instead of refusing;
       the audit row's "before" is still what Tencent held, and the read's note names what was
       overwritten.
@@ -127,9 +133,11 @@ def profile_push(
             ok=True, user_id=profile.user_id, message=gettext("Nothing changed; nothing was sent to Tencent.")
         )
 
+    stale = False
     if expected_version is not None and profile.pk is not None:
         current = Profile.objects.filter(pk=profile.pk).values_list("version", flat=True).first()
-        if current != expected_version:
+        stale = current != expected_version
+        if stale and started_from is None:
             return PushOutcome(
                 ok=False, user_id=profile.user_id, stale=True,
                 message=gettext(
@@ -184,7 +192,7 @@ def profile_push(
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             names = labels.describe_tags(conflict.tag for conflict in conflicts)
             return PushOutcome(
-                ok=False, user_id=profile.user_id, conflicts=conflicts,
+                ok=False, user_id=profile.user_id, conflicts=conflicts, stale=stale,
                 message=gettext(
                     "%(tags)s changed in Tencent since you opened %(user_id)s; nothing was sent. "
                     "Compare the values below, load Tencent's values, and save again."
@@ -193,7 +201,8 @@ def profile_push(
         if not changed:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             return PushOutcome(
-                ok=True, user_id=profile.user_id, message=gettext("Tencent already has these values; nothing was sent.")
+                ok=True, user_id=profile.user_id, stale=stale,
+                message=gettext("Tencent already has these values; nothing was sent."),
             )
         before = {tag: remote.get(tag) for tag in changed}
 
@@ -205,7 +214,7 @@ def profile_push(
     try:
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
-            changes=changes, client=client, reverts=reverts,
+            changes=changes, client=client, reverts=reverts, note=note,
             **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}" if reverts else purpose}),
         )
     except ImError as exc:
@@ -227,7 +236,7 @@ def profile_push(
 
     _store_values(profile, changed, touched="last_pushed_at")
     return PushOutcome(
-        ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0,
+        ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0, stale=stale,
         message=gettext("Tencent accepted the change to %(user_id)s: %(tags)s.") % {
             "user_id": profile.user_id, "tags": labels.describe_tags(changed),
         },
