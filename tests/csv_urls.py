@@ -9,6 +9,7 @@ from django.urls import include, path
 
 from profiles.models import BulkJob, Profile
 from profiles.views import csv as csv_views
+from profiles.views.language import set_language
 
 
 def bulkjob_page_stand_in(request: HttpRequest, object_id: str) -> HttpResponse:
@@ -22,4 +23,8 @@ if not admin.site.is_registered(BulkJob):
         path("profiles/bulkjob/<path:object_id>/change/", bulkjob_page_stand_in, name="profiles_bulkjob_change")
     )
 
-urlpatterns = [path("admin/", (csv_patterns + admin.site.get_urls(), "admin", admin.site.name))]
+urlpatterns = [
+    path("admin/", (csv_patterns + admin.site.get_urls(), "admin", admin.site.name)),
+    # Every admin page's header has the language switch.
+    path("language/", set_language, name="set-language"),
+]
