@@ -23,6 +23,7 @@ rows is checked in bounded memory. Only the set of UserIDs seen (for duplicates)
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -88,6 +89,8 @@ class _Row:
     user_id: str
     values: dict[str, Any] | None
     reason: str = ""
+    # The row's cells as the file has them (for the download of the bad rows).
+    cells: tuple[str, ...] = ()
 
 
 def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
@@ -194,14 +197,21 @@ def _resolve_header(
 
 @dataclass(frozen=True)
 class _Header:
+    """The header row as written, its tag columns (index, wire name), and their labels."""
+
+    row: list[str]
     tag_columns: list[tuple[int, str]]
     labels: list[str]
+
+    @property
+    def columns(self) -> list[str]:
+        return [wire_name for _index, wire_name in self.tag_columns]
 
 
 def _scan(
     stream: IO[bytes], definitions: Mapping[str, CustomTagDefinition] | None
 ) -> tuple[_Header, Iterator[_Row]]:
-    """Read the header (raising CsvFormatError) and return its tag columns and an iterator of checked rows."""
+    """Read the header (raising CsvFormatError) and return it with an iterator of checked rows."""
     if definitions is None:
         definitions = custom_tag_definitions()
     vocabulary = labels.tag_vocabulary(definitions.values())
@@ -222,7 +232,7 @@ def _scan(
     user_id_index, columns = _resolve_header(header, definitions, vocabulary)
     tag_columns = [(index, wire_name) for index, wire_name in enumerate(columns) if wire_name is not None]
     custom = {name: definition.label or definition.keyword for name, definition in definitions.items()}
-    described = _Header(tag_columns, [labels.tag_label(wire_name, custom) for _i, wire_name in tag_columns])
+    described = _Header(header, tag_columns, [labels.tag_label(wire_name, custom) for _i, wire_name in tag_columns])
     return described, _rows(reader, header, user_id_index, tag_columns, definitions, vocabulary)
 
 
@@ -242,19 +252,21 @@ def _rows(
         if not any(cell.strip() for cell in cells):
             continue
         user_id = cells[user_id_index] if user_id_index < len(cells) else ""
+        original = tuple(cells)
         if len(cells) != len(header):
-            yield _Row(line, user_id, None, f"The row has {len(cells)} cells; the header has {len(header)}.")
+            yield _Row(line, user_id, None, f"The row has {len(cells)} cells; the header has {len(header)}.", original)
             continue
         try:
             catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
         except ValueError as exc:
-            yield _Row(line, user_id, None, str(exc))
+            yield _Row(line, user_id, None, str(exc), original)
             continue
         first = first_line_of.setdefault(user_id, line)
         if first != line:
-            yield _Row(line, user_id, None, f"Duplicate of line {first}: each UserID may appear only once.")
+            yield _Row(line, user_id, None, f"Duplicate of line {first}: each UserID may appear only once.", original)
             continue
-        yield _check_values(line, user_id, cells, tag_columns, definitions, vocabulary)
+        row = _check_values(line, user_id, cells, tag_columns, definitions, vocabulary)
+        yield row if row.values is not None else dataclasses.replace(row, cells=original)
 
 
 def _check_values(
@@ -295,7 +307,7 @@ def csv_check(
     result = CsvCheck()
     try:
         header, rows = _scan(stream, definitions)
-        result.columns = [wire_name for _index, wire_name in header.tag_columns]
+        result.columns = header.columns
         result.column_labels = header.labels
         for row in rows:
             if row.values is not None:
@@ -318,6 +330,38 @@ def csv_good_rows(
     for row in rows:
         if row.values is not None:
             yield JobRow(user_id=row.user_id, values=row.values, line=row.line)
+
+
+def csv_job_rows(
+    stream: IO[bytes], *, definitions: Mapping[str, CustomTagDefinition] | None = None
+) -> Iterator[JobRow]:
+    """Every row of the file for ``job_create``, in file order: a JobRow to send for each good row, and
+    one marked ``rejected`` with the check's reason for each bad row (never sent, but listed in the
+    job's results). Raises CsvFormatError for a file that cannot be used at all."""
+    _header, rows = _scan(stream, definitions)
+    for row in rows:
+        if row.values is not None:
+            yield JobRow(user_id=row.user_id, values=row.values, line=row.line)
+        else:
+            yield JobRow(user_id=row.user_id, values={}, line=row.line, rejected=row.reason)
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
+def csv_bad_rows_lines(
+    stream: IO[bytes], *, definitions: Mapping[str, CustomTagDefinition] | None = None
+) -> Iterator[str]:
+    """The rows the check refuses, as CSV lines (header first): line number, reason, then the row's
+    own cells under the file's header, so a person can fix them and import them again. Streams; raises
+    CsvFormatError for a file that cannot be used at all."""
+    header, rows = _scan(stream, definitions)
+    writer = csv.writer(_Echo())
+    yield BOM + writer.writerow(["line", "reason", *(guard_cell(_uncell(name)) for name in header.row)])
+    for row in rows:
+        if row.values is None:
+            cells = [guard_cell(_uncell(cell)) for cell in row.cells]
+            yield writer.writerow([row.line, guard_cell(row.reason), *cells])
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -385,7 +429,9 @@ __all__ = [
     "MAX_BAD_ROWS_SHOWN",
     "csv_check",
     "csv_export_lines",
+    "csv_bad_rows_lines",
     "csv_good_rows",
+    "csv_job_rows",
     "export_columns",
     "guard_cell",
 ]

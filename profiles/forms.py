@@ -324,48 +324,6 @@ class CustomTagDefinitionForm(forms.ModelForm):
         return cleaned
 
 
-class BulkSetForm(forms.Form):
-    """The tags to set on many profiles at once: every tag optional, blank = leave it alone."""
-
-    def __init__(self, *args: Any, definitions: list[CustomTagDefinition], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.definitions = [d for d in definitions if d.admin_write]
-        for tag in catalogue.STANDARD_TAGS:
-            self.fields[tag.field_name] = standard_form_field(tag)
-        for definition in self.definitions:
-            self.fields[custom_field_name(definition)] = custom_form_field(definition)
-
-    def tag_values(self) -> dict[str, Any]:
-        """The requested values by wire name (after is_valid())."""
-        values: dict[str, Any] = {}
-        for tag in catalogue.STANDARD_TAGS:
-            value = self.cleaned_data.get(tag.field_name)
-            if value not in (None, ""):
-                values[tag.wire_name] = value
-        for definition in self.definitions:
-            value = self.cleaned_data.get(custom_field_name(definition))
-            if value not in (None, ""):
-                values[definition.wire_name] = value
-        return values
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        values = self.tag_values()  # only fields that passed their own checks
-        if not values and not self.errors:
-            raise forms.ValidationError("Set at least one tag.")
-        try:
-            services.validate_tag_values(values, definitions={d.wire_name: d for d in self.definitions})
-        except services.TagValidationError as exc:
-            for wire_name, message in exc.errors.items():
-                standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
-                if standard is not None:
-                    field = standard.field_name
-                else:
-                    field = CUSTOM_FIELD_PREFIX + catalogue.keyword_from_wire(wire_name)
-                self.add_error(field if field in self.fields else None, message)
-        return cleaned
-
-
 class DashboardRangeForm(forms.Form):
     """The audit dashboard's range of UTC days (a GET form). Either date may be left blank: the
     default is the last ``DEFAULT_DAYS`` days up to today."""

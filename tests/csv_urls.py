@@ -25,6 +25,6 @@ if not admin.site.is_registered(BulkJob):
 
 urlpatterns = [
     path("admin/", (csv_patterns + admin.site.get_urls(), "admin", admin.site.name)),
-    # Every admin page's header has the language switch.
+    # Every admin page's header posts its language switch here (templates/admin/base_site.html).
     path("language/", set_language, name="set-language"),
 ]

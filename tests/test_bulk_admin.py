@@ -36,12 +36,14 @@ def test_set_fields_previews_then_starts_a_job(editor_client, three_users, emula
     form_page = post_action(editor_client, three_users)
     assert form_page.status_code == 200 and 'name="allow_type"' in form_page.content.decode()
 
-    preview = post_action(editor_client, three_users, step="preview", allow_type="AllowType_Type_DenyAny")
+    chosen = {"do_allow_type": "set", "allow_type": "AllowType_Type_DenyAny"}
+    preview = post_action(editor_client, three_users, step="preview", **chosen)
     page = preview.content.decode()
-    assert "3 profile(s) will be set" in page and page.count("AllowType_Type_DenyAny") >= 3
+    assert "3 of the 3 selected profiles will change" in page
+    assert page.count("Friend requests: (not set) → Refuse all") == 3
     assert emulator.requests() == [] and not BulkJob.objects.exists()
 
-    started = post_action(editor_client, three_users, step="confirm", allow_type="AllowType_Type_DenyAny")
+    started = post_action(editor_client, three_users, step="confirm", **chosen)
     job = BulkJob.objects.get()
     assert started.status_code == 302 and started["Location"] == reverse("admin:profiles_bulkjob_change", args=[job.pk])
     assert job.total == 3 and job.source == BulkJob.Source.SELECTION and job.created_by_username == "editor"
@@ -55,7 +57,8 @@ def test_set_fields_previews_then_starts_a_job(editor_client, three_users, emula
 
 
 def test_set_fields_refuses_invalid_values_before_any_job(editor_client, three_users, emulator):
-    response = post_action(editor_client, three_users, step="preview", nick="中" * 167, level="4294967296")
+    response = post_action(editor_client, three_users, step="preview", do_nick="set", nick="中" * 167,
+                           do_level="set", level="4294967296")
     form = response.context["form"]
     assert "nick" in form.errors and "level" in form.errors
     assert not BulkJob.objects.exists() and emulator.requests() == []
@@ -63,7 +66,7 @@ def test_set_fields_refuses_invalid_values_before_any_job(editor_client, three_u
 
 def test_an_auditor_cannot_start_a_job(client, cast, three_users):
     client.force_login(cast.auditor)
-    post_action(client, three_users, step="confirm", allow_type="AllowType_Type_DenyAny")
+    post_action(client, three_users, step="confirm", do_allow_type="set", allow_type="AllowType_Type_DenyAny")
     assert not BulkJob.objects.exists()
 
 
@@ -101,10 +104,11 @@ def test_results_and_retry_of_failed_items(editor_client, emulator, settings):
     assert by_user["u_0"][1] == "succeeded" and by_user["u_missing"][1:3] == ["failed", "40003"]
     assert "does not exist" in by_user["u_missing"][3]
 
-    response = editor_client.post(reverse("admin:profiles_bulkjob_retry", args=[job.pk]))
-    retry = BulkJob.objects.exclude(pk=job.pk).get()
-    assert response["Location"] == reverse("admin:profiles_bulkjob_change", args=[retry.pk])
-    assert list(retry.items.values_list("user_id", flat=True)) == ["u_missing"] and retry.retry_of == job
+    # 40003 cannot pass on a retry (docs/tencent-im.md §6): nothing is re-queued, and the message says why.
+    response = editor_client.post(reverse("admin:profiles_bulkjob_retry", args=[job.pk]), follow=True)
+    assert not BulkJob.objects.exclude(pk=job.pk).exists()
+    [message] = [str(m) for m in response.context["messages"]]
+    assert "Nothing was retried" in message and "1 item with 40003" in message
 
 
 def test_cancel_stops_pending_items(editor_client, emulator):
@@ -144,9 +148,10 @@ def test_the_job_page_lists_the_failed_items(editor_client, emulator, settings):
     job = make_job(emulator, "u_0", "u_missing", "u_gone", "u_absent")
     assert jobpush.job_work(job_id=job.pk, seconds=10)
     page = editor_client.get(reverse("admin:profiles_bulkjob_change", args=[job.pk])).content.decode()
-    assert 'id="job-failed"' in page and "3 item(s) failed." in page
-    assert all(f"<td>{user_id}</td><td>40003</td>" in page for user_id in ["u_missing", "u_gone", "u_absent"])
-    assert "<td>u_0</td>" not in page
+    assert 'id="job-failed"' in page and "3 items failed." in page
+    assert all(f'data-user-id="{user_id}"' in page for user_id in ["u_missing", "u_gone", "u_absent"])
+    assert page.count("This UserID does not exist in Tencent IM; import the account first.") >= 3
+    assert 'data-user-id="u_0"' not in page and 'id="job-retry"' not in page
 
     failures = selectors.job_failures(job, limit=2)
     assert failures.count == 3 and failures.more == 1

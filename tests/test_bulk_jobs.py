@@ -188,18 +188,35 @@ def test_a_job_cancelled_midway_finishes_what_was_sent_and_cancels_the_rest(emul
     assert job_counts(job)["by_state"]["cancelled"] == 40 - succeeded
 
 
-def test_retrying_failed_items_makes_a_new_job_with_only_those(emulator, cast):
-    job = make_job(emulator, ["u_1", "u_2"])
-    BulkJobItem.objects.create(job=job, user_id="u_ghost", values={"Tag_Profile_IM_Nick": "x"}, line=7)
+def test_retrying_failed_items_makes_a_new_job_with_only_the_retryable_ones(emulator, cast, settings):
+    settings.IM_JOB_MAX_ATTEMPTS = 1  # a transient error fails the item at its first attempt
+    settings.IM_JOB_CONCURRENCY = 1  # items in order: u_slow (the fault), u_1, u_ghost (40003)
+    job = make_job(emulator, [])
+    emulator.add_account("u_slow")
+    emulator.add_account("u_1")
+    BulkJobItem.objects.bulk_create([
+        BulkJobItem(job=job, user_id="u_slow", values={"Tag_Profile_IM_Nick": "y"}, line=6),
+        BulkJobItem(job=job, user_id="u_1", values={"Tag_Profile_IM_Nick": "z"}, line=7),
+        BulkJobItem(job=job, user_id="u_ghost", values={"Tag_Profile_IM_Nick": "x"}, line=8),
+    ])
+    BulkJob.objects.filter(pk=job.pk).update(total=3)
+    emulator.inject(Fault(kind="http_status", http_status=503, command=PORTRAIT_SET))
     work_until_done(job)
-    assert job_retry_failed(job=make_job(emulator, []), actor=cast.editor) is None
+    by_user = items(job)
+    assert by_user["u_slow"].state == BulkJobItem.State.FAILED and by_user["u_slow"].retryable
+    assert by_user["u_ghost"].error_code == 40003 and not by_user["u_ghost"].retryable
+    assert by_user["u_1"].state == BulkJobItem.State.SUCCEEDED
 
-    retry = job_retry_failed(job=job, actor=cast.editor)
+    empty = job_retry_failed(job=make_job(emulator, []), actor=cast.editor)
+    assert empty.job is None and empty.retried == 0 and empty.not_retried == []
+    outcome = job_retry_failed(job=job, actor=cast.editor)
+    retry = outcome.job
     assert retry is not None and retry.pk != job.pk and retry.retry_of == job
     assert retry.source == BulkJob.Source.RETRY and retry.total == 1 and retry.created_by == cast.editor
+    assert outcome.retried == 1 and outcome.not_retried == [(40003, 1)]
     only = BulkJobItem.objects.get(job=retry)
     assert (only.user_id, only.values, only.line, only.state) == (
-        "u_ghost", {"Tag_Profile_IM_Nick": "x"}, 7, BulkJobItem.State.PENDING
+        "u_slow", {"Tag_Profile_IM_Nick": "y"}, 6, BulkJobItem.State.PENDING
     )
 
 

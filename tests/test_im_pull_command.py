@@ -115,7 +115,7 @@ def test_each_round_is_a_task_of_its_own(emulator, monkeypatch):
     assert len(sent) == len(set(sent)) == 250
 
 
-def test_users_a_round_could_not_refresh_are_listed_with_the_reason_and_can_be_retried(emulator):
+def test_users_a_round_could_not_refresh_are_listed_with_the_reason_and_why_they_are_not_retried(emulator):
     local_and_remote(emulator, 3)
     Profile.objects.create(user_id="u_ghost", nick="only here")  # Tencent has no such account
     run("--all")
@@ -124,8 +124,9 @@ def test_users_a_round_could_not_refresh_are_listed_with_the_reason_and_can_be_r
     failed = job.items.get(state=BulkJobItem.State.FAILED)
     assert failed.user_id == "u_ghost" and failed.error_code == 40003 and failed.message
     assert job.items.filter(state=BulkJobItem.State.SUCCEEDED).count() == 3
+    # docs/tencent-im.md §6: a missing account is not retried (tests/test_job_failures.py retries a lost answer).
     retry = services.job_retry_failed(job=job, actor=None)
-    assert retry.kind == BulkJob.Kind.PULL and list(retry.items.values_list("user_id", flat=True)) == ["u_ghost"]
+    assert retry.job is None and retry.not_retried == [(40003, 1)]
 
 
 def test_a_cancelled_refresh_job_sends_no_round_that_had_not_started(emulator):
@@ -229,8 +230,9 @@ def test_the_page_of_a_refresh_job_shows_what_it_is_its_progress_and_each_failed
     client.force_login(cast.root)
     page = client.get(reverse("admin:profiles_bulkjob_change", args=[job.pk])).content.decode()
     assert "Refresh from Tencent" in page and '<span id="job-done">4</span> of 4 done' in page
-    assert "users/s" in page and "<td>u_ghost</td><td>40003</td>" in page
-    assert "Retry failed items" in page
+    row = page.split('data-user-id="u_ghost"')[1].split("</tr>")[0]
+    assert "users/s" in page and "does not exist in Tencent IM" in row and "ErrorCode 40003" in row
+    assert 'id="job-retry"' not in page and "1 item with 40003" in page  # a retry cannot help (§6)
 
 
 def test_ctrl_c_stops_following_the_job_but_not_the_job(emulator):

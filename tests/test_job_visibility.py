@@ -37,7 +37,7 @@ def system_job(cast):
 
 def job_urls(job: BulkJob) -> dict[str, str]:
     return {view: reverse(f"admin:profiles_bulkjob_{view}", args=[job.pk])
-            for view in ("change", "status", "results", "cancel", "retry")}
+            for view in ("change", "status", "results", "failures", "cancel", "retry")}
 
 
 def listed(client) -> set[int]:
@@ -50,7 +50,7 @@ def test_an_editor_sees_only_the_jobs_they_started(client, cast, colleague, edit
     client.force_login(colleague)
     assert listed(client) == set()
     urls = job_urls(editors_job)
-    for view in ("change", "status", "results"):
+    for view in ("change", "status", "results", "failures"):
         assert client.get(urls[view]).status_code == 403, view
     for view in ("cancel", "retry"):
         assert client.post(urls[view]).status_code == 403, view

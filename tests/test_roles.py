@@ -111,6 +111,7 @@ CHECKS = [
     Check("job page", "GET", job("change"), 200, 200, 403, 200),
     Check("job status", "GET", job("status"), 200, 200, 403, 200),
     Check("job results CSV", "GET", job("results"), 200, 200, 403, 200),
+    Check("job failures CSV", "GET", job("failures"), 200, 200, 403, 200),
     Check("retry failed items", "POST", job("retry"), 302, 403, 403, 302),
     Check("cancel a job", "POST", job("cancel"), 302, 403, 403, 302),
     # Custom tags mirror the console; only a superuser defines them.

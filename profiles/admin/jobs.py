@@ -36,6 +36,7 @@ class BulkJobAdmin(ReadOnlyAdmin):
             admin_path("<int:pk>/cancel/", self, jobs.job_cancel, "profiles_bulkjob_cancel"),
             admin_path("<int:pk>/retry-failed/", self, jobs.job_retry, "profiles_bulkjob_retry"),
             admin_path("<int:pk>/results.csv", self, jobs.job_results, "profiles_bulkjob_results"),
+            admin_path("<int:pk>/failures.csv", self, jobs.job_failures_csv, "profiles_bulkjob_failures"),
         ]
         return custom + super().get_urls()
 

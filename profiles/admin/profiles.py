@@ -13,12 +13,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from .. import services
-from ..forms import BulkSetForm, CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
+from ..bulkforms import BulkSetForm
+from ..forms import CustomTagDefinitionForm, ProfileForm, custom_field_name, profile_form_class
 from ..im import tags as catalogue
 from ..models import BulkJob, CustomTagDefinition, ImRequest, Profile
+from ..selectors.bulk import bulk_preview
 from ..services.jobs import JobRow
 from ..views import csv as csv_views
 from ..views import timeline
@@ -103,19 +105,27 @@ class ProfileAdmin(admin.ModelAdmin):
         )
         self.message_user(request, outcome.message, messages.SUCCESS if outcome.ok else messages.WARNING)
 
-    @admin.action(description="Set fields… (background job)", permissions=["run_bulk"])
+    @admin.action(description=gettext_lazy("Set fields… (background job)"), permissions=["run_bulk"])
     def set_fields(self, request: HttpRequest, queryset: QuerySet[Profile]) -> HttpResponse | None:
-        """Selected profiles → a form of tags → a preview → confirm → a background job."""
+        """Selected profiles → a form of tags → a preview of the changes → confirm → a background job."""
         definitions = list(CustomTagDefinition.objects.all())
         step = request.POST.get("step", "")
         form = BulkSetForm(request.POST if step else None, definitions=definitions)
         count = queryset.count()
+        # The change list's filters stay in the URL, so "select all N" still means the same N and
+        # Cancel returns to the list as it was.
+        changelist_url = reverse("admin:profiles_profile_changelist")
         context = {
             **self.admin_site.each_context(request), "opts": self.opts, "form": form, "count": count,
             "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "title": f"Set fields on {count} selected profile(s)",
+            "select_across": request.POST.get("select_across") == "1",
+            "form_url": request.get_full_path(),
+            "cancel_url": f"{changelist_url}?{request.GET.urlencode()}" if request.GET else changelist_url,
+            "title": ngettext(
+                "Set fields on %(count)s selected profile", "Set fields on %(count)s selected profiles", count
+            ) % {"count": count},
         }
-        if step and form.is_valid():
+        if step and "_edit" not in request.POST and form.is_valid():
             values = form.tag_values()
             if step == "confirm":
                 rows = (
@@ -126,14 +136,13 @@ class ProfileAdmin(admin.ModelAdmin):
                     actor=request.user, source=BulkJob.Source.SELECTION,
                     source_name=f"{count} selected profile(s)", rows=rows,
                 )
-                self.message_user(request, f"Job #{job.pk} started for {job.total} profile(s).", messages.SUCCESS)
+                message = ngettext(
+                    "Job #%(pk)s started for %(count)s profile.", "Job #%(pk)s started for %(count)s profiles.",
+                    job.total,
+                ) % {"pk": job.pk, "count": job.total}
+                self.message_user(request, message, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
-            sample = [
-                {"user_id": profile.user_id,
-                 "changes": [(tag, profile.tag_value(tag), value) for tag, value in values.items()]}
-                for profile in queryset.order_by("pk")[:10]
-            ]
-            context.update({"preview": True, "values": values, "sample": sample})
+            context["preview"] = bulk_preview(queryset, values)
         return TemplateResponse(request, "admin/profiles/profile/set_fields.html", context)
 
     def has_run_bulk_permission(self, request: HttpRequest) -> bool:

@@ -68,6 +68,9 @@ class BulkJobItem(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # A CSV row the check refused before the job was created: never sent, kept so the job's
+        # results tell the whole story of the file (its reason in ``message``).
+        REJECTED = "rejected", "Rejected by check"
 
     job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
     line = models.PositiveIntegerField(null=True, blank=True, help_text="Line in the CSV file.")
@@ -81,6 +84,9 @@ class BulkJobItem(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     error_code = models.IntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
+    # For a failed item: whether sending it again can help (docs/tencent-im.md §6: a retryable ErrorCode,
+    # or no answer at all). *Retry failed items* takes only these; the others need a fix first.
+    retryable = models.BooleanField(default=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -14,7 +14,17 @@ from .audit import (
 )
 from .conflicts import ChangeCause, ConflictReport, TakenChange, change_causes, conflict_report
 from .dashboard import Dashboard, audit_dashboard, audit_dashboard_for
-from .jobs import JobFailures, JobProgress, job_failures, job_progress, jobs_visible_to, may_manage_job
+from .jobs import (
+    FailedItem,
+    JobFailures,
+    JobProgress,
+    NotRetried,
+    job_failures,
+    job_not_retried,
+    job_progress,
+    jobs_visible_to,
+    may_manage_job,
+)
 
 __all__ = [
     "ChangeCause",
@@ -25,8 +35,11 @@ __all__ = [
     "Dashboard",
     "HistoryEntry",
     "Timeline",
+    "FailedItem",
     "JobFailures",
     "JobProgress",
+    "NotRetried",
+    "job_not_retried",
     "jobs_visible_to",
     "may_manage_job",
     "audit_dashboard",

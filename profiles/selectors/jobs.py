@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from ..im import tags as catalogue
 from ..im.errors import describe
+from ..labels import custom_labels, describe_tags
 from ..models import BulkJob, BulkJobItem
 
 # An item in one of these states is done: it is never sent again.
@@ -40,13 +45,80 @@ class JobProgress:
     seconds_left: int | None  # None while nothing has finished yet
     state: str
     finished: bool
+    # Failed items that *Retry failed items* would send again (docs/tencent-im.md §6).
+    retryable: int = 0
+    # Succeeded items that needed no request: Tencent already held their values.
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
 class FailedItem:
+    """One failed item in plain words: which tag(s) the failure concerns, why, and whether a retry helps."""
+
     user_id: str
     error_code: int | None
     message: str
+    attempts: int = 0
+    line: int | None = None
+    # The labels of the tag(s) the ErrorCode concerns ("Gender"), "" when it concerns no tag.
+    tags: str = ""
+    retryable: bool = False
+
+    @property
+    def reason(self) -> str:
+        """The ErrorCode's meaning (with the tag), or what happened when Tencent gave no ErrorCode."""
+        if self.error_code is None:
+            return self.message
+        meaning = describe(self.error_code).meaning
+        return f"{self.tags}: {meaning}" if self.tags else meaning
+
+    @property
+    def next_step(self) -> str:
+        return gettext("Retry sends it again.") if self.retryable else retry_hint(self.error_code)
+
+
+@dataclass(frozen=True)
+class NotRetried:
+    """Failed items left out of a retry, by ErrorCode, with why."""
+
+    code: int | None
+    count: int
+
+    @property
+    def hint(self) -> str:
+        return retry_hint(self.code)
+
+
+def retry_hint(code: int | None) -> str:
+    """Why a failure with ``code`` is not sent again, and what to do instead (docs/tencent-im.md §6)."""
+    if code is None:
+        return gettext("not sent: its values or UserID were refused before sending; fix them first")
+    info = describe(code)
+    if info.retryable:
+        return gettext("a retry can help")
+    if info.concerns_tag:
+        return gettext("fix the value first")
+    if not info.known:
+        return gettext("not known to pass on a retry")
+    return gettext("fix the cause first: %(meaning)s") % {"meaning": info.meaning}
+
+
+def failure_tags(code: int | None, values: Mapping[str, Any], custom: Mapping[str, str] | None = None) -> str:
+    """The labels of the tag(s) a tag-related ErrorCode most likely concerns, among those the item set:
+    the one tag it set, or those whose rule breaks with that code (docs/tencent-im.md §2, §3)."""
+    if code is None or not describe(code).concerns_tag or not values:
+        return ""
+    tags = list(values)
+    if len(tags) > 1:
+        if code in (40007, 40008, 40009):
+            narrowed = [tag for tag in tags if catalogue.is_custom_tag_name(tag)]
+        else:
+            narrowed = [
+                tag for tag in tags
+                if (standard := catalogue.STANDARD_BY_WIRE.get(tag)) is not None and standard.error_code == code
+            ]
+        tags = narrowed or tags
+    return describe_tags(tags, custom)
 
 
 @dataclass(frozen=True)
@@ -68,6 +140,10 @@ def job_progress(job: BulkJob) -> JobProgress:
     per_code = (
         job.items.filter(state=BulkJobItem.State.FAILED).values_list("error_code")
         .annotate(n=Count("pk")).order_by("-n")
+    )
+    extra = job.items.aggregate(
+        retryable=Count("pk", filter=Q(state=BulkJobItem.State.FAILED, retryable=True)),
+        unchanged=Count("pk", filter=Q(state=BulkJobItem.State.SUCCEEDED, error_code=None)),
     )
     done = sum(per_state.get(state, 0) for state in FINISHED_STATES)
     until = job.finished_at or timezone.now()
@@ -91,18 +167,39 @@ def job_progress(job: BulkJob) -> JobProgress:
         seconds_left=seconds_left,
         state=job.state,
         finished=job.finished_at is not None,
+        retryable=extra["retryable"],
+        unchanged=extra["unchanged"],
     )
 
 
 def job_failures(job: BulkJob, *, limit: int = FAILED_ITEMS_SHOWN) -> JobFailures:
-    """The job's first ``limit`` failed items (UserID, ErrorCode, reason) and the number failed."""
+    """The job's first ``limit`` failed items, in plain words, and the number failed."""
     failed = job.items.filter(state=BulkJobItem.State.FAILED)
-    items = [
-        FailedItem(user_id=user_id, error_code=code, message=message)
-        for user_id, code, message in failed.order_by("pk").values_list("user_id", "error_code", "message")[:limit]
-    ]
+    items = list(failed_items(failed.order_by("pk")[:limit]))
     count = len(items) if len(items) < limit else failed.count()
     return JobFailures(count=count, items=items)
+
+
+def failed_items(items: QuerySet[BulkJobItem]) -> Iterator[FailedItem]:
+    """``items`` (failed ones) in plain words, read in chunks: the page's first hundred or a CSV of all."""
+    custom: dict[str, str] | None = None
+    rows = items.values_list("user_id", "error_code", "message", "attempts", "line", "values", "retryable")
+    for user_id, code, message, attempts, line, values, retryable in rows.iterator(chunk_size=2000):
+        if custom is None and any(catalogue.is_custom_tag_name(tag) for tag in values or {}):
+            custom = custom_labels()
+        yield FailedItem(
+            user_id=user_id, error_code=code, message=message, attempts=attempts, line=line,
+            tags=failure_tags(code, values or {}, custom or {}), retryable=retryable,
+        )
+
+
+def job_not_retried(job: BulkJob) -> list[NotRetried]:
+    """The failed items *Retry failed items* leaves out, by ErrorCode, the most frequent first."""
+    rows = (
+        job.items.filter(state=BulkJobItem.State.FAILED, retryable=False).values_list("error_code")
+        .annotate(n=Count("pk")).order_by("-n", "error_code")
+    )
+    return [NotRetried(code=code, count=n) for code, n in rows]
 
 
 def jobs_visible_to(user: AbstractBaseUser) -> QuerySet[BulkJob]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+from ..im import tags as catalogue
+from ..im.errors import describe
 from ..models import BulkJob, BulkJobItem, ImRequest
 from . import jobs
 from .gateway import JobCall
@@ -40,11 +42,22 @@ def job_pull_round(*, job_id: int) -> int:
             message="Refreshed from Tencent.",
         )
     # Failures grouped by what they say: a refused call fails its 100 users with one reason.
-    by_reason: dict[tuple[int | None, str], list[int]] = defaultdict(list)
+    by_reason: dict[tuple[int | None, str, bool], list[int]] = defaultdict(list)
     for user_id, failure in outcome.failures.items():
         if user_id in items:
-            by_reason[(failure.error_code, failure.reason)].append(items[user_id].pk)
-    for (code, reason), item_ids in by_reason.items():
-        items_finish(item_ids, state=BulkJobItem.State.FAILED, code=code, message=reason)
+            code = failure.error_code
+            # docs/tencent-im.md §6: a retryable ErrorCode, or no answer; an invalid UserID was never sent.
+            retryable = describe(code).retryable if code is not None else _valid_user_id(user_id)
+            by_reason[(code, failure.reason, retryable)].append(items[user_id].pk)
+    for (code, reason, retryable), item_ids in by_reason.items():
+        items_finish(item_ids, state=BulkJobItem.State.FAILED, code=code, message=reason, retryable=retryable)
     job_finish_if_done(job_id)
     return len(claims)
+
+
+def _valid_user_id(user_id: str) -> bool:
+    try:
+        catalogue.validate_user_id(user_id)
+    except ValueError:
+        return False
+    return True

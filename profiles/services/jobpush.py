@@ -56,8 +56,8 @@ def _already_succeeded(job_id: int, item: BulkJobItem) -> bool:
     ).exists()
 
 
-def _finish(item: BulkJobItem, state: str, code: int | None, message: str) -> None:
-    items_finish([item.pk], state=state, code=code, message=message)
+def _finish(item: BulkJobItem, state: str, code: int | None, message: str, *, retryable: bool = False) -> None:
+    items_finish([item.pk], state=state, code=code, message=message, retryable=retryable)
 
 
 def _current_values(job: BulkJob, claims: list[Claim], definitions: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -100,7 +100,8 @@ def _process(
         _finish(item, BulkJobItem.State.FAILED, None, f"Not sent: {exc}")
         return
     if outcome.ok:
-        _finish(item, BulkJobItem.State.SUCCEEDED, 0, outcome.message)
+        # No request, no ErrorCode: Tencent already held the values, so the item needed no change.
+        _finish(item, BulkJobItem.State.SUCCEEDED, 0 if outcome.sent else None, outcome.message)
         return
     code = outcome.error_code
     policy = describe(code).retry if code is not None else Retry.BACKOFF
@@ -113,7 +114,7 @@ def _process(
         limit = attempt if item.error_code == 70001 else attempt + 1
     if policy is Retry.NEVER or attempt >= limit:
         reason = outcome.message if policy is Retry.NEVER else f"Gave up after {attempt} attempts: {outcome.message}"
-        _finish(item, BulkJobItem.State.FAILED, code, reason)
+        _finish(item, BulkJobItem.State.FAILED, code, reason, retryable=policy is not Retry.NEVER)
         return
     delay = 0.0 if policy is Retry.NEW_USERSIG else 60.0 if policy is Retry.LATER else backoff_seconds(attempt)
     BulkJobItem.objects.filter(pk=item.pk).update(

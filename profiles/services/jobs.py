@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from ..models import ActorRecorded, BulkJob, BulkJobItem, Profile
@@ -26,14 +26,46 @@ from .audit import AUTOCOMMIT_DB
 ITEM_BATCH = 1000  # rows per bulk_create when a job is created
 # UserIDs a refresh job reads per task: 10 calls of 100 (docs/tencent-im.md §5).
 PULL_ROUND = 1000
-TERMINAL = (BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED)
+TERMINAL = (
+    BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED, BulkJobItem.State.REJECTED,
+)
+USER_ID_COLUMN = BulkJobItem._meta.get_field("user_id").max_length
 
 
 @dataclass(frozen=True)
 class JobRow:
+    """One item of a new job. A row with ``rejected`` (the reason) is a CSV row the check refused:
+    kept in the job, never sent, so the job's results list every row of the file."""
+
     user_id: str
     values: dict[str, Any]
     line: int | None = None
+    rejected: str = ""
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What *Retry failed items* did: the new job (None when no failure could pass on a retry), how
+    many items it re-queued, and the failed items left out, by ErrorCode (None: not sent at all)."""
+
+    job: BulkJob | None
+    retried: int
+    not_retried: list[tuple[int | None, int]]
+
+
+def _storable(text: str, max_length: int | None = None) -> str:
+    """Text from a file as every database stores it: NUL shown as ␀ (U+2400), cut to the column."""
+    text = text.replace("\x00", "\u2400")
+    return text[:max_length] if max_length is not None else text
+
+
+def _item(job: BulkJob, row: JobRow, now: Any) -> BulkJobItem:
+    if row.rejected:
+        return BulkJobItem(
+            job=job, user_id=_storable(row.user_id, USER_ID_COLUMN), values={}, line=row.line,
+            state=BulkJobItem.State.REJECTED, message=_storable(row.rejected), finished_at=now,
+        )
+    return BulkJobItem(job=job, user_id=row.user_id, values=row.values, line=row.line)
 
 
 def job_create(
@@ -46,8 +78,11 @@ def job_create(
     kind: str = BulkJob.Kind.PUSH,
     enqueue: bool = True,
 ) -> BulkJob:
-    """Create a job and its items (validated by the caller), and enqueue it once committed."""
+    """Create a job and its items (validated by the caller), and enqueue it once committed.
+
+    The job's ``total`` counts the items to send; rejected rows are kept beside them, already ended."""
     staff = ActorRecorded.actor_values(actor)
+    now = timezone.now()
     with transaction.atomic():
         job = BulkJob.objects.create(
             created_by=staff["actor"], created_by_username=staff["actor_username"],
@@ -56,14 +91,14 @@ def job_create(
         total = 0
         batch: list[BulkJobItem] = []
         for row in rows:
-            batch.append(BulkJobItem(job=job, user_id=row.user_id, values=row.values, line=row.line))
+            batch.append(_item(job, row, now))
+            if not row.rejected:
+                total += 1
             if len(batch) >= ITEM_BATCH:
                 BulkJobItem.objects.bulk_create(batch)
-                total += len(batch)
                 batch = []
         if batch:
             BulkJobItem.objects.bulk_create(batch)
-            total += len(batch)
         job.total = total
         job.save(update_fields=["total"])
         if enqueue:
@@ -115,16 +150,24 @@ def job_cancel_requested(job_id: int) -> bool:
     return BulkJob.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
-def job_retry_failed(*, job: BulkJob, actor: AbstractBaseUser | None) -> BulkJob | None:
-    """A new job, of the same kind, with the failed items of ``job``; None when nothing failed."""
-    failed = job.items.filter(state=BulkJobItem.State.FAILED).order_by("pk")
-    if not failed.exists():
-        return None
-    rows = (JobRow(user_id=item.user_id, values=item.values, line=item.line) for item in failed.iterator())
-    return job_create(
+def job_retry_failed(*, job: BulkJob, actor: AbstractBaseUser | None) -> RetryOutcome:
+    """A new job, of the same kind, with the failed items of ``job`` that a retry can help
+    (docs/tencent-im.md §6: a retryable ErrorCode, or no answer from Tencent). The others would fail the
+    same way again; they are counted by ErrorCode, not re-queued."""
+    failed = job.items.filter(state=BulkJobItem.State.FAILED)
+    not_retried = [
+        (code, count) for code, count in
+        failed.filter(retryable=False).values_list("error_code").annotate(n=Count("pk")).order_by("-n", "error_code")
+    ]
+    retryable = failed.filter(retryable=True).order_by("pk")
+    if not retryable.exists():
+        return RetryOutcome(job=None, retried=0, not_retried=not_retried)
+    rows = (JobRow(user_id=item.user_id, values=item.values, line=item.line) for item in retryable.iterator())
+    retry = job_create(
         actor=actor, source=BulkJob.Source.RETRY, source_name=f"failed items of job #{job.pk}", rows=rows,
         retry_of=job, kind=job.kind,
     )
+    return RetryOutcome(job=retry, retried=retry.total, not_retried=not_retried)
 
 
 # --- handing items out ------------------------------------------------------------------------
@@ -200,11 +243,14 @@ def claims_cancel(claims: list[Claim]) -> None:
         claims.clear()
 
 
-def items_finish(item_ids: list[int], *, state: str, code: int | None, message: str) -> None:
-    """End items for good (succeeded, failed), with the ErrorCode and the words staff read."""
+def items_finish(
+    item_ids: list[int], *, state: str, code: int | None, message: str, retryable: bool = False
+) -> None:
+    """End items for good (succeeded, failed), with the ErrorCode and the words staff read;
+    ``retryable``: a failure that sending again later may get through (offered by *Retry failed items*)."""
     BulkJobItem.objects.filter(pk__in=item_ids).update(
         state=state, error_code=code, message=message, finished_at=timezone.now(), claimed_by="",
-        claimed_until=None,
+        claimed_until=None, retryable=retryable,
     )
 
 

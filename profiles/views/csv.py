@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import csvio
 from ..models import BulkJob, Profile
@@ -33,6 +34,7 @@ from .common import admin_path, page_context
 
 IMPORT_URL_NAME = "profiles_profile_import_csv"
 EXPORT_URL_NAME = "profiles_profile_export_csv"
+BAD_ROWS_URL_NAME = "profiles_profile_import_csv_bad_rows"
 # An upload the user never confirmed is deleted after this long (checked at each new upload).
 UPLOAD_MAX_AGE_SECONDS = 24 * 3600
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -97,8 +99,9 @@ def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -
             out.write(chunk)
     with target.open("rb") as stream:
         check = csvio.csv_check(stream)
-    if check.ok and check.good:
-        # The session ties the token to this user; the file name shown is the one uploaded.
+    if check.ok and (check.good or check.bad):
+        # The session ties the token to this user; the file name shown is the one uploaded. A file
+        # with bad rows is kept too, so they can be downloaded (until confirmed, cancelled or stale).
         request.session[_SESSION_PREFIX + token] = {"name": upload.name, "good": check.good}
     else:
         target.unlink(missing_ok=True)
@@ -122,14 +125,14 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) ->
         )
         return HttpResponseRedirect(import_url)
     try:
-        if "cancel" in request.POST:
+        if "cancel" in request.POST or not upload["good"]:
             model_admin.message_user(request, f"Import of {upload['name']} cancelled; nothing was sent.")
             return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
         try:
             with target.open("rb") as stream:
                 job = job_create(
                     actor=request.user, source=BulkJob.Source.CSV, source_name=upload["name"],
-                    rows=csvio.csv_good_rows(stream, definitions=custom_tag_definitions()),
+                    rows=csvio.csv_job_rows(stream, definitions=custom_tag_definitions()),
                 )
         except csvio.CsvFormatError as exc:
             model_admin.message_user(request, f"{upload['name']} cannot be imported: {exc}", messages.ERROR)
@@ -170,9 +173,49 @@ def export_selected_csv(model_admin: admin.ModelAdmin, request: HttpRequest, que
     return _export_response(queryset)
 
 
+def csv_bad_rows_view(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) -> HttpResponse:
+    """The rows the check refused in an upload not yet confirmed: line, reason and the row's own cells,
+    as CSV, so they can be fixed and imported again."""
+    if not _can_import(request):
+        raise PermissionDenied
+    upload = request.session.get(_SESSION_PREFIX + token)
+    target = _upload_path(token)
+    if upload is None or not target.exists():
+        # Without the session entry the file may be another user's.
+        model_admin.message_user(request, gettext(
+            "That upload is no longer available (already used, cancelled or expired); upload the file again."
+        ), messages.ERROR)
+        return HttpResponseRedirect(reverse(f"admin:{IMPORT_URL_NAME}"))
+    definitions = custom_tag_definitions()
+    try:
+        with target.open("rb") as stream:
+            next(csvio.csv_bad_rows_lines(stream, definitions=definitions))  # a file that cannot be read fails here
+    except csvio.CsvFormatError as exc:
+        model_admin.message_user(request, gettext("%(name)s cannot be read: %(problem)s") % {
+            "name": upload["name"], "problem": exc,
+        }, messages.ERROR)
+        return HttpResponseRedirect(reverse(f"admin:{IMPORT_URL_NAME}"))
+
+    def content() -> Iterator[bytes]:
+        with target.open("rb") as stream:
+            for line in csvio.csv_bad_rows_lines(stream, definitions=definitions):
+                yield line.encode("utf-8")
+
+    response = StreamingHttpResponse(content(), content_type="text/csv; charset=utf-8")
+    name = Path(upload["name"]).stem or "upload"
+    response["Content-Disposition"] = f'attachment; filename="{_safe_file_name(name)}-bad-rows.csv"'
+    return response
+
+
+def _safe_file_name(name: str) -> str:
+    """A name for a Content-Disposition header: letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] or "upload"
+
+
 def csv_admin_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
     """The import and export URLs, for ``ProfileAdmin.get_urls``."""
     return [
         admin_path("import-csv/", model_admin, csv_import_view, IMPORT_URL_NAME),
+        admin_path("import-csv/<str:token>/bad-rows.csv", model_admin, csv_bad_rows_view, BAD_ROWS_URL_NAME),
         admin_path("export-csv/", model_admin, csv_export_view, EXPORT_URL_NAME),
     ]

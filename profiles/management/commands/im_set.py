@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from profiles import services
-from profiles.csvio import csv_check, csv_good_rows
+from profiles.csvio import csv_check, csv_job_rows
 from profiles.im import tags as catalogue
 from profiles.management.jobs import follow_job
 from profiles.management.users import acting_user, os_user
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--actor", required=True, help="Username of the staff member making the edit.")
         parser.add_argument("--csv", metavar="FILE", help="A CSV file (UserID column + tag columns): run as a job.")
         parser.add_argument("--skip-bad", action="store_true", help="With --csv: queue the good rows even if "
-                            "some rows are bad (they are listed).")
+                            "some rows are bad (they are listed, and kept in the job's results as rejected by check).")
         parser.add_argument("--wait", action="store_true", help="With --csv: follow the job to its end.")
         parser.add_argument(
             "--force", action="store_true",
@@ -116,7 +116,7 @@ class Command(BaseCommand):
             )
         with path.open("rb") as stream:
             job = services.job_create(
-                actor=actor_user, source=BulkJob.Source.CSV, source_name=path.name, rows=csv_good_rows(stream),
+                actor=actor_user, source=BulkJob.Source.CSV, source_name=path.name, rows=csv_job_rows(stream),
             )
         self.stdout.write(f"Job #{job.pk} queued: {job.total} row(s) from {path.name}"
                           + (f" ({check.bad} bad row(s) skipped)." if check.bad else "."))
