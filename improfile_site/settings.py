@@ -270,3 +270,14 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Upload limits (bad input never crashes) -------------------------------------------------------
+# The largest file an upload (the CSV import) or `im_set --csv` accepts, in MB (1 MB = 1,048,576
+# bytes). profiles.uploads stops a bigger upload before its bytes are read, for every multipart
+# request, before the CSRF check reads the form. Request bodies that are not files (the webhook's
+# JSON, form fields) stay bounded by Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+UPLOAD_MAX_MB = env.float("UPLOAD_MAX_MB", default=20)
+if UPLOAD_MAX_MB <= 0:
+    raise ImproperlyConfigured("UPLOAD_MAX_MB must be a positive number of megabytes.")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "profiles.uploads.UploadLimitMiddleware")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -139,7 +140,9 @@ def _resolve_header(
     custom = {name: definition.label or definition.keyword for name, definition in definitions.items()}
     for index, raw_name in enumerate(header, start=1):
         name = raw_name.strip()
-        column = {"index": index, "name": name, "quoted": repr(name)}
+        # As messages quote it: a 100 KB header cell makes no 100 KB message, a line break no second line.
+        label = name if len(name) <= 40 and name.isprintable() else catalogue.shown(name)
+        column = {"index": index, "name": label, "quoted": catalogue.shown(name)}
         if catalogue.normalize_name(name) in user_id_names:
             if user_id_index is not None:
                 problems.append(gettext("Column %(index)s is a second UserID column.") % column)
@@ -183,7 +186,7 @@ def _resolve_header(
         seen.setdefault(wire_name, index)
         columns.append(wire_name)
     if user_id_index is None:
-        found = ", ".join(repr(name) for name in header) or gettext("nothing")
+        found = ", ".join(catalogue.shown(name) for name in header[:20]) or gettext("nothing")
         problems.insert(0, gettext("The header row has no UserID column (found %(found)s).") % {"found": found})
     elif not seen and not problems:
         problems.append(gettext("The header row names no tag column: there is nothing to set."))
@@ -251,7 +254,7 @@ def _rows(
             raise CsvFormatError([f"Line {line} is not valid CSV ({exc}); nothing after it could be read."]) from None
         if not any(cell.strip() for cell in cells):
             continue
-        user_id = cells[user_id_index] if user_id_index < len(cells) else ""
+        user_id = unguard_cell(cells[user_id_index]) if user_id_index < len(cells) else ""
         original = tuple(cells)
         if len(cells) != len(header):
             yield _Row(line, user_id, None, f"The row has {len(cells)} cells; the header has {len(header)}.", original)
@@ -279,7 +282,7 @@ def _check_values(
         text = cells[index]
         if text == "":
             continue  # empty cell: leave this tag alone
-        text = _uncell(text)
+        text = unguard_cell(text)
         try:
             values[wire_name] = vocabulary.parse(wire_name, text)
         except catalogue.TagValueError as exc:
@@ -315,7 +318,8 @@ def csv_check(
                 continue
             result.bad += 1
             if len(result.bad_rows) < max_bad_rows:
-                result.bad_rows.append(BadRow(row.line, row.user_id, row.reason))
+                # Cut: a bad row's UserID cell may be anything up to the csv module's 128 KB field.
+                result.bad_rows.append(BadRow(row.line, row.user_id[:64], row.reason))
     except CsvFormatError as exc:
         result.problems = exc.problems
     return result
@@ -357,10 +361,10 @@ def csv_bad_rows_lines(
     CsvFormatError for a file that cannot be used at all."""
     header, rows = _scan(stream, definitions)
     writer = csv.writer(_Echo())
-    yield BOM + writer.writerow(["line", "reason", *(guard_cell(_uncell(name)) for name in header.row)])
+    yield BOM + writer.writerow(["line", "reason", *(guard_cell(unguard_cell(name)) for name in header.row)])
     for row in rows:
         if row.values is None:
-            cells = [guard_cell(_uncell(cell)) for cell in row.cells]
+            cells = [guard_cell(unguard_cell(cell)) for cell in row.cells]
             yield writer.writerow([row.line, guard_cell(row.reason), *cells])
 
 
@@ -383,26 +387,31 @@ def export_columns(definitions: Iterable[CustomTagDefinition] | None = None) -> 
     return [USER_ID_HEADER, *(tag.wire_name for tag in catalogue.STANDARD_TAGS), *custom]
 
 
-# A cell starting with one of these runs as a formula when the file is opened in a spreadsheet
-# (CSV injection): a nickname is user-chosen text. Export prefixes such a cell with an apostrophe,
-# which spreadsheets hide, and the import removes exactly that apostrophe again.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these runs as a formula when the file is opened in a spreadsheet (CSV
+# injection, OWASP): a nickname and even a UserID are user-chosen text. Export prefixes one apostrophe,
+# which spreadsheets hide, to any text cell matching _GUARDED (apostrophes already leading such a cell
+# included), and the import removes exactly one from a cell matching _UNGUARD. Exported cells that
+# match _UNGUARD are exactly the guarded ones, so export then import gives back every value, one
+# that really begins with apostrophes too.
+_FORMULA_STARTS = "=+\\-@\t\r"
+_GUARDED = re.compile(f"'*[{_FORMULA_STARTS}]")
+_UNGUARD = re.compile(f"'+[{_FORMULA_STARTS}]")
 _FORMULA_GUARD = "'"
 
 
 def guard_cell(value: Any) -> str:
-    """A value as CSV cell text, guarded against formula injection (any CSV this app writes uses it)."""
+    """A value as CSV cell text, guarded against formula injection (every CSV this app writes uses it).
+
+    Only text is guarded: a number such as -1 is a number to a spreadsheet, never a formula."""
     text = "" if value is None else str(value)
-    if isinstance(value, str) and text.startswith((*_FORMULA_STARTS, _FORMULA_GUARD)):
+    if isinstance(value, str) and _GUARDED.match(text):
         return _FORMULA_GUARD + text
     return text
 
 
-def _uncell(text: str) -> str:
-    """Undo the export's guard: an apostrophe before a formula start (or before an apostrophe)."""
-    if text.startswith(_FORMULA_GUARD) and text[1:].startswith((*_FORMULA_STARTS, _FORMULA_GUARD)):
-        return text[1:]
-    return text
+def unguard_cell(text: str) -> str:
+    """Undo ``guard_cell``: one apostrophe off a cell of apostrophes followed by a formula start."""
+    return text[1:] if _UNGUARD.match(text) else text
 
 
 def csv_export_lines(
@@ -419,7 +428,7 @@ def csv_export_lines(
     yield (BOM + header) if bom else header
     tags = columns[1:]
     for profile in queryset.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield writer.writerow([profile.user_id, *(guard_cell(profile.tag_value(tag)) for tag in tags)])
+        yield writer.writerow([guard_cell(profile.user_id), *(guard_cell(profile.tag_value(tag)) for tag in tags)])
 
 
 __all__ = [
@@ -434,4 +443,5 @@ __all__ = [
     "csv_job_rows",
     "export_columns",
     "guard_cell",
+    "unguard_cell",
 ]

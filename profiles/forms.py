@@ -144,7 +144,7 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
                         self.initial[field_name] = before
             return row
         raw = str(self.data.get(self.add_prefix("reverts"), "")).strip()
-        return ImRequest.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        return ImRequest.objects.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
 
     @property
     def revert_changes(self) -> list[labels.TagText]:
@@ -205,6 +205,10 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
                     self.add_error(field_name, "Tencent cannot unset this tag; choose a value instead.")
                     continue
                 value = ""
+            elif value == before:
+                # Left as it was: not sent, so not checked either. A value Tencent holds that this
+                # app would not accept typed (a control character) must not block the other edits.
+                continue
             values[wire_name] = value
         return values
 
@@ -343,9 +347,33 @@ class DashboardRangeForm(forms.Form):
         error_messages={"invalid": "The end date is not a date: write it as YYYY-MM-DD, e.g. 2024-06-30."},
     )
 
+    # Nothing in the trail is older; and the date arithmetic stays far from date.min and date.max.
+    EARLIEST = date(1970, 1, 1)
+
     def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
+
+    @property
+    def latest(self) -> date:
+        """The last day a range may name: a year ahead (future days are empty, but may be asked for)."""
+        return self.today + timedelta(days=self.MAX_DAYS)
+
+    def _clean_day(self, name: str) -> date | None:
+        day = self.cleaned_data.get(name)
+        if day is not None and not self.EARLIEST <= day <= self.latest:
+            label = "start" if name == "start" else "end"
+            raise forms.ValidationError(
+                f"The {label} date ({day.isoformat()}) is outside the days the dashboard can show: "
+                f"{self.EARLIEST.isoformat()} to {self.latest.isoformat()}.", code="out_of_range",
+            )
+        return day
+
+    def clean_start(self) -> date | None:
+        return self._clean_day("start")
+
+    def clean_end(self) -> date | None:
+        return self._clean_day("end")
 
     def default_range(self) -> tuple[date, date]:
         return self.today - timedelta(days=self.DEFAULT_DAYS - 1), self.today

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.utils.functional import cached_property
 
 
@@ -18,14 +18,30 @@ class CappedCountPaginator(Paginator):
     already does, so the cost grows with the page asked for, not with the table. Prev/next and the
     pages just ahead keep working; when the count was capped, the list says "more than N" and the
     page links end in "…" instead of naming a last page that is not the last.
+
+    No page past ``max_page`` is shown: a page number typed into the address (?p=99999999999) would
+    otherwise count and skip that many rows (or overflow the database's integers); the filters and
+    the search narrow a list far better.
     """
 
     def __init__(
         self, object_list: Any, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True, *,
-        current_page: int = 1, look_ahead: int = 9,
+        current_page: int = 1, look_ahead: int = 9, max_page: int = 1000,
     ) -> None:
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
-        self.count_limit = (max(current_page, 1) + look_ahead) * self.per_page
+        self.max_page = max_page
+        self.count_limit = (min(max(current_page, 1), max_page) + look_ahead) * self.per_page
+
+    def validate_number(self, number: Any) -> int:
+        try:
+            asked = int(number)
+        except (TypeError, ValueError):
+            asked = None
+        if asked is not None and asked > self.max_page:
+            raise EmptyPage(
+                f"the list shows at most {self.max_page:,} pages; narrow it with the filters or the search."
+            )
+        return super().validate_number(number)
 
     @cached_property
     def count(self) -> int:

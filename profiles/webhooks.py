@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,12 @@ logger = logging.getLogger(__name__)
 
 # docs/tencent-im.md §8: the answer Tencent expects; its code is ignored, so it must simply be quick.
 OK_ANSWER = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
+# A callback body is an object holding a list of {Tag, Value} objects (docs/tencent-im.md §8): three levels,
+# a few more if a value is structured. Deeper is not a callback (and 100,000 levels would exhaust
+# Python's recursion while parsing).
+MAX_BODY_DEPTH = 10
+# docs/tencent-im.md §2, §3: 12 standard tags and at most 20 custom ones; a callback reports the changed ones.
+MAX_PROFILE_ITEMS = 100
 
 
 class CallbackRefused(Exception):
@@ -70,11 +77,18 @@ def _parse(request: HttpRequest) -> dict[str, Any]:
     if request.GET.get("CallbackCommand") != CALLBACK_COMMAND:
         raise CallbackRefused(400, f"CallbackCommand in the URL is not {CALLBACK_COMMAND}")
     try:
-        body = json.loads(request.body)
+        body = json.loads(request.body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RequestDataTooBig:
-        raise CallbackRefused(400, "the body is too large") from None
+        # Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE before reading it.
+        raise CallbackRefused(
+            413, f"the body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes"
+        ) from None
+    except RecursionError:
+        raise CallbackRefused(400, f"the body is nested more than {MAX_BODY_DEPTH} levels deep") from None
     except ValueError:  # includes UnicodeDecodeError
         raise CallbackRefused(400, "the body is not JSON") from None
+    if _depth(body) > MAX_BODY_DEPTH:
+        raise CallbackRefused(400, f"the body is nested more than {MAX_BODY_DEPTH} levels deep")
     if not isinstance(body, dict):
         raise CallbackRefused(400, "the body is not a JSON object")
     if body.get("CallbackCommand", CALLBACK_COMMAND) != CALLBACK_COMMAND:
@@ -87,6 +101,8 @@ def _parse(request: HttpRequest) -> dict[str, Any]:
     items = body.get("ProfileItem")
     if not isinstance(items, list) or not items:
         raise CallbackRefused(400, "ProfileItem is not a non-empty list")
+    if len(items) > MAX_PROFILE_ITEMS:
+        raise CallbackRefused(400, f"ProfileItem has {len(items):,} entries; a profile has far fewer tags")
     for item in items:
         if not (isinstance(item, dict) and isinstance(item.get("Tag"), str) and "Value" in item):
             raise CallbackRefused(400, "each ProfileItem entry must be an object with Tag and Value")
@@ -105,3 +121,29 @@ def _parse(request: HttpRequest) -> dict[str, Any]:
         "delivery": f"{request.GET.get('RequestTime', '')}:{request.GET.get('Sign', '')}",
         "raw_body": request.body,
     }
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN, Infinity and -Infinity; JSON has no such values and Tencent sends none.
+    raise CallbackRefused(400, f"the body is not JSON: {name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999 reads as infinity
+        raise CallbackRefused(400, f"the body is not JSON Tencent sends: the number {text[:20]} is out of range")
+    return number
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects, counted without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_BODY_DEPTH:  # deeper is refused anyway: no need to walk it all
+                children = item.values() if isinstance(item, dict) else item
+                pending.extend((child, depth + 1) for child in children)
+    return deepest

@@ -16,6 +16,7 @@ NICK = "Tag_Profile_IM_Nick"
 GENDER = "Tag_Profile_IM_Gender"
 LEVEL = "Tag_Profile_IM_Level"
 MOOD = "Tag_Profile_Custom_Mood"
+SIGNATURE = "Tag_Profile_IM_SelfSignature"  # text that may span lines
 NO_CUSTOM: dict[str, CustomTagDefinition] = {}
 
 
@@ -92,13 +93,13 @@ def test_it_keeps_the_first_bad_rows_for_display_but_counts_them_all():
 
 
 def test_it_reads_a_bom_crlf_and_a_quoted_cell_spanning_lines():
-    text = '\ufeffuser_id,Tag_Profile_IM_Nick,LEVEL\r\nu1,"two\r\nlines, and ""quotes""",1\r\nu2,,x\r\n'
+    text = '\ufeffuser_id,self_signature,LEVEL\r\nu1,"two\r\nlines, and ""quotes""",1\r\nu2,,x\r\n'
     result = check(text)
-    assert result.ok and result.columns == [NICK, LEVEL]
+    assert result.ok and result.columns == [SIGNATURE, LEVEL]
     assert (result.good, result.bad) == (1, 1)
     assert result.bad_rows[0].line == 4  # the quoted cell took lines 2 and 3
     [row] = csvio.csv_good_rows(as_file(text), definitions=NO_CUSTOM)
-    assert row.values == {NICK: 'two\r\nlines, and "quotes"', LEVEL: 1}
+    assert row.values == {SIGNATURE: 'two\r\nlines, and "quotes"', LEVEL: 1}
 
 
 def test_rows_with_every_cell_empty_are_skipped_not_counted():
@@ -178,7 +179,9 @@ def test_a_100000_row_file_is_checked_streamed_in_bounded_memory(tmp_path):
 @pytest.mark.django_db
 def test_an_export_has_the_import_format_and_checks_with_no_bad_rows():
     first = Profile(user_id="u_a")
-    first.apply_tag_values({NICK: 'Comma, "quote" and\nnewline 汉字', GENDER: "Gender_Type_Male", LEVEL: 4_294_967_295})
+    first.apply_tag_values({
+        NICK: 'Comma, "quote" 汉字', SIGNATURE: "a\nnewline", GENDER: "Gender_Type_Male", LEVEL: 4_294_967_295,
+    })
     first.save()
     second = Profile(user_id="u_b", custom_values={MOOD: "calm"})
     second.apply_tag_values({"Tag_Profile_IM_BirthDay": 20190419})
@@ -191,7 +194,8 @@ def test_an_export_has_the_import_format_and_checks_with_no_bad_rows():
     assert result.ok and (result.good, result.bad) == (2, 0)
     rows = list(csvio.csv_good_rows(as_file(exported), definitions=definitions))
     assert [(row.user_id, row.values) for row in rows] == [
-        ("u_a", {NICK: 'Comma, "quote" and\nnewline 汉字', GENDER: "Gender_Type_Male", LEVEL: 4_294_967_295}),
+        ("u_a", {NICK: 'Comma, "quote" 汉字', GENDER: "Gender_Type_Male", SIGNATURE: "a\nnewline",
+                 LEVEL: 4_294_967_295}),
         ("u_b", {"Tag_Profile_IM_BirthDay": 20190419, MOOD: "calm"}),
     ]
 
@@ -203,10 +207,10 @@ def test_an_export_leaves_out_custom_tags_the_admin_may_not_write():
 
 
 def test_export_guards_formula_cells_and_import_reads_them_back(db):
-    from profiles.csvio import _uncell, guard_cell
+    from profiles.csvio import guard_cell, unguard_cell
 
     for nick in ["=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "'quoted", "plain"]:
         exported = guard_cell(nick)
         assert not exported.startswith(("=", "+", "-", "@"))
-        assert _uncell(exported) == nick
+        assert unguard_cell(exported) == nick
     assert guard_cell(42) == "42"  # numbers are not text a spreadsheet would run

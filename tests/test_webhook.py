@@ -400,3 +400,40 @@ def test_a_different_body_under_a_signature_already_used_is_recorded_but_not_app
     assert Profile.objects.get(user_id="u_1").nick == "real"
     second = ExternalChange.objects.order_by("pk").last()
     assert second.changes[0]["after"] == "forged" and "same signature" in second.changes[0]["refused"]
+
+
+# --- bodies no callback has ----------------------------------------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    """A body whose ProfileItem value is arrays nested ``depth`` deep."""
+    head = encoded(ProfileItem=[{"Tag": NICK, "Value": "VALUE"}])
+    return head.replace(b'"VALUE"', b"[" * depth + b"]" * depth)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested more than 10 levels deep"),
+        (nested(100_000), "nested more than 10 levels deep"),
+        (nested(50), "nested more than 10 levels deep"),
+        (encoded().replace(b"1700000000123", b"NaN"), "NaN is not a JSON value"),
+        (encoded().replace(b"1700000000123", b"-Infinity"), "-Infinity is not a JSON value"),
+        (encoded(ProfileItem=[{"Tag": NICK, "Value": "x"}]).replace(b'"x"', b"Infinity"), "Infinity is not a JSON"),
+        (encoded().replace(b"1700000000123", b"1e999"), "the number 1e999 is out of range"),
+        (encoded(ProfileItem=[{"Tag": NICK, "Value": "x"}] * 101), "ProfileItem has 101 entries"),
+    ],
+    ids=["100000-deep", "100000-deep-value", "50-deep-value", "nan", "minus-infinity", "infinity-value", "1e999",
+         "101-items"],
+)
+def test_a_body_no_callback_has_is_refused_with_its_reason_and_nothing_recorded(deliver, caplog, raw, reason):
+    profile = local_copy()
+    assert_refused(deliver(raw=raw), caplog, 400, reason)
+    assert Profile.objects.get(pk=profile.pk).version == profile.version
+
+
+def test_a_body_over_djangos_upload_limit_is_refused_with_413_before_it_is_read(deliver, caplog, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    raw = encoded(ProfileItem=[{"Tag": NICK, "Value": "x" * 10_000}])
+    assert_refused(deliver(raw=raw), caplog, 413, "the body is larger than 10,000 bytes")
+

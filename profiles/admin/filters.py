@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from typing import Any
 
 from django.contrib import admin
@@ -18,7 +19,8 @@ from ..selectors import sees_whole_trail
 
 
 def _is_int(value: str) -> bool:
-    return value.lstrip("-").isdigit()
+    # ASCII digits only ("²".isdigit() is true), and no more than an ErrorCode can have.
+    return re.fullmatch("-?[0-9]{1,10}", value) is not None
 
 
 class CatalogueListFilter(admin.SimpleListFilter, abc.ABC):
@@ -70,7 +72,7 @@ class ErrorCodeFilter(CatalogueListFilter):
 
     def filter_value(self, value: str) -> Any:
         if not _is_int(value):
-            raise IncorrectLookupParameters(f"ErrorCode {value!r} is not a number.")
+            raise IncorrectLookupParameters(f"error_code={value[:20]!r}: an ErrorCode is a whole number.")
         return int(value)
 
 

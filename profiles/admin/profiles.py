@@ -25,12 +25,13 @@ from ..services.jobs import JobRow
 from ..views import csv as csv_views
 from ..views import timeline
 from ..views.common import admin_path
+from .common import OfferedFiltersOnly
 
 STANDARD_FIELD_NAMES = [tag.field_name for tag in catalogue.STANDARD_TAGS]
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(OfferedFiltersOnly):
     form = ProfileForm
     list_display = ["user_id", "nick", "gender", "allow_type", "admin_forbid_type", "last_pushed_at"]
     list_filter = ["gender", "allow_type", "admin_forbid_type"]
@@ -204,7 +205,7 @@ class ProfileAdmin(admin.ModelAdmin):
         raw = request.GET.get("revert", "")
         if obj is None or request.method != "GET" or not raw:
             return None
-        row = ImRequest.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        row = ImRequest.objects.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
         refusal = services.revert.revert_refusal(row=row, actor=request.user, profile=obj)
         if refusal is not None:
             # get_form runs once per change form, so the message is given once.
@@ -245,7 +246,7 @@ class ProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomTagDefinition)
-class CustomTagDefinitionAdmin(admin.ModelAdmin):
+class CustomTagDefinitionAdmin(OfferedFiltersOnly):
     form = CustomTagDefinitionForm
     list_display = ["wire_name", "label", "value_type", "admin_read", "admin_write", "created_at"]
     search_fields = ["keyword", "label"]

@@ -32,6 +32,13 @@ CUSTOM_KEYWORD_RE = re.compile(r"^[A-Za-z]{1,8}$")
 TAG_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` as a message quotes it: its repr (control characters visible), cut to ``limit``
+    characters, so a 100 KB cell never becomes a 100 KB message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class ValueType(enum.StrEnum):
     STRING = "string"
     ENUM = "enum"
@@ -75,6 +82,8 @@ class StandardTag:
     # docs/tencent-im.md §2 "error when broken"
     error_code: int = 40001
     admin_only: bool = False
+    # Text that may span lines: line breaks and tabs are not refused as control characters.
+    multiline: bool = False
 
     @property
     def allowed_values(self) -> tuple[str, ...]:
@@ -92,7 +101,7 @@ class StandardTag:
             if value not in self.allowed_values:
                 # Labels for people, and Tencent's own values for whoever writes a CSV file.
                 raise _refusal(self.wire_name, NOT_A_CHOICE, {
-                    "label": self.label, "value": repr(value),
+                    "label": self.label, "value": shown(value),
                     "choices": ", ".join(label for _value, label in self.choices),
                     "wire_values": ", ".join(self.allowed_values),
                 }, self.error_code)
@@ -111,6 +120,33 @@ TEXT_NOT_A_NUMBER = gettext_noop("%(label)s: %(value)s is not a whole number fro
 TEXT_TOO_LARGE = gettext_noop("%(label)s: %(value)s is larger than %(max)s, the largest uint32.")
 
 
+# Control characters (Unicode category Cc: U+0000-U+001F and U+007F-U+009F) in text people type (the
+# forms, CSV files, the command line). Tencent documents no such rule (docs/tencent-im.md §2: "any text");
+# it is this app's own: PostgreSQL stores no NUL, and the others are paste accidents that clients show
+# as boxes or that break a line. Text that may span lines (SelfSignature, and custom tags, whose
+# format the app defines) may hold line feeds, carriage returns and tabs.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_CHARACTER_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_character_problem(wire_name: str, text: str) -> str | None:
+    """Why ``text`` may not be sent as the value of ``wire_name`` (it holds a control character), or None.
+
+    Applied to the values this app sends (``services.validation.validate_tag_values``), not to values
+    read from Tencent, which are kept as they are."""
+    standard = STANDARD_BY_WIRE.get(wire_name)
+    multiline = standard.multiline if standard is not None else is_custom_tag_name(wire_name)
+    pattern = _CONTROL_CHARACTER_BUT_LINE_BREAKS if multiline else _CONTROL_CHARACTER
+    found = pattern.search(text)
+    if found is None:
+        return None
+    allowed = " (line breaks and tabs are allowed)" if multiline else ""
+    return (
+        f"contains the control character U+{ord(found.group()):04X} at character {found.start() + 1}; "
+        f"remove it{allowed}."
+    )
+
+
 def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) -> None:
     size = len(value.encode("utf-8"))
     if size > max_bytes:
@@ -122,7 +158,7 @@ def _validate_uint32(tag: StandardTag, value: Any) -> int:
     # subclass in Python but a JSON true/false, which Tencent would also refuse.
     params = {"label": tag.label, "max": UINT32_MAX}
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _refusal(tag.wire_name, NOT_UINT32, {**params, "value": repr(value)}, 40610)
+        raise _refusal(tag.wire_name, NOT_UINT32, {**params, "value": shown(value)}, 40610)
     if not 0 <= value <= UINT32_MAX:
         raise _refusal(tag.wire_name, UINT32_OUT_OF_RANGE, {**params, "value": value}, 40610)
     return value
@@ -132,7 +168,7 @@ def parse_uint32(text: str) -> int:
     """Parse a uint32 typed by a person (form, CSV, command line). Raises ValueError with a reason."""
     stripped = text.strip()
     if not re.fullmatch(r"[0-9]+", stripped):
-        raise ValueError(f"{text!r} is not a whole number from 0 to {UINT32_MAX}")
+        raise ValueError(f"{shown(text)} is not a whole number from 0 to {UINT32_MAX}")
     number = int(stripped)
     if number > UINT32_MAX:
         raise ValueError(f"{number} is larger than {UINT32_MAX}, the largest uint32")
@@ -220,7 +256,8 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
-        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES),
+        multiline=True,
+        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES) + " It may span several lines.",
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_AllowType",
@@ -330,11 +367,11 @@ def validate_custom_keyword(keyword: str) -> None:
         raise ValueError("The keyword is empty.")
     if len(keyword.encode("utf-8")) > CUSTOM_KEYWORD_MAX_BYTES:
         raise ValueError(
-            f"The keyword {keyword!r} is {len(keyword.encode('utf-8'))} bytes; "
+            f"The keyword {shown(keyword)} is {len(keyword.encode('utf-8'))} bytes; "
             f"Tencent allows at most {CUSTOM_KEYWORD_MAX_BYTES}."
         )
     if not CUSTOM_KEYWORD_RE.fullmatch(keyword):
-        raise ValueError(f"The keyword {keyword!r} may contain only English letters (A-Z, a-z).")
+        raise ValueError(f"The keyword {shown(keyword)} may contain only English letters (A-Z, a-z).")
 
 
 def is_custom_tag_name(name: str) -> bool:
@@ -401,8 +438,11 @@ def parse_text_value(wire_name: str, text: str, enum_aliases: Mapping[str, str] 
         except ValueError:
             stripped = text.strip()
             if re.fullmatch(r"[0-9]+", stripped):
-                raise _refusal(wire_name, TEXT_TOO_LARGE, {**params, "value": int(stripped)}, 40610) from None
-            raise _refusal(wire_name, TEXT_NOT_A_NUMBER, {**params, "value": repr(text)}, 40610) from None
+                # Digits as written (cut short), never int() of them: a 100 KB number would not convert.
+                number = stripped.lstrip("0") or "0"
+                number = number if len(number) <= 40 else f"{number[:40]}…"
+                raise _refusal(wire_name, TEXT_TOO_LARGE, {**params, "value": number}, 40610) from None
+            raise _refusal(wire_name, TEXT_NOT_A_NUMBER, {**params, "value": shown(text)}, 40610) from None
     if standard.value_type is ValueType.ENUM:
         aliases = enum_aliases if enum_aliases is not None else catalogue_enum_aliases(wire_name)
         return aliases.get(normalize_name(text), text)
@@ -416,10 +456,10 @@ class TagNameError(ValueError):
         self.name = name
         self.candidates = tuple(sorted(candidates))
         if self.candidates:
-            message = f"{name!r} could mean {' or '.join(self.candidates)}; use the wire name to say which."
+            message = f"{shown(name)} could mean {' or '.join(self.candidates)}; use the wire name to say which."
         else:
             message = (
-                f"Unknown tag {name!r}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
+                f"Unknown tag {shown(name)}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
                 f"its short name ({', '.join(STANDARD_BY_FIELD)}) or label, or {CUSTOM_TAG_PREFIX}<keyword>."
             )
         super().__init__(message)

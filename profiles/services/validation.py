@@ -35,37 +35,44 @@ def validate_tag_values(
 ) -> dict[str, Any]:
     """Check every value against the catalogue (docs/tencent-im.md §2, §3) and return them in wire form.
 
-    Raises TagValidationError naming each bad tag, so nothing is sent when anything is wrong.
+    Every path that sends values calls it (the profile form through ``profile_push``, the set-fields
+    form, CSV rows, ``im_set``), so it also refuses text with control characters, the app's own rule
+    (``catalogue.control_character_problem``). Raises TagValidationError naming each bad tag, so nothing
+    is sent when anything is wrong.
     """
     if definitions is None:
         definitions = custom_tag_definitions()
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    # Custom tags named by their labels (or keywords) in messages.
+    custom = {name: d.label or d.keyword for name, d in definitions.items()}
     for wire_name, value in values.items():
         standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
+        definition = definitions.get(wire_name)
         try:
             if standard is not None:
                 cleaned[wire_name] = standard.validate(value)
-                continue
-            definition = definitions.get(wire_name)
-            if definition is None:
+            elif definition is None:
                 errors[wire_name] = gettext(
                     "%(tag)s is not a standard tag nor a custom tag defined here (Tencent would answer 40009)."
                 ) % {"tag": wire_name}
                 continue
-            if not definition.admin_write:
+            elif not definition.admin_write:
                 # The console knows the tag by its keyword: both names are given.
                 errors[wire_name] = gettext(
                     "The app admin has no write permission on %(label)s (%(tag)s) in the Tencent console "
                     "(Tencent would answer 40008); grant 'App admin write' there first."
                 ) % {"label": definition.label or definition.keyword, "tag": wire_name}
                 continue
-            cleaned[wire_name] = definition.as_catalogue().validate(value)
+            else:
+                cleaned[wire_name] = definition.as_catalogue().validate(value)
         except catalogue.TagValueError as exc:
-            custom = {name: d.label or d.keyword for name, d in definitions.items()}
             errors[wire_name] = gettext("%(refusal)s (Tencent would answer %(code)s).") % {
                 "refusal": labels.refusal_text(exc, custom), "code": exc.error_code,
             }
+            continue
+        if isinstance(value, str) and (problem := catalogue.control_character_problem(wire_name, value)):
+            errors[wire_name] = f"{labels.tag_label(wire_name, custom)} {problem}"
     if errors:
         raise TagValidationError(errors)
     return cleaned

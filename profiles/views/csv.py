@@ -26,7 +26,7 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from .. import csvio
+from .. import csvio, uploads
 from ..models import BulkJob, Profile
 from ..services.jobs import job_create
 from ..services.validation import custom_tag_definitions
@@ -47,6 +47,25 @@ class CsvUploadForm(forms.Form):
         help_text="UTF-8. A header row with UserID and tag names (Tag_Profile_IM_Nick or nick, ...); "
         "one user per row; an empty cell leaves that tag alone.",
     )
+
+    def __init__(self, *args: Any, refusal: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Why the upload was stopped before it was read (profiles.uploads); the file field's error.
+        self.refusal = refusal
+        self.fields["file"].help_text += f" At most {settings.UPLOAD_MAX_MB:g} MB."
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > uploads.upload_limit():  # when nothing stopped it while it was read
+            raise forms.ValidationError(uploads.size_refusal(upload.size))
+        return upload
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.refusal:
+            self.errors.pop("file", None)  # "This field is required": the file was stopped, not missing
+            raise forms.ValidationError({"file": self.refusal})
+        return cleaned
 
 
 def upload_dir() -> Path:
@@ -78,11 +97,19 @@ def csv_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
     """GET: the upload form. POST a file: check it and show the preview. POST a token: confirm or cancel."""
     if not _can_import(request):
         raise PermissionDenied
-    if request.method == "POST" and "token" in request.POST:
-        return _confirm(model_admin, request, request.POST["token"])
-    form = CsvUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        return _preview(model_admin, request, form.cleaned_data["file"])
+    posted = request.method == "POST"
+    # The size first, before the body is touched: an upload over UPLOAD_MAX_MB is refused unread
+    # (profiles.uploads stops it if something reads the body).
+    refusal = uploads.upload_refusal(request) if posted else ""
+    if refusal:
+        form = CsvUploadForm({}, {}, refusal=refusal)
+        form.is_valid()
+    else:
+        if posted and "token" in request.POST:
+            return _confirm(model_admin, request, request.POST["token"])
+        form = CsvUploadForm(request.POST if posted else None, request.FILES if posted else None)
+        if posted and form.is_valid():
+            return _preview(model_admin, request, form.cleaned_data["file"])
     return TemplateResponse(
         request, "admin/profiles/profile/csv_import.html",
         page_context(model_admin, request, "Import profiles from CSV", form=form,

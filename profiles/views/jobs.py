@@ -104,6 +104,7 @@ def job_results(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) ->
         yield writer.writerow(["UserID", "outcome", "ErrorCode", "meaning", "attempts", "line"])
         for item in job.items.order_by("pk").iterator(chunk_size=2000):
             meaning = describe(item.error_code).meaning if item.error_code not in (None, 0) else ""
+            # Every text cell guarded: a UserID or a message may begin like a formula.
             yield writer.writerow([
                 guard_cell(item.user_id), _OUTCOME_WORDS.get(item.state, item.state),
                 "" if item.error_code is None else item.error_code,

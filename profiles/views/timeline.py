@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from .. import selectors
+from ..im import tags as catalogue
 from ..models import Profile
 
 
@@ -32,6 +33,11 @@ def user_timeline(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
     user_id = request.GET.get("user_id", "").strip()
     if not user_id:
         model_admin.message_user(request, gettext("Name a UserID to see its timeline."), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
+    try:
+        catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
+    except ValueError as exc:
+        model_admin.message_user(request, f"No timeline for {user_id[:40]!r}: {exc}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
     return _render(model_admin, request, selectors.user_timeline(viewer=request.user, user_id=user_id))
 

@@ -13,6 +13,7 @@ from profiles.im import tags as catalogue
 from profiles.management.jobs import follow_job
 from profiles.management.users import acting_user, os_user
 from profiles.models import BulkJob, ImRequest, Profile
+from profiles.uploads import file_refusal
 
 
 class Command(BaseCommand):
@@ -96,6 +97,10 @@ class Command(BaseCommand):
     def _csv_job(self, path: Path, actor_user, *, skip_bad: bool, wait: bool) -> None:
         if not actor_user.has_perm("profiles.run_bulkjob"):
             raise CommandError(f"User {actor_user.get_username()!r} is not allowed to start bulk jobs.")
+        # Before reading a byte: /dev/zero or a pipe would never end, a huge file would take long.
+        refusal = file_refusal(path)
+        if refusal:
+            raise CommandError(refusal)
         try:
             with path.open("rb") as stream:
                 check = csv_check(stream)
