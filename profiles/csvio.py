@@ -190,7 +190,9 @@ def _resolve_header(
         problems.insert(0, gettext("The header row has no UserID column (found %(found)s).") % {"found": found})
     elif not seen and not problems:
         problems.append(gettext("The header row names no tag column: there is nothing to set."))
-    if unknown:
+    if unknown and user_id_index is not None:
+        # Without a UserID column the first line is hardly a header (a file of NULs, a wrong file):
+        # the list would only bury the problem.
         problems.append(_accepted_names(vocabulary, definitions))
     if problems:
         raise CsvFormatError(problems)
