@@ -19,8 +19,10 @@ $(STAMP_TEST): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@ $(STAMP_RUN)
 
+# Development mode unless DEBUG is set in the environment (the settings default to production, DEBUG
+# off); rundev's children (emulator, web server, qcluster) inherit it. An exported DEBUG=off makes rundev refuse.
 run: $(STAMP_RUN)
-	$(PY) manage.py rundev
+	DEBUG="$${DEBUG:-on}" $(PY) manage.py rundev
 
 test: $(STAMP_TEST)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -43,6 +43,9 @@ def app_environment(url: str, im_api_base: str | None = None, **extra: object) -
         "AUDIT_KEY": "bench-audit-key-not-a-secret", "AUDIT_DIGEST_DIR": tempfile.mkdtemp(prefix="improfile-digests-"),
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE":
         "improfile_site.settings",
+        # The bench talks plain HTTP to the app in its own process (no TLS proxy in front), and pages link
+        # the collected static files (set_up_django(collect_static=True)).
+        "SECURE_SSL_REDIRECT": "off", "STATIC_ROOT": tempfile.mkdtemp(prefix="improfile-static-"),
     }
     if im_api_base:
         env.update(IM_API_BASE=im_api_base, IM_SDKAPPID=str(EMULATOR_SDKAPPID), IM_SECRET_KEY=EMULATOR_SECRET_KEY)
@@ -50,9 +53,10 @@ def app_environment(url: str, im_api_base: str | None = None, **extra: object) -
     return env
 
 
-def set_up_django(env: dict[str, str]) -> None:
+def set_up_django(env: dict[str, str], *, collect_static: bool = False) -> None:
     """Django in this process with ``env``; the database migrated, and flushed unless it is a new
-    SQLite file (a PostgreSQL database may hold an earlier run's rows and queued tasks)."""
+    SQLite file (a PostgreSQL database may hold an earlier run's rows and queued tasks). With
+    ``collect_static``, the static files are collected as in production, for a bench that renders pages."""
     os.environ.update(env)  # before django.setup(): settings read the environment once, at import
     import django
 
@@ -60,6 +64,8 @@ def set_up_django(env: dict[str, str]) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+    if collect_static:
+        call_command("collectstatic", verbosity=0, interactive=False)
     if not env["DATABASE_URL"].startswith("sqlite"):
         call_command("flush", verbosity=0, interactive=False)
 

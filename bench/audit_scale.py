@@ -233,7 +233,7 @@ def main() -> None:
         workdir = tempfile.TemporaryDirectory(prefix="improfile-audit-bench-")
         args.db = Path(workdir.name) / "audit.sqlite3"
     fresh = not args.db.exists()
-    set_up_django(app_environment(f"sqlite:///{args.db}", NO_TENCENT))
+    set_up_django(app_environment(f"sqlite:///{args.db}", NO_TENCENT), collect_static=True)
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command

@@ -25,7 +25,9 @@ env_file = BASE_DIR / ".env"
 if env_file.is_file():
     environ.Env.read_env(env_file)
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless set: a deployment that forgets it is not in debug mode with a public key. Development says
+# so itself: `make run` and the test suite (tests/development_env.py) set DEBUG=on.
+DEBUG = env.bool("DEBUG", default=False)
 
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-dev-only-improfile")
@@ -33,7 +35,10 @@ if DEBUG:
 else:
     for required in ("SECRET_KEY", "ALLOWED_HOSTS"):
         if not env.str(required, default=""):
-            raise ImproperlyConfigured(f"{required} is not set; it is required when DEBUG is off.")
+            raise ImproperlyConfigured(
+                f"{required} is not set; it is required when DEBUG is off "
+                "(DEBUG is off unless set; for development set DEBUG=on, as `make run` does)."
+            )
     SECRET_KEY = env.str("SECRET_KEY")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
@@ -265,11 +270,68 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
-    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- Production serving: HTTPS, HSTS, cookies, static files, Content-Security-Policy (issue 14) --------
+# Secure by default with DEBUG off (`manage.py check --deploy --fail-level WARNING` passes with the
+# production part of .env.example filled in); each HTTPS setting can be changed for the set-up at hand.
+# README, Deploy, says how a reverse proxy in front fits in.
+
+# whitenoise serves the collected static files from the WSGI server (gunicorn), with DEBUG off too. The CSP
+# middleware comes before it, so static files carry the policy as well (an SVG opened on its own).
+_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+MIDDLEWARE[_security + 1:_security + 1] = ["csp.middleware.CSPMiddleware", "whitenoise.middleware.WhiteNoiseMiddleware"]
+INSTALLED_APPS.append("csp")  # django-csp's system checks (settings of older versions are refused)
+
+# Hashed, compressed copies written by collectstatic, served for a year. In development (and the test
+# suite, which runs no collectstatic) the files are found where they are, as runserver does.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = DEBUG
+
+# Behind a reverse proxy that terminates TLS, Django sees plain HTTP; the header the proxy sets says the
+# browser's request was HTTPS. Only set it when the proxy always sets (or strips) that header itself.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+if _proxy_ssl_header:
+    _meta_name = _proxy_ssl_header.upper().replace("-", "_")
+    _meta_name = _meta_name if _meta_name.startswith("HTTP_") else f"HTTP_{_meta_name}"
+    if not re.fullmatch(r"HTTP_[A-Z0-9_]+", _meta_name):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must name a request header, e.g. HTTP_X_FORWARDED_PROTO (X-Forwarded-Proto)."
+        )
+    SECURE_PROXY_SSL_HEADER = (_meta_name, "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# A load balancer's health probe speaks plain HTTP to the server itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# No inline script or style anywhere (the admin's own pages and ours load static files), so neither
+# needs 'unsafe-inline'; the dashboard's charts are SVG with presentation attributes and CSS classes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # --- Upload limits (bad input never crashes) -------------------------------------------------------
 # The largest file an upload (the CSV import) or `im_set --csv` accepts, in MB (1 MB = 1,048,576

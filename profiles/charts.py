@@ -1,5 +1,6 @@
 """Charts drawn on the server as inline SVG for the audit dashboard: readable without JavaScript,
-nothing loaded from elsewhere, every piece of text escaped by format_html."""
+nothing loaded from elsewhere, every piece of text escaped by format_html. Presentation attributes
+only: fonts and sizing come from improfile.css, since the Content-Security-Policy refuses style="..."."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ FAILURE_COLOUR = OUTCOME_COLOURS[OutcomeKind.REFUSED]
 REQUEST_COLOUR = "#79aec8"
 AXIS_COLOUR = "#666"
 GRID_COLOUR = "#ddd"
-FONT = "font-family:inherit;font-size:12px"
 LABEL_CHARACTERS = 28
 
 
@@ -64,8 +64,7 @@ def _legend(frame: Frame, entries: Sequence[tuple[str, str]]) -> SafeString:
         # Wide enough for the label at this font size; the legend is one line above the plot.
         x += 28 + 7 * len(label)
     return format_html_join(
-        "", '<g><rect x="{}" y="2" width="12" height="12" fill="{}"/><text x="{}" y="12" style="' + FONT
-        + '">{}</text></g>', items,
+        "", '<g><rect x="{}" y="2" width="12" height="12" fill="{}"/><text x="{}" y="12">{}</text></g>', items,
     )
 
 
@@ -92,7 +91,7 @@ def daily_outcomes_chart(days: Sequence[DayCounts], *, width: int = 960, height:
     ticks = [peak * step // 4 for step in range(5)]
     grid = format_html_join("", (
         '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="' + GRID_COLOUR + '"/>'
-        '<text x="{}" y="{}" text-anchor="end" style="' + FONT + '">{}</text>'
+        '<text x="{}" y="{}" text-anchor="end">{}</text>'
     ), (
         (frame.left, width - frame.right, _number(baseline - tick * scale), _number(baseline - tick * scale),
          frame.left - 6, _number(baseline - tick * scale + 4), f"{tick:,}")
@@ -121,7 +120,7 @@ def daily_outcomes_chart(days: Sequence[DayCounts], *, width: int = 960, height:
 
     # About ten day labels whatever the range, always including the first day.
     every = max(1, math.ceil(len(days) / 10))
-    day_labels = format_html_join("", '<text x="{}" y="{}" text-anchor="middle" style="' + FONT + '">{}</text>', (
+    day_labels = format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', (
         (_number(frame.left + index * slot + slot / 2), baseline + 16, f"{day.day:%m-%d}")
         for index, day in enumerate(days) if index % every == 0
     ))
@@ -136,15 +135,14 @@ def daily_outcomes_chart(days: Sequence[DayCounts], *, width: int = 960, height:
     legend = _legend(frame, [(OUTCOME_COLOURS[outcome.key], outcome.label) for outcome in OUTCOMES])
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        'aria-label="{summary}" class="dashboard-chart" style="max-width:{width}px;height:auto">'
+        'aria-label="{summary}" class="dashboard-chart">'
         "<title>{summary}</title>"
         "{legend}{grid}{columns}"
         '<line x1="{left}" x2="{left}" y1="{top}" y2="{baseline}" stroke="' + AXIS_COLOUR + '"/>'
         '<line x1="{left}" x2="{right}" y1="{baseline}" y2="{baseline}" stroke="' + AXIS_COLOUR + '"/>'
         "{day_labels}"
-        '<text x="{middle}" y="{axis_title_y}" text-anchor="middle" style="' + FONT + '">Day (UTC, month-day)</text>'
-        '<text transform="translate(14 {plot_middle}) rotate(-90)" text-anchor="middle" style="' + FONT
-        + '">Requests</text>'
+        '<text x="{middle}" y="{axis_title_y}" text-anchor="middle">Day (UTC, month-day)</text>'
+        '<text transform="translate(14 {plot_middle}) rotate(-90)" text-anchor="middle">Requests</text>'
         "</svg>",
         width=width, height=height, summary=summary, legend=legend, grid=grid, columns=columns,
         left=frame.left, right=width - frame.right, top=frame.top, baseline=_number(baseline),
@@ -176,10 +174,10 @@ def top_actors_chart(actors: Sequence[ActorCount], *, width: int = 960) -> SafeS
         ))
     bars = format_html_join("", (
         '<g><title>{}</title>'
-        '<text x="{}" y="{}" text-anchor="end" style="' + FONT + '">{}</text>'
+        '<text x="{}" y="{}" text-anchor="end">{}</text>'
         '<rect x="{}" y="{}" width="{}" height="16" fill="' + REQUEST_COLOUR + '"/>'
         '<rect x="{}" y="{}" width="{}" height="16" fill="' + FAILURE_COLOUR + '"/>'
-        '<text x="{}" y="{}" style="' + FONT + '">{}</text></g>'
+        '<text x="{}" y="{}">{}</text></g>'
     ), rows)
     legend = _legend(frame, [(REQUEST_COLOUR, "Requests"), (FAILURE_COLOUR, "of which failed")])
     summary = (
@@ -189,7 +187,7 @@ def top_actors_chart(actors: Sequence[ActorCount], *, width: int = 960) -> SafeS
     )
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        'aria-label="{summary}" class="dashboard-chart" style="max-width:{width}px;height:auto">'
+        'aria-label="{summary}" class="dashboard-chart">'
         "<title>{summary}</title>{legend}{bars}</svg>",
         width=width, height=frame.height, summary=summary, legend=legend, bars=bars,
     )

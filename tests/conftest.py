@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -147,45 +149,11 @@ def app_callbacks(emulator, live_server, settings):
 
 
 @pytest.fixture
-def browser_page(live_server, monkeypatch):
-    """A page in a fresh headless Chromium (/usr/bin/chromium, docs/conventions.md: Tests), relative
-    URLs resolved against the live server; ``browser_page.log_in(username, password)`` signs in.
-
-    Requesting ``live_server`` here makes this fixture tear down first: the browser is closed
-    before the server stops.
-    """
-    from django.db import connections
-    from playwright.sync_api import expect, sync_playwright
-
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        # Fail, not skip: CI installs Chromium (.ci/run), so a missing one is a broken set-up.
-        pytest.fail(f"{chromium} is missing; install it with `apt-get install chromium`.", pytrace=False)
-    # Playwright's sync API keeps an event loop on this thread; the ORM here is still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    arguments = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=arguments)
-        try:
-            context = browser.new_context(base_url=live_server.url)
-            context.set_default_timeout(10_000)
-            page = context.new_page()
-
-            def log_in(username: str, password: str) -> None:
-                page.goto("/admin/login/?next=/admin/")
-                page.fill("#id_username", username)
-                page.fill("#id_password", password)
-                page.click("input[type=submit]")
-                expect(page.locator("#user-tools")).to_contain_text(username)
-
-            page.log_in = log_in
-            yield page
-        finally:
-            browser.close()
-            # ORM calls made while Playwright's loop ran used connections of their own: close them
-            # while they can still be reached, or the test database's WAL files outlive it.
-            connections.close_all()
+def browser_page(page):
+    """The ``page`` fixture (headless Chromium on the live server, its Content-Security-Policy checked), with
+    ``browser_page.log_in(username, password)`` to sign in."""
+    page.log_in = functools.partial(log_in, page)
+    return page
 
 
 def test_database_url() -> str:
@@ -363,3 +331,82 @@ def raw_audit_sql():
                     cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
     return run
+
+
+# --- Browser tests --------------------------------------------------------------------------------------
+# The Debian package; `playwright install` cannot download here (docs/conventions.md, Tests).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+# Runs in every page before its own scripts (injected by the browser's DevTools protocol, which the page's
+# Content-Security-Policy does not govern) and hands each violation of that policy to the test.
+CSP_VIOLATION_REPORTER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.improfileCspViolation(
+    `${event.effectiveDirective} refused ${event.blockedURI || "an inline resource"} on ${location.pathname}`
+    + ` (${event.sourceFile || "?"}:${event.lineNumber})`);
+});
+"""
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """Every Content-Security-Policy violation the browser met on the ``page`` fixture's pages: its
+    ``securitypolicyviolation`` events and console messages about the policy."""
+    return []
+
+
+@pytest.fixture
+def page(live_server, monkeypatch, csp_violations) -> Iterator:
+    """A page in a fresh headless Chromium, with relative URLs resolved against the live server. The
+    policy is enforced (the browser does not bypass it), and a test that met a violation fails.
+
+    Requesting ``live_server`` here makes this fixture tear down first: the browser is closed
+    before the server stops.
+    """
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        # Fail, not skip: CI installs Chromium (.ci/run), so a missing one is a broken set-up.
+        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install chromium`.", pytrace=False)
+    # Playwright's sync API keeps an event loop on this thread, and Django refuses ORM calls
+    # from a thread with a running loop; the ORM here (fixtures, flush) is still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(base_url=live_server.url, bypass_csp=False)
+            context.set_default_timeout(10_000)
+
+            def report(violation: str) -> None:
+                csp_violations.append(violation)
+
+            context.expose_function("improfileCspViolation", report)
+            context.add_init_script(CSP_VIOLATION_REPORTER)
+            page = context.new_page()
+            page.on("console", lambda message: csp_violations.append(message.text)
+                    if "Content Security Policy" in message.text else None)
+            yield page
+            page.wait_for_timeout(100)  # a violation reported while the test ended
+            assert csp_violations == [], f"the pages broke their Content-Security-Policy: {csp_violations}"
+        finally:
+            browser.close()
+            # While that loop runs, asgiref keeps this thread's Django connections in a separate,
+            # context-local store, so ORM calls in the test body opened connections of their own
+            # that the test database teardown never sees. Left open, they outlive the deleted
+            # file and strand its -wal/-shm in var/. Close them while that store is still current.
+            connections.close_all()
+
+
+def log_in(page, username: str, password: str) -> None:
+    """Log in through the admin's login form."""
+    from playwright.sync_api import expect
+
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)

@@ -3,62 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from profiles.im.emulator import Fault
 from profiles.models import ImRequest, Profile
 
-from .conftest import audited_db
+from .conftest import audited_db, log_in
 
 pytestmark = [pytest.mark.browser, audited_db]
-
-# The Debian package; `playwright install` cannot download here (docs/conventions.md, Tests).
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-]
-
-
-@pytest.fixture
-def page(live_server, monkeypatch) -> Iterator[Page]:
-    """A page in a fresh headless Chromium, with relative URLs resolved against the live server.
-
-    Requesting ``live_server`` here makes this fixture tear down first: the browser is closed
-    before the server stops.
-    """
-    if not CHROMIUM.exists():
-        # Fail, not skip: CI installs Chromium (.ci/run), so a missing one is a broken set-up.
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install chromium`.", pytrace=False)
-    # Playwright's sync API keeps an event loop on this thread, and Django refuses ORM calls
-    # from a thread with a running loop; the ORM here (fixtures, flush) is still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=live_server.url)
-            context.set_default_timeout(10_000)
-            yield context.new_page()
-        finally:
-            browser.close()
-            # While that loop runs, asgiref keeps this thread's Django connections in a separate,
-            # context-local store, so ORM calls in the test body opened connections of their own
-            # that the test database teardown never sees. Left open, they outlive the deleted
-            # file and strand its -wal/-shm in var/. Close them while that store is still current.
-            connections.close_all()
-
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_contain_text(username)
 
 
 def test_an_editor_changes_a_nick_and_finds_it_in_the_audit_trail(emulator, cast, remote_user, page):

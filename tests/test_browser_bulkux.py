@@ -3,12 +3,8 @@ plain words, and starting the job lands on its page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from profiles.models import BulkJob
 
@@ -16,26 +12,14 @@ from .conftest import audited_db
 
 pytestmark = [pytest.mark.browser, audited_db]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
 SIGNATURE = "Tag_Profile_IM_SelfSignature"
 
 
 @pytest.fixture
-def bulk_page(live_server, monkeypatch) -> Iterator[Page]:
-    """A headless Chromium page on the live server (set up as in test_browser.py, which explains why)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install chromium`.", pytrace=False)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
-            context.set_default_timeout(10_000)
-            yield context.new_page()
-        finally:
-            browser.close()
-            connections.close_all()
+def bulk_page(page):
+    """The shared Chromium page (tests/conftest.py, which checks the Content-Security-Policy), wider."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    return page
 
 
 def test_an_editor_sets_and_clears_fields_on_a_selection(emulator, cast, remote_user, bulk_page):

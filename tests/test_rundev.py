@@ -68,3 +68,44 @@ def test_one_ctrl_c_stops_the_emulator_the_web_server_and_the_cluster_cleanly(tm
     assert took < 10, output
     assert "has stopped." in output and output.rstrip().endswith("Stopped."), output
     assert not listening(web) and not listening(emulator)
+
+
+def _recording_python(tmp_path) -> tuple[str, str]:
+    """A stand-in for the venv's Python that writes down the DEBUG it was given and its arguments, and a
+    stamp newer than pyproject.toml, so `make run` only runs its recipe (nothing is installed)."""
+    record = tmp_path / "record.txt"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho "DEBUG=${{DEBUG-unset}} $*" > {record}\n')
+    python.chmod(0o755)
+    stamp = tmp_path / "installed-run"
+    stamp.touch()
+    return str(python), str(stamp)
+
+
+def test_make_run_turns_debug_on_for_itself_unless_debug_is_set(tmp_path):
+    python, stamp = _recording_python(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "MAKEFLAGS", "MAKELEVEL"}}
+    for debug, expected in ((None, "DEBUG=on manage.py rundev"), ("off", "DEBUG=off manage.py rundev")):
+        run_env = env if debug is None else {**env, "DEBUG": debug}
+        done = subprocess.run(
+            ["make", "--no-print-directory", "run", f"PY={python}", f"STAMP_RUN={stamp}"],
+            cwd=django_settings.BASE_DIR, env=run_env, capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (tmp_path / "record.txt").read_text().strip() == expected
+
+
+def test_rundev_refuses_to_run_with_debug_off(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IM_")},
+        "DEBUG": "off", "SECRET_KEY": "s" * 50, "AUDIT_KEY": "a" * 48, "ALLOWED_HOSTS": "x.example.com",
+        "IM_SDKAPPID": "1400123456", "IM_SECRET_KEY": "k" * 64, "IM_REGION": "singapore",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "rundev", "--port", str(free_port())], cwd=django_settings.BASE_DIR,
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    assert "rundev is for development and needs DEBUG=on (`make run` sets it)" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run.sqlite3").exists()

@@ -66,6 +66,12 @@ def manage_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+def test_debug_is_off_unless_set_so_start_up_without_a_secret_key_refuses():
+    done = manage_check({})  # no DEBUG, no SECRET_KEY: the environment of a forgotten deployment
+    assert done.returncode != 0 and "SECRET_KEY is not set; it is required when DEBUG is off" in done.stderr
+    assert "for development set DEBUG=on" in done.stderr
+
+
 def test_production_refuses_to_start_without_secret_key():
     done = manage_check({"DEBUG": "off", "ALLOWED_HOSTS": "improfile.example.com", **REAL})
     assert done.returncode != 0 and "SECRET_KEY is not set" in done.stderr
@@ -107,12 +113,13 @@ def test_production_starts_with_everything_set():
     ],
 )
 def test_a_bad_login_setting_stops_start_up_naming_it(env, message):
-    done = manage_check(env)
+    done = manage_check({"DEBUG": "on", **env})  # development: the login setting is what stops it
     assert done.returncode != 0 and message in done.stderr
 
 
 def test_the_login_settings_are_read_from_the_environment():
     env = {
+        "DEBUG": "on",
         "LOGIN_FAILURE_LIMIT": "3", "LOGIN_COOLOFF_MINUTES": "60", "SESSION_IDLE_MINUTES": "10",
         "LOGIN_CLIENT_IP_HEADER": "X-Forwarded-For", "LOGIN_TRUSTED_PROXIES": "2",
         "REQUIRE_TWO_FACTOR": "Superusers, reviewers",

@@ -191,4 +191,4 @@ def plain_changes_table(changes: list[dict[str, Any]] | None) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+    return format_html('<pre class="json-body">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))

@@ -72,7 +72,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr: str, port: int, **options):
         if not settings.DEBUG:
-            raise CommandError("rundev is for development (DEBUG on); run a WSGI server in production.")
+            raise CommandError(
+                "rundev is for development and needs DEBUG=on (`make run` sets it); in production run "
+                "gunicorn (README, Deploy)."
+            )
         config = settings.IM
         emulator_port = urlsplit(config.api_base).port if config.uses_emulator else None
         for name, host, busy_port in (("web server", addr, port), ("emulator", "127.0.0.1", emulator_port)):

@@ -1,4 +1,5 @@
 // Shows "n / max bytes" under every input with data-max-bytes: Tencent counts UTF-8 bytes (docs/tencent-im.md §2).
+// Past the limit the counter gets the class over-limit (improfile.css), not an inline style.
 (function () {
   "use strict";
   const encoder = new TextEncoder();
@@ -10,7 +11,7 @@
     function update() {
       const used = encoder.encode(input.value).length;
       counter.textContent = used + " / " + max + " bytes";
-      counter.style.color = used > max ? "#ba2121" : "";
+      counter.classList.toggle("over-limit", used > max);
     }
     input.addEventListener("input", update);
     update();
