@@ -3,13 +3,18 @@ and exporting local copies in the same format (so an export can be edited and im
 
 Format (UTF-8, with or without a BOM; comma-separated; CRLF or LF):
 
-- The header row names a ``UserID`` column (also ``user_id``, any case) and one column per tag: a
-  standard wire name (``Tag_Profile_IM_Nick``), its short name (``nick``), or a custom tag
-  ``Tag_Profile_Custom_<keyword>`` that is defined here with "App admin may write" (docs/tencent-im.md §3).
+- The header row names a ``UserID`` column (also ``user_id``, ``User ID`` or its translation) and
+  one column per tag: a standard tag by its wire name (``Tag_Profile_IM_Nick``), short name
+  (``nick``) or label in any language the app offers (``Nickname``, ``昵称``); a custom tag defined
+  here with "App admin may write" (docs/tencent-im.md §3) by its wire name
+  (``Tag_Profile_Custom_Mood``), keyword (``Mood``) or label. Names match ignoring case and
+  surrounding spaces; a name that fits two tags is refused, naming both.
 - Each following row is one user. An empty cell means "leave this tag alone": it is not sent. So a
   CSV file cannot set a tag to the empty string; use the profile form for that.
-- uint32 cells are whole numbers (docs/tencent-im.md §2); every value is checked with the catalogue's rules
-  before anything is sent. Rows whose cells are all empty are skipped (spreadsheets leave them).
+- uint32 cells are whole numbers (docs/tencent-im.md §2); enum cells are Tencent's value
+  (``Gender_Type_Female``) or its label in any offered language (``Female``, ``女``). Every value is
+  checked with the catalogue's rules before anything is sent. The export writes wire names, so files
+  round-trip. Rows whose cells are all empty are skipped (spreadsheets leave them).
 
 Everything here streams: a file is read one line at a time, never whole, so a file of 100,000
 rows is checked in bounded memory. Only the set of UserIDs seen (for duplicates) grows with it.
@@ -25,13 +30,18 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext, gettext_noop
 
+from . import labels
 from .im import tags as catalogue
 from .models import CustomTagDefinition, Profile
 from .services.jobs import JobRow
 from .services.validation import TagValidationError, custom_tag_definitions, validate_tag_values
 
 USER_ID_HEADER = "UserID"
+# Besides these, the label "User ID" in each language the app offers names the UserID column.
+USER_ID_NAMES = ("UserID", "user_id")
+USER_ID_LABEL = gettext_noop("User ID")
 MAX_BAD_ROWS_SHOWN = 1000
 EXPORT_CHUNK_SIZE = 2000
 BOM = "\ufeff"
@@ -57,6 +67,8 @@ class CsvCheck:
     """What a check of a file found: the counts, the first bad rows, and any fatal problem."""
 
     columns: list[str] = field(default_factory=list)
+    # The same columns in plain words, for people ("Nickname").
+    column_labels: list[str] = field(default_factory=list)
     good: int = 0
     bad: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
@@ -101,96 +113,137 @@ def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
         yield text
 
 
+def _user_id_names() -> set[str]:
+    return {catalogue.normalize_name(name) for name in (*USER_ID_NAMES, *labels.in_each_language(USER_ID_LABEL))}
+
+
+def _accepted_names(vocabulary: labels.TagVocabulary, definitions: Mapping[str, CustomTagDefinition]) -> str:
+    """Every column name the file may use, grouped by tag, for the error that says what is accepted."""
+    writable = [tag.wire_name for tag in catalogue.STANDARD_TAGS]
+    writable += sorted(name for name, definition in definitions.items() if definition.admin_write)
+    tags = "; ".join(" / ".join(vocabulary.accepted.get(name, [name])) for name in writable)
+    return gettext(
+        "Accepted column names (case and surrounding spaces do not matter): %(user_id)s; %(tags)s."
+    ) % {"user_id": " / ".join((USER_ID_HEADER, *labels.in_each_language(USER_ID_LABEL))), "tags": tags}
+
+
 def _resolve_header(
-    header: list[str], definitions: Mapping[str, CustomTagDefinition]
+    header: list[str], definitions: Mapping[str, CustomTagDefinition], vocabulary: labels.TagVocabulary,
 ) -> tuple[int, list[str | None]]:
     """Return the UserID column's index and each column's wire name (None for UserID)."""
     problems: list[str] = []
+    unknown = False
     user_id_index: int | None = None
     columns: list[str | None] = []
     seen: dict[str, int] = {}
+    user_id_names = _user_id_names()
+    custom = {name: definition.label or definition.keyword for name, definition in definitions.items()}
     for index, raw_name in enumerate(header, start=1):
         name = raw_name.strip()
         # As messages quote it: a 100 KB header cell makes no 100 KB message, a line break no second line.
         label = name if len(name) <= 40 and name.isprintable() else catalogue.shown(name)
-        if name.lower() in ("userid", "user_id"):
+        column = {"index": index, "name": label, "quoted": catalogue.shown(name)}
+        if catalogue.normalize_name(name) in user_id_names:
             if user_id_index is not None:
-                problems.append(f"Column {index} is a second UserID column.")
+                problems.append(gettext("Column %(index)s is a second UserID column.") % column)
             user_id_index = index - 1
             columns.append(None)
             continue
         if not name:
-            problems.append(f"Column {index} has no name in the header row.")
+            problems.append(gettext("Column %(index)s has no name in the header row.") % column)
             columns.append(None)
             continue
         try:
-            wire_name = catalogue.resolve_tag_name(name)
-        except ValueError:
-            problems.append(
-                f"Column {index} ({catalogue.shown(name)}) is not a tag: use a standard tag's wire name "
-                "(Tag_Profile_IM_Nick) or short name (nick), or a custom tag defined here."
-            )
+            wire_name = vocabulary.resolve(name)
+        except catalogue.TagNameError as exc:
+            if exc.candidates:
+                problems.append(gettext(
+                    "Column %(index)s (%(quoted)s) could mean %(choices)s; write the wire name to say which."
+                ) % {**column, "choices": gettext(" or ").join(
+                    f"{labels.tag_label(wire, custom)} ({wire})" for wire in exc.candidates
+                )})
+            else:
+                unknown = True
+                problems.append(gettext("Column %(index)s (%(quoted)s) is not a tag this app knows.") % column)
             columns.append(None)
             continue
         if catalogue.is_custom_tag_name(wire_name):
             definition = definitions.get(wire_name)
             if definition is None:
-                problems.append(
-                    f"Column {index} ({label}) is a custom tag that is not defined here "
-                    "(Tencent would answer 40009); define it under Custom tag definitions first."
-                )
+                problems.append(gettext(
+                    "Column %(index)s (%(name)s) is a custom tag that is not defined here (Tencent would answer "
+                    "40009); define it under Custom tag definitions first."
+                ) % column)
             elif not definition.admin_write:
-                problems.append(
-                    f"Column {index} ({label}): the app admin has no write permission on this custom tag "
+                problems.append(gettext(
+                    "Column %(index)s (%(name)s): the app admin has no write permission on this custom tag "
                     "(Tencent would answer 40008)."
-                )
+                ) % column)
         if wire_name in seen:
-            problems.append(f"Column {index} ({label}) repeats column {seen[wire_name]} ({wire_name}).")
+            problems.append(gettext("Column %(index)s (%(name)s) repeats column %(first)s (%(label)s).") % {
+                **column, "first": seen[wire_name], "label": labels.tag_label(wire_name, custom),
+            })
         seen.setdefault(wire_name, index)
         columns.append(wire_name)
     if user_id_index is None:
-        found = ", ".join(catalogue.shown(name) for name in header[:20]) or "nothing"
-        problems.insert(0, f"The header row has no UserID column (found {found}).")
+        found = ", ".join(catalogue.shown(name) for name in header[:20]) or gettext("nothing")
+        problems.insert(0, gettext("The header row has no UserID column (found %(found)s).") % {"found": found})
     elif not seen and not problems:
-        problems.append("The header row names no tag column: there is nothing to set.")
+        problems.append(gettext("The header row names no tag column: there is nothing to set."))
+    if unknown and user_id_index is not None:
+        # Without a UserID column the first line is hardly a header (a file of NULs, a wrong file):
+        # the list would only bury the problem.
+        problems.append(_accepted_names(vocabulary, definitions))
     if problems:
         raise CsvFormatError(problems)
     assert user_id_index is not None
     return user_id_index, columns
 
 
+@dataclass(frozen=True)
+class _Header:
+    """The header row as written, its tag columns (index, wire name), and their labels."""
+
+    row: list[str]
+    tag_columns: list[tuple[int, str]]
+    labels: list[str]
+
+    @property
+    def columns(self) -> list[str]:
+        return [wire_name for _index, wire_name in self.tag_columns]
+
+
 def _scan(
     stream: IO[bytes], definitions: Mapping[str, CustomTagDefinition] | None
-) -> tuple[list[str], Iterator[_Row]]:
-    """Read the header (raising CsvFormatError) and return the columns and an iterator of checked rows."""
-    _header, columns, rows = _scan_file(stream, definitions)
-    return columns, rows
-
-
-def _scan_file(
-    stream: IO[bytes], definitions: Mapping[str, CustomTagDefinition] | None
-) -> tuple[list[str], list[str], Iterator[_Row]]:
-    """Read the header (raising CsvFormatError): the header row as written, the tag columns, and an
-    iterator of checked rows."""
+) -> tuple[_Header, Iterator[_Row]]:
+    """Read the header (raising CsvFormatError) and return it with an iterator of checked rows."""
     if definitions is None:
         definitions = custom_tag_definitions()
+    vocabulary = labels.tag_vocabulary(definitions.values())
     reader = csv.reader(_decoded_lines(stream), strict=True)
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)
     except csv.Error as exc:
-        raise CsvFormatError([f"Line {reader.line_num}: the header row is not valid CSV ({exc})."]) from None
+        raise CsvFormatError([
+            gettext("Line %(line)s: the header row is not valid CSV (%(error)s).") % {
+                "line": reader.line_num, "error": exc}
+        ]) from None
     if header is None:
-        raise CsvFormatError(["The file is empty: the first line must be a header row starting with UserID."])
-    user_id_index, columns = _resolve_header(header, definitions)
+        raise CsvFormatError([
+            gettext("The file is empty: the first line must be a header row starting with UserID.")
+        ])
+    user_id_index, columns = _resolve_header(header, definitions, vocabulary)
     tag_columns = [(index, wire_name) for index, wire_name in enumerate(columns) if wire_name is not None]
-    return header, [name for _i, name in tag_columns], _rows(reader, header, user_id_index, tag_columns, definitions)
+    custom = {name: definition.label or definition.keyword for name, definition in definitions.items()}
+    described = _Header(header, tag_columns, [labels.tag_label(wire_name, custom) for _i, wire_name in tag_columns])
+    return described, _rows(reader, header, user_id_index, tag_columns, definitions, vocabulary)
 
 
 def _rows(
     reader: Any, header: list[str], user_id_index: int, tag_columns: list[tuple[int, str]],
-    definitions: Mapping[str, CustomTagDefinition],
+    definitions: Mapping[str, CustomTagDefinition], vocabulary: labels.TagVocabulary,
 ) -> Iterator[_Row]:
     first_line_of: dict[str, int] = {}
     while True:
@@ -217,13 +270,13 @@ def _rows(
         if first != line:
             yield _Row(line, user_id, None, f"Duplicate of line {first}: each UserID may appear only once.", original)
             continue
-        row = _check_values(line, user_id, cells, tag_columns, definitions)
+        row = _check_values(line, user_id, cells, tag_columns, definitions, vocabulary)
         yield row if row.values is not None else dataclasses.replace(row, cells=original)
 
 
 def _check_values(
     line: int, user_id: str, cells: list[str], tag_columns: list[tuple[int, str]],
-    definitions: Mapping[str, CustomTagDefinition],
+    definitions: Mapping[str, CustomTagDefinition], vocabulary: labels.TagVocabulary,
 ) -> _Row:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -233,9 +286,11 @@ def _check_values(
             continue  # empty cell: leave this tag alone
         text = unguard_cell(text)
         try:
-            values[wire_name] = catalogue.parse_text_value(wire_name, text)
+            values[wire_name] = vocabulary.parse(wire_name, text)
         except catalogue.TagValueError as exc:
-            errors[wire_name] = f"{exc.message} (Tencent would answer {exc.error_code})."
+            errors[wire_name] = gettext("%(refusal)s (Tencent would answer %(code)s).") % {
+                "refusal": labels.refusal_text(exc), "code": exc.error_code,
+            }
     if not values and not errors:
         return _Row(line, user_id, None, "Nothing to set: every tag cell is empty.")
     try:
@@ -244,7 +299,8 @@ def _check_values(
         errors.update(exc.errors)
         cleaned = {}
     if errors:
-        return _Row(line, user_id, None, "; ".join(f"{tag}: {message}" for tag, message in errors.items()))
+        # Each message names its tag by label already ("Gender: 'Robot' is not one of …").
+        return _Row(line, user_id, None, " ".join(errors.values()))
     return _Row(line, user_id, cleaned)
 
 
@@ -255,7 +311,9 @@ def csv_check(
     """Check every row of a binary CSV stream; count good and bad rows, keep the first bad ones."""
     result = CsvCheck()
     try:
-        result.columns, rows = _scan(stream, definitions)
+        header, rows = _scan(stream, definitions)
+        result.columns = header.columns
+        result.column_labels = header.labels
         for row in rows:
             if row.values is not None:
                 result.good += 1
@@ -274,7 +332,7 @@ def csv_good_rows(
 ) -> Iterator[JobRow]:
     """Yield a JobRow for each good row, by the same rules as csv_check; raise CsvFormatError for a
     file that cannot be used at all. Meant for ``job_create(rows=...)`` after the user confirmed."""
-    _columns, rows = _scan(stream, definitions)
+    _header, rows = _scan(stream, definitions)
     for row in rows:
         if row.values is not None:
             yield JobRow(user_id=row.user_id, values=row.values, line=row.line)
@@ -286,7 +344,7 @@ def csv_job_rows(
     """Every row of the file for ``job_create``, in file order: a JobRow to send for each good row, and
     one marked ``rejected`` with the check's reason for each bad row (never sent, but listed in the
     job's results). Raises CsvFormatError for a file that cannot be used at all."""
-    _columns, rows = _scan(stream, definitions)
+    _header, rows = _scan(stream, definitions)
     for row in rows:
         if row.values is not None:
             yield JobRow(user_id=row.user_id, values=row.values, line=row.line)
@@ -303,9 +361,9 @@ def csv_bad_rows_lines(
     """The rows the check refuses, as CSV lines (header first): line number, reason, then the row's
     own cells under the file's header, so a person can fix them and import them again. Streams; raises
     CsvFormatError for a file that cannot be used at all."""
-    header, _columns, rows = _scan_file(stream, definitions)
+    header, rows = _scan(stream, definitions)
     writer = csv.writer(_Echo())
-    yield BOM + writer.writerow(["line", "reason", *(guard_cell(unguard_cell(name)) for name in header)])
+    yield BOM + writer.writerow(["line", "reason", *(guard_cell(unguard_cell(name)) for name in header.row)])
     for row in rows:
         if row.values is None:
             cells = [guard_cell(unguard_cell(cell)) for cell in row.cells]

@@ -15,7 +15,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
-from . import services
+from . import labels, services
 from .formconflicts import OVERWRITE_PURPOSE, ConflictHandling, parse_conflict_base, parse_moment
 from .im import tags as catalogue
 from .models import CustomTagDefinition, ImRequest, Profile
@@ -47,7 +47,7 @@ def custom_field_name(definition: CustomTagDefinition) -> str:
 
 def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
     """The form field for one standard tag, derived from the catalogue."""
-    label = tag.label
+    label = labels.tag_label(tag.wire_name)
     help_text = f"{tag.wire_name} — {tag.help_text}"
     if tag.value_type is catalogue.ValueType.UINT32:
         return forms.IntegerField(
@@ -57,7 +57,8 @@ def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
     if tag.value_type is catalogue.ValueType.ENUM:
         return forms.ChoiceField(
             label=label, help_text=help_text, required=False,
-            choices=[("", "— not set / unknown —"), *tag.choices],
+            choices=[("", "— not set / unknown —"), *((value, labels.value_label(tag.wire_name, value))
+                                                     for value in tag.allowed_values)],
         )
     max_bytes = tag.max_bytes or catalogue.MAX_VALUE_BYTES
     widget: forms.Widget = (
@@ -144,6 +145,13 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
             return row
         raw = str(self.data.get(self.add_prefix("reverts"), "")).strip()
         return ImRequest.objects.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
+
+    @property
+    def revert_changes(self) -> list[labels.TagText]:
+        """What the revert sets back, in plain words ("Gender: Female → Unknown"), for the banner."""
+        if self.revert_row is None:
+            return []
+        return labels.describe_changes(self.revert_row.changes or [], undo=True)
 
     def _tag_fields(self) -> list[tuple[str, str, bool, bool]]:
         """(form field, wire name, is text, writable) for every tag on the form."""
@@ -259,7 +267,7 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
             reverts = self.revert_row
             refusal = services.revert.revert_refusal(row=reverts, actor=self.actor, profile=profile)
             if refusal is not None:
-                self.add_error(None, f"Cannot revert: {refusal}")
+                self.add_error(None, gettext("Cannot revert: %(why)s") % {"why": refusal})
         if self.errors:
             return cleaned
         if keep is not None:

@@ -9,14 +9,29 @@ from the app's custom tag definitions; they are translated when shown (``gettext
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from django.utils.translation import gettext
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
+from .im import client as commands
 from .im import tags as catalogue
 
-NOT_SET = "(not set)"
+if TYPE_CHECKING:
+    from .models import CustomTagDefinition
+
+NOT_SET = gettext_noop("(not set)")
+
+# What each Tencent command does, for people; the command itself stays as small print.
+COMMAND_LABELS = {
+    commands.PORTRAIT_SET: gettext_noop("Profile change"),
+    commands.PORTRAIT_GET: gettext_noop("Profile read"),
+    commands.ACCOUNT_CHECK: gettext_noop("Account check"),
+    commands.ACCOUNT_IMPORT: gettext_noop("Account import"),
+    commands.MULTIACCOUNT_IMPORT: gettext_noop("Account import (several)"),
+}
 
 
 def custom_labels() -> dict[str, str]:
@@ -74,10 +89,17 @@ def describe_change(wire_name: str, before: Any, after: Any, custom: Mapping[str
     )
 
 
-def describe_changes(changes: Iterable[Mapping[str, Any]]) -> list[TagText]:
-    """An audit row's ``changes`` (``{"tag", "before", "after"}`` dicts) in plain words, one query at most."""
+def describe_changes(
+    changes: Iterable[Mapping[str, Any]], *, undo: bool = False, custom: Mapping[str, str] | None = None
+) -> list[TagText]:
+    """An audit row's ``changes`` (``{"tag", "before", "after"}`` dicts) in plain words, one query at most.
+
+    ``undo``: described as reverting them would change them (after → before)."""
     changes = list(changes)
-    custom = custom_labels() if any(catalogue.is_custom_tag_name(c.get("tag", "")) for c in changes) else {}
+    if custom is None:
+        custom = custom_labels() if any(catalogue.is_custom_tag_name(c.get("tag", "")) for c in changes) else {}
+    if undo:
+        return [describe_change(c.get("tag", ""), c.get("after"), c.get("before"), custom) for c in changes]
     return [describe_change(c.get("tag", ""), c.get("before"), c.get("after"), custom) for c in changes]
 
 
@@ -87,3 +109,84 @@ def describe_tags(wire_names: Iterable[str], custom: Mapping[str, str] | None = 
     if custom is None and any(catalogue.is_custom_tag_name(name) for name in names):
         custom = custom_labels()
     return ", ".join(tag_label(name, custom or {}) for name in names)
+
+
+def command_label(command: str) -> str:
+    """"Profile change" for profile/portrait_set; a command this app does not name stays as it is."""
+    label = COMMAND_LABELS.get(command)
+    return gettext(label) if label is not None else command
+
+
+def refusal_text(exc: catalogue.TagValueError, custom: Mapping[str, str] | None = None) -> str:
+    """A catalogue refusal in the reader's language, naming the tag by its label ("Gender: 'Robot' is
+    not one of Unknown, Female, Male (Tencent's values: …)")."""
+    if not exc.template:
+        return exc.message
+    params = {**exc.params, "label": tag_label(exc.tag, custom)}
+    standard = catalogue.STANDARD_BY_WIRE.get(exc.tag)
+    if "choices" in params and standard is not None:
+        params["choices"] = ", ".join(gettext(label) for _value, label in standard.choices)
+    return gettext(exc.template) % params
+
+
+# --- names people type (CSV headers, enum cells) ---------------------------------------------------
+
+
+def in_each_language(text: str) -> list[str]:
+    """``text`` and its translation into every language the app offers (settings.LANGUAGES), each once."""
+    variants = [text]
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            variants.append(gettext(text))
+    return list(dict.fromkeys(variants))
+
+
+@dataclass
+class TagVocabulary:
+    """Every name staff may give a tag or an enum value, in every language the app offers.
+
+    Built once per file from the catalogue, the translations and the custom tag definitions; a name
+    that belongs to two tags (a custom keyword equal to a standard label) is kept with both, so using
+    it is an error naming the choices rather than a guess.
+    """
+
+    # normalized name → the wire names it may mean
+    names: dict[str, set[str]] = field(default_factory=dict)
+    # standard enum tag → normalized text → wire value
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    # wire name → every accepted name, for telling people what they may write
+    accepted: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_name(self, wire_name: str, name: str) -> None:
+        if not name:
+            return
+        self.names.setdefault(catalogue.normalize_name(name), set()).add(wire_name)
+        accepted = self.accepted.setdefault(wire_name, [])
+        if name not in accepted:
+            accepted.append(name)
+
+    def resolve(self, name: str) -> str:
+        """The wire name ``name`` means; raises catalogue.TagNameError when it means none or several."""
+        return catalogue.resolve_tag_name(name, self.names)
+
+    def parse(self, wire_name: str, text: str) -> str | int:
+        """A cell's text as the tag's value (enum labels in any offered language → wire values)."""
+        return catalogue.parse_text_value(wire_name, text, self.values.get(wire_name))
+
+
+def tag_vocabulary(definitions: Iterable[CustomTagDefinition]) -> TagVocabulary:
+    """The names of the standard tags (wire name, short name, label in each language) and of the
+    custom tags in ``definitions`` (wire name, keyword, label), and the enum values' labels."""
+    vocabulary = TagVocabulary()
+    for tag in catalogue.STANDARD_TAGS:
+        for name in (*in_each_language(tag.label), tag.field_name, tag.wire_name):
+            vocabulary.add_name(tag.wire_name, name)
+        if tag.choices:
+            aliases = vocabulary.values.setdefault(tag.wire_name, {})
+            for value, label in tag.choices:
+                for name in (value, *in_each_language(label)):
+                    aliases.setdefault(catalogue.normalize_name(name), value)
+    for definition in definitions:
+        for name in (definition.label, definition.keyword, definition.wire_name):
+            vocabulary.add_name(definition.wire_name, name)
+    return vocabulary

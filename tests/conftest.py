@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
+from django.utils import translation
 
 from profiles import services
 from profiles.im import tags as catalogue
@@ -44,6 +45,15 @@ def audit_digest_dir(settings, tmp_path_factory):
     """Each test's audit digests in a folder of its own (its database starts empty too)."""
     settings.AUDIT_DIGEST_DIR = tmp_path_factory.mktemp("audit-digests")
     return settings.AUDIT_DIGEST_DIR
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the site's default language: LocaleMiddleware activates a request's
+    language in the thread, and it would stay active after the test client returned."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

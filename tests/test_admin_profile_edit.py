@@ -34,7 +34,8 @@ def test_saving_pushes_the_changed_tag_and_names_it(editor_client, emulator, rem
     response = editor_client.post(change_url(profile), form_data(editor_client, profile, nick="Nice name"), follow=True)
     assert response.status_code == 200
     texts = messages_of(response)
-    assert any("Tencent accepted" in text and "Tag_Profile_IM_Nick" in text for text in texts)
+    assert any("Tencent accepted" in text and "Nickname" in text for text in texts)
+    assert not any("Tag_Profile_IM_Nick" in text for text in texts)
     assert emulator.profile("u_1")["Tag_Profile_IM_Nick"] == "Nice name"
     assert Profile.objects.get(pk=profile.pk).nick == "Nice name"
     row = ImRequest.objects.get(command="profile/portrait_set")

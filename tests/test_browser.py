@@ -26,7 +26,7 @@ def test_an_editor_changes_a_nick_and_finds_it_in_the_audit_trail(emulator, cast
     page.click("input[name=_save]")
 
     success = page.locator("ul.messagelist li.success")
-    expect(success.filter(has_text="Tag_Profile_IM_Nick")).to_have_count(1)
+    expect(success.filter(has_text="Tencent accepted the change to u_8812: Nickname.")).to_have_count(1)
     expect(success.filter(has_text="changed successfully")).to_have_count(1)
     assert emulator.profile("u_8812")["Tag_Profile_IM_Nick"] == "Nouveau pseudo"
 
@@ -96,7 +96,7 @@ def test_an_agent_opens_a_user_meets_a_conflict_reloads_and_saves(emulator, cast
     expect(page.locator("input[name=nick]")).to_have_value("User's own nick")
     expect(page.locator("select[name=allow_type]")).to_have_value("AllowType_Type_NeedConfirm")
     page.click("input[name=_continue]")
-    expect(page.locator("ul.messagelist li.success").filter(has_text="Tag_Profile_IM_AllowType")).to_have_count(1)
+    expect(page.locator("ul.messagelist li.success").filter(has_text="Friend requests")).to_have_count(1)
     assert emulator.profile("u_77") == {
         "Tag_Profile_IM_Nick": "User's own nick", "Tag_Profile_IM_AllowType": "AllowType_Type_NeedConfirm",
     }

@@ -40,7 +40,7 @@ def test_refresh_asks_before_losing_an_edit_and_not_otherwise(emulator, cast, re
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.goto(f"/admin/profiles/profile/{profile.pk}/change/")
     page.click("#refresh-form button")
-    expect(page.locator("ul.messagelist li.success")).to_contain_text("Refreshed 1 profile(s)")
+    expect(page.locator("ul.messagelist li.success")).to_contain_text("Refreshed u_1 from Tencent")
     assert len(asked) == 1 and len(emulator.requests("profile/portrait_get")) == 1
     expect(page.locator("#last-read time")).to_have_count(1)
 
@@ -54,7 +54,7 @@ def test_refresh_accepted_throws_the_edit_away(emulator, cast, remote_user, brow
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.select_option("select[name=gender]", "Gender_Type_Female")
     page.click("#refresh-form button")
-    expect(page.locator("ul.messagelist li.success")).to_contain_text("Refreshed 1 profile(s)")
+    expect(page.locator("ul.messagelist li.success")).to_contain_text("Refreshed u_1 from Tencent")
     expect(page.locator("select[name=gender]")).to_have_value("")
     assert len(asked) == 1 and "unsaved edits will be lost" in asked[0]
 

@@ -28,7 +28,7 @@ def run(*args) -> str:
 def test_im_set_pushes_and_audits_as_the_actor(emulator, remote_user, cast):
     remote_user("u_1")
     output = run("im_set", "u_1", "nick=From the shell", "Tag_Profile_IM_Level=7", "--actor", "editor")
-    assert "Tag_Profile_IM_Nick" in output and "Tag_Profile_IM_Level" in output
+    assert "Nickname" in output and "Level" in output
     assert emulator.profile("u_1")["Tag_Profile_IM_Level"] == 7  # a JSON number on the wire
     row = ImRequest.objects.get(command=PORTRAIT_SET)
     assert row.actor == cast.editor and row.source == ImRequest.Source.COMMAND

@@ -311,9 +311,13 @@ def test_parse_text_value_rejects_a_non_number_for_a_uint32_tag_with_40610_namin
         ("admin_forbid_type", "Tag_Profile_IM_AdminForbidType"),
         ("Tag_Profile_IM_Role", "Tag_Profile_IM_Role"),
         ("Tag_Profile_Custom_Mood", "Tag_Profile_Custom_Mood"),
+        # Labels too, and any name ignoring case and surrounding or repeated spaces.
+        ("nickname", "Tag_Profile_IM_Nick"),
+        (" Avatar  url ", "Tag_Profile_IM_Image"),
+        ("tag_profile_im_nick", "Tag_Profile_IM_Nick"),
     ],
 )
-def test_resolve_tag_name_accepts_short_names_and_wire_names(name, wire):
+def test_resolve_tag_name_accepts_short_names_wire_names_and_labels(name, wire):
     assert catalogue.resolve_tag_name(name) == wire
 
 
@@ -321,7 +325,7 @@ def test_every_standard_field_name_resolves_to_its_wire_name():
     assert [catalogue.resolve_tag_name(tag.field_name) for tag in STANDARD_TAGS] == SPEC_WIRE_NAMES
 
 
-@pytest.mark.parametrize("name", ["nickname", "Tag_Profile_IM_Nickname", "tag_profile_im_nick"])
+@pytest.mark.parametrize("name", ["nicknames", "Tag_Profile_IM_Nickname", "Mood"])
 def test_resolve_tag_name_rejects_an_unknown_name_and_names_it(name):
     with pytest.raises(ValueError) as caught:
         catalogue.resolve_tag_name(name)

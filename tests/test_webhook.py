@@ -347,7 +347,7 @@ def test_the_same_signed_delivery_received_twice_is_recorded_once(deliver, setti
     ("value", "reason"),
     [
         ("x" * 600, "600 bytes"),
-        ("Gender_Type_Robot", "not a valid"),
+        ("Gender_Type_Robot", "is not one of"),
         ("nul\x00inside", "NUL character"),
         ("y" * 2_000_000, "2000000 bytes"),
     ],

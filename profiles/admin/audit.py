@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy
 
 from .. import services
 from ..im.errors import describe
@@ -20,7 +21,7 @@ from ..paginators import CappedCountPaginator
 from ..selectors import audit_rows_visible_to
 from ..views import audit, timeline
 from ..views.common import admin_path
-from .common import ReadOnlyAdmin, changes_table, pretty_json, short_tag_names
+from .common import ReadOnlyAdmin, changes_table, plain_changes_table, plain_tag_names, pretty_json, short_tag_names
 from .filters import ActionStatusFilter, ActorFilter, CommandFilter, ErrorCodeFilter
 
 
@@ -252,13 +253,16 @@ class ExternalChangeAdmin(ReadOnlyAdmin):
               "changes_table", "body_json"]
     readonly_fields = fields
 
-    @admin.display(description="Tags")
-    def tags(self, obj: ExternalChange) -> str:
-        return short_tag_names(obj.tag_names)
+    class Media:
+        css = {"all": ["profiles/plainwords.css"]}
 
-    @admin.display(description="Before → after")
+    @admin.display(description=gettext_lazy("Tags"))
+    def tags(self, obj: ExternalChange) -> str:
+        return plain_tag_names(obj.tag_names)
+
+    @admin.display(description=gettext_lazy("Before → after"))
     def changes_table(self, obj: ExternalChange) -> str:
-        return changes_table(obj.changes)
+        return plain_changes_table(obj.changes)
 
     @admin.display(description="Callback body")
     def body_json(self, obj: ExternalChange) -> str:

@@ -21,6 +21,8 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, gettext_lazy
 
+from .. import labels
+
 # Where Django itself reports a refused lookup (a SuspiciousOperation).
 security_logger = logging.getLogger("django.security.DisallowedModelAdminLookup")
 # A filter value holding a control character (a NUL breaks PostgreSQL's query) is refused.
@@ -179,6 +181,35 @@ def changes_table(changes: list[dict[str, Any]] | None) -> str:
     )
     return format_html(
         "<table><thead><tr><th>Tag</th><th>Before</th><th>After</th></tr></thead><tbody>{}</tbody></table>", rows
+    )
+
+
+def plain_tag_names(names: list[str]) -> str:
+    """Tags by their labels ("Nickname, Gender"), for list columns; the detail page has the wire names."""
+    return labels.describe_tags(names)
+
+
+def plain_changes_table(changes: list[dict[str, Any]] | None) -> str:
+    """A before → after table of tag changes in plain words, each tag's wire name (and an enum's wire
+    value) kept as small print for whoever needs to match it with Tencent's documents."""
+    if not changes:
+        return "—"
+    texts = labels.describe_changes(changes)
+
+    def cell(text: str, raw: Any) -> str:
+        if isinstance(raw, str) and raw and text != raw:
+            return format_html('{} <span class="wire">{}</span>', text, raw)
+        return format_html("{}", text)
+
+    rows = format_html_join(
+        "", '<tr><td>{} <span class="wire">{}</span></td><td>{}</td><td>{}</td></tr>',
+        ((text.label, text.wire, cell(text.before, change.get("before")), cell(text.after, change.get("after")))
+         for text, change in zip(texts, changes, strict=True)),
+    )
+    return format_html(
+        '<table class="plain-changes"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+        "<tbody>{}</tbody></table>",
+        gettext("Tag"), gettext("Before"), gettext("After"), rows,
     )
 
 

@@ -79,7 +79,8 @@ class ProfileAdmin(OfferedFiltersOnly):
         if outcome.missing and can_import and not wants_import:
             context = {
                 **self.admin_site.each_context(request), "opts": self.opts, "user_id": user_id,
-                "title": f"Import {user_id} into Tencent IM?", "message": outcome.message,
+                "title": gettext("Import %(user_id)s into Tencent IM?") % {"user_id": user_id},
+                "message": outcome.message,
             }
             return TemplateResponse(request, "admin/profiles/profile/import_confirm.html", context)
         self.message_user(request, outcome.message, messages.ERROR)
@@ -213,7 +214,7 @@ class ProfileAdmin(OfferedFiltersOnly):
         refusal = services.revert.revert_refusal(row=row, actor=request.user, profile=obj)
         if refusal is not None:
             # get_form runs once per change form, so the message is given once.
-            self.message_user(request, f"Cannot revert: {refusal}", messages.ERROR)
+            self.message_user(request, gettext("Cannot revert: %(why)s") % {"why": refusal}, messages.ERROR)
             return None
         return row
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a label or message for translation (Django's makemessages finds this keyword) without
+    making the catalogue depend on Django; ``profiles.labels`` translates it when it is shown."""
+    return message
+
 
 UINT32_MAX = 4_294_967_295
 # docs/tencent-im.md §2 (Nick, SelfSignature, Image) and §3 (custom values): the server's hard limit.
@@ -39,13 +46,26 @@ class ValueType(enum.StrEnum):
 
 
 class TagValueError(ValueError):
-    """A value that Tencent would refuse. ``error_code`` is the ErrorCode Tencent would answer."""
+    """A value that Tencent would refuse. ``error_code`` is the ErrorCode Tencent would answer.
 
-    def __init__(self, tag: str, message: str, error_code: int) -> None:
+    ``message`` is English. When the error comes from the catalogue, ``template`` (marked for
+    translation) and ``params`` are kept too, so ``profiles.labels.refusal_text`` can say it in the
+    reader's language with the tag's label translated.
+    """
+
+    def __init__(
+        self, tag: str, message: str, error_code: int, *, template: str = "", params: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.tag = tag
         self.message = message
         self.error_code = error_code
+        self.template = template
+        self.params = dict(params or {})
+
+
+def _refusal(tag: str, template: str, params: Mapping[str, Any], error_code: int) -> TagValueError:
+    return TagValueError(tag, template % params, error_code, template=template, params=params)
 
 
 @dataclass(frozen=True)
@@ -74,20 +94,30 @@ class StandardTag:
         if self.value_type is ValueType.UINT32:
             return _validate_uint32(self, value)
         if not isinstance(value, str):
-            raise TagValueError(
-                self.wire_name, f"{self.label} must be text, not {type(value).__name__}.", 40610
+            raise _refusal(
+                self.wire_name, NOT_TEXT, {"label": self.label, "type": type(value).__name__}, 40610
             )
         if self.value_type is ValueType.ENUM:
             if value not in self.allowed_values:
-                allowed = ", ".join(self.allowed_values)
-                raise TagValueError(
-                    self.wire_name,
-                    f"{shown(value)} is not a valid {self.label}; allowed values: {allowed}.",
-                    self.error_code,
-                )
+                # Labels for people, and Tencent's own values for whoever writes a CSV file.
+                raise _refusal(self.wire_name, NOT_A_CHOICE, {
+                    "label": self.label, "value": shown(value),
+                    "choices": ", ".join(label for _value, label in self.choices),
+                    "wire_values": ", ".join(self.allowed_values),
+                }, self.error_code)
             return value
         check_byte_length(self.wire_name, self.label, value, self.max_bytes or MAX_VALUE_BYTES)
         return value
+
+
+# The catalogue's refusals, marked for translation; %(label)s is the tag's label.
+NOT_TEXT = gettext_noop("%(label)s must be text, not %(type)s.")
+NOT_A_CHOICE = gettext_noop("%(label)s: %(value)s is not one of %(choices)s (Tencent's values: %(wire_values)s).")
+TOO_LONG = gettext_noop("%(label)s is %(size)s bytes in UTF-8; Tencent allows at most %(max)s bytes.")
+NOT_UINT32 = gettext_noop("%(label)s must be a whole number from 0 to %(max)s, not %(value)s.")
+UINT32_OUT_OF_RANGE = gettext_noop("%(label)s must be from 0 to %(max)s; %(value)s is out of range.")
+TEXT_NOT_A_NUMBER = gettext_noop("%(label)s: %(value)s is not a whole number from 0 to %(max)s.")
+TEXT_TOO_LARGE = gettext_noop("%(label)s: %(value)s is larger than %(max)s, the largest uint32.")
 
 
 # Control characters (Unicode category Cc: U+0000-U+001F and U+007F-U+009F) in text people type (the
@@ -120,28 +150,17 @@ def control_character_problem(wire_name: str, text: str) -> str | None:
 def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) -> None:
     size = len(value.encode("utf-8"))
     if size > max_bytes:
-        raise TagValueError(
-            wire_name,
-            f"{label} is {size} bytes in UTF-8; Tencent allows at most {max_bytes} bytes.",
-            40601,
-        )
+        raise _refusal(wire_name, TOO_LONG, {"label": label, "size": size, "max": max_bytes}, 40601)
 
 
 def _validate_uint32(tag: StandardTag, value: Any) -> int:
     # docs/tencent-im.md §2: uint32 goes on the wire as a JSON number; a string gives 40610. bool is an int
     # subclass in Python but a JSON true/false, which Tencent would also refuse.
+    params = {"label": tag.label, "max": UINT32_MAX}
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TagValueError(
-            tag.wire_name,
-            f"{tag.label} must be a whole number from 0 to {UINT32_MAX}, not {shown(value)}.",
-            40610,
-        )
+        raise _refusal(tag.wire_name, NOT_UINT32, {**params, "value": shown(value)}, 40610)
     if not 0 <= value <= UINT32_MAX:
-        raise TagValueError(
-            tag.wire_name,
-            f"{tag.label} must be from 0 to {UINT32_MAX}; {value} is out of range.",
-            40610,
-        )
+        raise _refusal(tag.wire_name, UINT32_OUT_OF_RANGE, {**params, "value": value}, 40610)
     return value
 
 
@@ -189,7 +208,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Nick",
         field_name="nick",
-        label="Nickname",
+        label=gettext_noop("Nickname"),
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
@@ -198,12 +217,12 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Gender",
         field_name="gender",
-        label="Gender",
+        label=gettext_noop("Gender"),
         value_type=ValueType.ENUM,
         choices=(
-            ("Gender_Type_Unknown", "Unknown"),
-            ("Gender_Type_Female", "Female"),
-            ("Gender_Type_Male", "Male"),
+            ("Gender_Type_Unknown", gettext_noop("Unknown")),
+            ("Gender_Type_Female", gettext_noop("Female")),
+            ("Gender_Type_Male", gettext_noop("Male")),
         ),
         error_code=40605,
         help_text="One of Tencent's three gender values.",
@@ -211,7 +230,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_BirthDay",
         field_name="birthday",
-        label="Birthday",
+        label=gettext_noop("Birthday"),
         value_type=ValueType.UINT32,
         error_code=40610,
         help_text="A whole number; Tencent recommends YYYYMMDD (e.g. 20190419) but checks only the type.",
@@ -219,7 +238,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Location",
         field_name="location",
-        label="Location",
+        label=gettext_noop("Location"),
         value_type=ValueType.STRING,
         # docs/tencent-im.md §2: most editions say 16 bytes, one Chinese edition 500. We enforce the hard
         # 500-byte limit and surface the server's answer if it applies the smaller one.
@@ -233,7 +252,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_SelfSignature",
         field_name="self_signature",
-        label="Signature",
+        label=gettext_noop("Signature"),
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
@@ -243,12 +262,12 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_AllowType",
         field_name="allow_type",
-        label="Friend requests",
+        label=gettext_noop("Friend requests"),
         value_type=ValueType.ENUM,
         choices=(
-            ("AllowType_Type_NeedConfirm", "Need approval"),
-            ("AllowType_Type_AllowAny", "Accept all"),
-            ("AllowType_Type_DenyAny", "Refuse all"),
+            ("AllowType_Type_NeedConfirm", gettext_noop("Need approval")),
+            ("AllowType_Type_AllowAny", gettext_noop("Accept all")),
+            ("AllowType_Type_DenyAny", gettext_noop("Refuse all")),
         ),
         error_code=40605,
         help_text="How the user handles friend requests.",
@@ -256,7 +275,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Language",
         field_name="language",
-        label="Language",
+        label=gettext_noop("Language"),
         value_type=ValueType.UINT32,
         error_code=40610,
         help_text="An app-defined number (not an ISO code), 0 to 4294967295.",
@@ -264,7 +283,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Image",
         field_name="image",
-        label="Avatar URL",
+        label=gettext_noop("Avatar URL"),
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
@@ -273,7 +292,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_MsgSettings",
         field_name="msg_settings",
-        label="Message settings",
+        label=gettext_noop("Message settings"),
         value_type=ValueType.UINT32,
         error_code=40610,
         help_text="Bit flags; bit 0 set (1) means the user does not receive messages.",
@@ -281,11 +300,11 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_AdminForbidType",
         field_name="admin_forbid_type",
-        label="Admin forbid",
+        label=gettext_noop("Admin forbid"),
         value_type=ValueType.ENUM,
         choices=(
-            ("AdminForbid_Type_None", "None"),
-            ("AdminForbid_Type_SendOut", "May not send friend requests"),
+            ("AdminForbid_Type_None", gettext_noop("None")),
+            ("AdminForbid_Type_SendOut", gettext_noop("May not send friend requests")),
         ),
         error_code=40605,
         admin_only=True,
@@ -294,7 +313,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Level",
         field_name="level",
-        label="Level",
+        label=gettext_noop("Level"),
         value_type=ValueType.UINT32,
         error_code=40610,
         help_text="An app-defined number, 0 to 4294967295 (often one byte per role, packed).",
@@ -302,7 +321,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
         wire_name="Tag_Profile_IM_Role",
         field_name="role",
-        label="Role",
+        label=gettext_noop("Role"),
         value_type=ValueType.UINT32,
         error_code=40610,
         help_text="An app-defined number, 0 to 4294967295 (often one byte per role, packed).",
@@ -335,8 +354,8 @@ class CustomTag:
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise TagValueError(
-                self.wire_name, f"{self.wire_name} must be text, not {type(value).__name__}.", 40610
+            raise _refusal(
+                self.wire_name, NOT_TEXT, {"label": self.label or self.wire_name, "type": type(value).__name__}, 40610
             )
         check_byte_length(self.wire_name, self.label or self.wire_name, value, MAX_VALUE_BYTES)
         return value
@@ -382,28 +401,92 @@ def validate_user_id(user_id: Any) -> str:
     return user_id
 
 
-def parse_text_value(wire_name: str, text: str) -> str | int:
+def normalize_name(text: str) -> str:
+    """How names and enum values typed by people are compared: case-insensitive, with surrounding
+    and repeated whitespace ignored ("  Avatar  url " matches "Avatar URL")."""
+    return " ".join(text.split()).casefold()
+
+
+def catalogue_enum_aliases(wire_name: str) -> dict[str, str]:
+    """Normalized text → wire value for a standard enum tag: Tencent's values and the English labels.
+    ``profiles.labels`` adds the labels in every language the app offers."""
+    standard = STANDARD_BY_WIRE.get(wire_name)
+    if standard is None:
+        return {}
+    aliases: dict[str, str] = {}
+    for value, label in standard.choices:
+        aliases[normalize_name(value)] = value
+        aliases[normalize_name(label)] = value
+    return aliases
+
+
+def parse_text_value(wire_name: str, text: str, enum_aliases: Mapping[str, str] | None = None) -> str | int:
     """Turn text typed by a person (command line, CSV) into the tag's Python value.
 
-    uint32 tags parse as whole numbers; everything else stays text and is checked by ``validate``.
+    uint32 tags parse as whole numbers. An enum cell may be Tencent's value or a label
+    (``enum_aliases``: normalized text → wire value; by default the catalogue's own); text that
+    matches none stays as typed, for ``validate`` to refuse with the allowed values. Everything
+    else stays text and is checked by ``validate``.
     """
     standard = STANDARD_BY_WIRE.get(wire_name)
-    if standard is not None and standard.value_type is ValueType.UINT32:
+    if standard is None:
+        return text
+    if standard.value_type is ValueType.UINT32:
+        params = {"label": standard.label, "max": UINT32_MAX}
         try:
             return parse_uint32(text)
-        except ValueError as exc:
-            raise TagValueError(wire_name, f"{standard.label}: {exc}.", 40610) from None
+        except ValueError:
+            stripped = text.strip()
+            if re.fullmatch(r"[0-9]+", stripped):
+                # Digits as written (cut short), never int() of them: a 100 KB number would not convert.
+                number = stripped.lstrip("0") or "0"
+                number = number if len(number) <= 40 else f"{number[:40]}…"
+                raise _refusal(wire_name, TEXT_TOO_LARGE, {**params, "value": number}, 40610) from None
+            raise _refusal(wire_name, TEXT_NOT_A_NUMBER, {**params, "value": shown(text)}, 40610) from None
+    if standard.value_type is ValueType.ENUM:
+        aliases = enum_aliases if enum_aliases is not None else catalogue_enum_aliases(wire_name)
+        return aliases.get(normalize_name(text), text)
     return text
 
 
-def resolve_tag_name(name: str) -> str:
-    """Accept a wire name (Tag_Profile_IM_Nick) or a standard field name (nick); return the wire name."""
-    if name in STANDARD_BY_WIRE or is_custom_tag_name(name):
-        return name
-    standard = STANDARD_BY_FIELD.get(name.lower())
-    if standard is not None:
-        return standard.wire_name
-    raise ValueError(
-        f"Unknown tag {shown(name)}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
-        f"its short name ({', '.join(STANDARD_BY_FIELD)}), or {CUSTOM_TAG_PREFIX}<keyword>."
-    )
+class TagNameError(ValueError):
+    """A tag name that names no tag, or more than one (``candidates``: the wire names it could mean)."""
+
+    def __init__(self, name: str, candidates: Collection[str] = ()) -> None:
+        self.name = name
+        self.candidates = tuple(sorted(candidates))
+        if self.candidates:
+            message = f"{shown(name)} could mean {' or '.join(self.candidates)}; use the wire name to say which."
+        else:
+            message = (
+                f"Unknown tag {shown(name)}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
+                f"its short name ({', '.join(STANDARD_BY_FIELD)}) or label, or {CUSTOM_TAG_PREFIX}<keyword>."
+            )
+        super().__init__(message)
+
+
+def catalogue_name_aliases() -> dict[str, set[str]]:
+    """Normalized name → wire names, for the standard tags: the wire name, the short name and the
+    English label. ``profiles.labels`` adds translated labels and the custom tags."""
+    aliases: dict[str, set[str]] = {}
+    for tag in STANDARD_TAGS:
+        for name in (tag.wire_name, tag.field_name, tag.label):
+            aliases.setdefault(normalize_name(name), set()).add(tag.wire_name)
+    return aliases
+
+
+def resolve_tag_name(name: str, aliases: Mapping[str, Collection[str]] | None = None) -> str:
+    """The wire name a person meant: a wire name (Tag_Profile_IM_Nick), a short name (nick) or a
+    label (Nickname), matched by :func:`normalize_name`. ``aliases`` (normalized name → wire names)
+    replaces the catalogue's own table. A Tag_Profile_Custom_* name is returned as written when the
+    table does not know it (the caller says whether it is defined). Raises TagNameError."""
+    table = aliases if aliases is not None else catalogue_name_aliases()
+    found = table.get(normalize_name(name), ())
+    if len(found) == 1:
+        return next(iter(found))
+    if len(found) > 1:
+        raise TagNameError(name, found)
+    stripped = name.strip()
+    if stripped in STANDARD_BY_WIRE or is_custom_tag_name(stripped):
+        return stripped
+    raise TagNameError(name)

@@ -52,7 +52,8 @@ def validate_custom_keyword(value: str) -> None:
 def standard_tag_model_field(tag: catalogue.StandardTag) -> models.Field:
     """The model field for one standard tag; NULL means "not known / not set"."""
     common: dict[str, Any] = {
-        "verbose_name": tag.label,
+        # The catalogue's labels, translated when shown (the profile list's columns and filters).
+        "verbose_name": _(tag.label),
         "help_text": tag.help_text,
         "null": True,
         "blank": True,
@@ -63,7 +64,8 @@ def standard_tag_model_field(tag: catalogue.StandardTag) -> models.Field:
         common["validators"].append(MaxValueValidator(catalogue.UINT32_MAX))
         return models.PositiveBigIntegerField(**common)
     if tag.value_type is catalogue.ValueType.ENUM:
-        return models.CharField(max_length=64, choices=list(tag.choices), **common)
+        choices = [(value, _(label)) for value, label in tag.choices]
+        return models.CharField(max_length=64, choices=choices, **common)
     # max_length counts characters; the byte limit is the catalogue validator's job.
     return models.CharField(max_length=tag.max_bytes or catalogue.MAX_VALUE_BYTES, **common)
 

@@ -10,6 +10,8 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
+from .. import labels
+from ..im import tags as catalogue
 from ..models import ExternalChange, ImRequest, Profile
 
 
@@ -18,6 +20,10 @@ class HistoryEntry:
     at: datetime
     request: ImRequest | None = None
     external: ExternalChange | None = None
+    # The entry's tag changes in plain words ("Gender: Unknown → Female"), the wire name kept for small print.
+    changes: tuple[labels.TagText, ...] = ()
+    # What the request was, for people ("Profile change"); empty for an external change.
+    what: str = ""
 
 
 def profile_history(
@@ -27,12 +33,21 @@ def profile_history(
     change reported from outside, newest first. ``requests`` narrows the audit rows (to what the
     viewer may see); ``external=False`` leaves out the external changes."""
     rows = ImRequest.objects.all() if requests is None else requests
-    direct = rows.filter(user_id=user_id).order_by("-created_at")[:limit]
-    batched = rows.filter(Q(subjects__user_id=user_id)).order_by("-created_at")[:limit]
-    entries = {("r", r.pk): HistoryEntry(at=r.created_at, request=r) for r in [*direct, *batched]}
-    if external:
-        changes = ExternalChange.objects.filter(user_id=user_id).order_by("-received_at")[:limit]
-        entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e) for e in changes})
+    direct = list(rows.filter(user_id=user_id).order_by("-created_at")[:limit])
+    batched = list(rows.filter(Q(subjects__user_id=user_id)).order_by("-created_at")[:limit])
+    changes = list(ExternalChange.objects.filter(user_id=user_id).order_by("-received_at")[:limit]) if external else []
+    # One query for the custom tags' labels, whatever the number of entries.
+    tags = {c.get("tag", "") for row in [*direct, *batched, *changes] for c in row.changes or []}
+    custom = labels.custom_labels() if any(catalogue.is_custom_tag_name(tag) for tag in tags) else {}
+
+    def plain(row: ImRequest | ExternalChange) -> tuple[labels.TagText, ...]:
+        return tuple(labels.describe_changes(row.changes or [], custom=custom))
+
+    entries = {
+        ("r", r.pk): HistoryEntry(at=r.created_at, request=r, changes=plain(r), what=labels.command_label(r.command))
+        for r in [*direct, *batched]
+    }
+    entries.update({("e", e.pk): HistoryEntry(at=e.received_at, external=e, changes=plain(e)) for e in changes})
     return sorted(entries.values(), key=lambda entry: entry.at, reverse=True)[:limit]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils.translation import gettext
 
 from ..im import tags as catalogue
 from ..im.client import ACCOUNT_CHECK, ACCOUNT_IMPORT, ImError, TransportError
@@ -49,7 +50,9 @@ def profile_open(
     try:
         catalogue.validate_user_id(user_id)
     except ValueError as exc:
-        return OpenOutcome(user_id, message=f"Invalid UserID {user_id!r}: {exc}")
+        return OpenOutcome(user_id, message=gettext("Invalid UserID %(user_id)r: %(why)s") % {
+            "user_id": user_id, "why": exc,
+        })
     try:
         exists = account_exists(user_id=user_id, actor=actor, source=source)
         imported = False
@@ -57,8 +60,10 @@ def profile_open(
             if not import_missing:
                 return OpenOutcome(
                     user_id, missing=True,
-                    message=f"Tencent IM has no account {user_id!r}. Check the UserID, or import the account "
-                    "if it should exist.",
+                    message=gettext(
+                        "Tencent IM has no account %(user_id)r. Check the UserID, or import the account if it "
+                        "should exist."
+                    ) % {"user_id": user_id},
                 )
             im_call(
                 command=ACCOUNT_IMPORT, body={"UserID": user_id}, actor=actor, source=source, user_id=user_id,
@@ -66,18 +71,28 @@ def profile_open(
             )
             imported = True
     except ImError as exc:
-        return OpenOutcome(user_id, message=f"Tencent refused: {exc.info.describe()}", error_code=exc.error_code)
+        return OpenOutcome(
+            user_id, message=gettext("Tencent refused: %(why)s") % {"why": exc.info.describe()},
+            error_code=exc.error_code,
+        )
     except TransportError as exc:
-        return OpenOutcome(user_id, message=f"No answer from Tencent ({exc.reason}); try again.")
+        return OpenOutcome(
+            user_id, message=gettext("No answer from Tencent (%(reason)s); try again.") % {"reason": exc.reason}
+        )
     pull = profile_pull(user_ids=[user_id], actor=actor, source=source, purpose="open user")
     if not pull.ok:
         failure = pull.failures[user_id]
         return OpenOutcome(
             user_id, exists=True, imported=imported, error_code=failure.error_code,
-            message=f"The account exists but its profile could not be read: {failure.describe()}",
+            message=gettext("The account exists but its profile could not be read: %(why)s") % {
+                "why": failure.describe(),
+            },
         )
-    verb = "Imported and opened" if imported else "Opened"
+    if imported:
+        message = gettext("Imported and opened %(user_id)s with its current profile from Tencent.")
+    else:
+        message = gettext("Opened %(user_id)s with its current profile from Tencent.")
     return OpenOutcome(
         user_id, profile=Profile.objects.get(user_id=user_id), exists=True, imported=imported,
-        message=f"{verb} {user_id} with its current profile from Tencent.",
+        message=message % {"user_id": user_id},
     )

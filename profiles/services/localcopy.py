@@ -43,6 +43,8 @@ class StoreResult:
     skipped: list[str] = field(default_factory=list)  # changed (or gone) since it was read: left alone
     # The copies as stored, by UserID (a copy created here may have no primary key on some databases).
     copies: dict[str, Profile] = field(default_factory=dict)
+    # Per updated copy, the tags whose value changed: {"tag", "before", "after"} dicts, as audit rows keep them.
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def local_copies_store(
@@ -80,10 +82,15 @@ def local_copies_store(
                 continue
             else:
                 before = [getattr(copy, name) for name in TAG_FIELDS]
+                values_before = {tag: copy.tag_value(tag) for tag in update.values}
                 _apply(copy, update)
                 if [getattr(copy, name) for name in TAG_FIELDS] != before:
                     copy.version += 1
                     result.updated.append(update.user_id)
+                    result.changes[update.user_id] = [
+                        {"tag": tag, "before": old, "after": copy.tag_value(tag)}
+                        for tag, old in values_before.items() if copy.tag_value(tag) != old
+                    ]
                 else:
                     result.unchanged.append(update.user_id)
             for name, value in stamps.items():

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
+from .. import labels
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError
 from ..im.portrait import ReadFailure, RemoteProfile, parse_portrait_answer
@@ -49,6 +51,8 @@ class PullOutcome:
     created: list[str] = field(default_factory=list)
     failures: dict[str, ReadFailure] = field(default_factory=dict)
     calls: int = 0
+    # Per UserID, the tags whose local value the pull changed ({"tag", "before", "after"} dicts).
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -56,11 +60,25 @@ class PullOutcome:
 
     @property
     def message(self) -> str:
-        parts = [f"Refreshed {len(self.pulled)} profile(s) from Tencent in {self.calls} call(s)."]
+        if len(self.pulled) == 1 and not self.failures:
+            # One profile (the Refresh button, opening a user): say what changed, in plain words.
+            user_id = self.pulled[0]
+            found = self.changes.get(user_id)
+            if not found:
+                return gettext("Refreshed %(user_id)s from Tencent; nothing had changed there.") % {"user_id": user_id}
+            return gettext("Refreshed %(user_id)s from Tencent; changed there since the last read: %(changes)s.") % {
+                "user_id": user_id, "changes": "; ".join(str(text) for text in labels.describe_changes(found)),
+            }
+        parts = [gettext("Refreshed %(count)s profile(s) from Tencent in %(calls)s call(s).") % {
+            "count": len(self.pulled), "calls": self.calls,
+        }]
         if self.failures:
             shown = "; ".join(f.describe() for f in list(self.failures.values())[:5])
-            more = f" (and {len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
-            parts.append(f"{len(self.failures)} failed: {shown}{more}.")
+            more = (" " + gettext("(and %(count)s more)") % {"count": len(self.failures) - 5}
+                    if len(self.failures) > 5 else "")
+            parts.append(gettext("%(count)s failed: %(shown)s%(more)s.") % {
+                "count": len(self.failures), "shown": shown, "more": more,
+            })
         return " ".join(parts)
 
 
@@ -164,6 +182,7 @@ def profile_pull(
         )
         skipped = set(stored.skipped)
         outcome.created = stored.created
+        outcome.changes = stored.changes
         outcome.pulled = [user_id for user_id in read.profiles if user_id not in skipped]
         for user_id in stored.skipped:
             outcome.failures[user_id] = ReadFailure(user_id, None, CHANGED_MEANWHILE)

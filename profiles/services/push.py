@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils import translation
+from django.utils.translation import gettext
 
+from .. import labels
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import CustomTagDefinition, ImRequest, Profile
@@ -126,7 +129,9 @@ def profile_push(
 
     changed = {tag: value for tag, value in cleaned.items() if send_unchanged or not _same(base(tag), value)}
     if not changed:
-        return PushOutcome(ok=True, user_id=profile.user_id, message="Nothing changed; nothing was sent to Tencent.")
+        return PushOutcome(
+            ok=True, user_id=profile.user_id, message=gettext("Nothing changed; nothing was sent to Tencent.")
+        )
 
     stale = False
     if expected_version is not None and profile.pk is not None:
@@ -135,8 +140,10 @@ def profile_push(
         if stale and started_from is None:
             return PushOutcome(
                 ok=False, user_id=profile.user_id, stale=True,
-                message=f"Someone else saved {profile.user_id} after you opened it; nothing was sent. "
-                "Reload to see their change, then make yours again.",
+                message=gettext(
+                    "Someone else saved %(user_id)s after you opened it; nothing was sent. "
+                    "Reload to see their change, then make yours again."
+                ) % {"user_id": profile.user_id},
             )
 
     before = {tag: base(tag) for tag in changed}
@@ -146,7 +153,7 @@ def profile_push(
         if not changed:
             _store_values(profile, held)
             return PushOutcome(
-                ok=True, user_id=profile.user_id, message="Tencent already has these values; nothing was sent."
+                ok=True, user_id=profile.user_id, message=gettext("Tencent already has these values; nothing was sent.")
             )
         before = {tag: tencent_now.get(tag) for tag in changed}
     if started_from is not None:
@@ -166,12 +173,7 @@ def profile_push(
             )
             if not conflicts:
                 return ""
-            verdict = "Changed in Tencent, overwritten (forced) — " if force else "Conflict, nothing sent — "
-            return verdict + "; ".join(
-                f"{c.tag}: started from {json.dumps(c.started, ensure_ascii=False)}, Tencent has "
-                f"{json.dumps(c.remote, ensure_ascii=False)}, wanted {json.dumps(c.yours, ensure_ascii=False)}"
-                for c in conflicts
-            )
+            return _conflict_note(conflicts, forced=force)
 
         read = remote_read(user_ids=[profile.user_id], tags=list(changed), actor=actor, source=source,
                            purpose="conflict check before saving", conclude=conflict_note, client=client)
@@ -179,25 +181,28 @@ def profile_push(
         if failure is not None:
             return PushOutcome(
                 ok=False, user_id=profile.user_id, error_code=failure.error_code,
-                message=f"Could not read the current profile from Tencent before saving, so nothing was "
-                f"sent: {failure.describe()}",
+                message=gettext(
+                    "Could not read the current profile from Tencent before saving, so nothing was sent: %(why)s"
+                ) % {"why": failure.describe()},
             )
         remote = read.profiles[profile.user_id].values
         # A tag that Tencent already holds at the requested value needs no request.
         changed = {tag: value for tag, value in changed.items() if not _same(remote.get(tag), value)}
         if conflicts and not force:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
-            names = ", ".join(conflict.tag for conflict in conflicts)
+            names = labels.describe_tags(conflict.tag for conflict in conflicts)
             return PushOutcome(
                 ok=False, user_id=profile.user_id, conflicts=conflicts, stale=stale,
-                message=f"{names} changed in Tencent since you opened {profile.user_id}; nothing was sent. "
-                "Compare the values below, load Tencent's values, and save again.",
+                message=gettext(
+                    "%(tags)s changed in Tencent since you opened %(user_id)s; nothing was sent. "
+                    "Compare the values below, load Tencent's values, and save again."
+                ) % {"tags": names, "user_id": profile.user_id},
             )
         if not changed:
             _store_values(profile, {tag: remote.get(tag) for tag in remote})
             return PushOutcome(
                 ok=True, user_id=profile.user_id, stale=stale,
-                message="Tencent already has these values; nothing was sent.",
+                message=gettext("Tencent already has these values; nothing was sent."),
             )
         before = {tag: remote.get(tag) for tag in changed}
 
@@ -216,23 +221,67 @@ def profile_push(
         # docs/tencent-im.md §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.
         return PushOutcome(
             ok=False, user_id=profile.user_id, audit=exc.audit, error_code=exc.error_code,
-            message=f"Tencent refused the change — {exc.info.describe()}"
-            + (f" (Tencent said: {exc.response.error_info})" if exc.response.error_info else ""),
+            message=_refusal_message(exc, changed),
             tag=_error_tag(exc, changed), retryable=exc.retryable,
         )
     except TransportError as exc:
         return PushOutcome(
             ok=False, user_id=profile.user_id, audit=exc.audit,
-            message=f"No answer from Tencent ({exc.reason}); the change may or may not have been "
-            "applied. Saving again is safe: the same edit sent twice gives the same result.",
+            message=gettext(
+                "No answer from Tencent (%(reason)s); the change may or may not have been applied. "
+                "Saving again is safe: the same edit sent twice gives the same result."
+            ) % {"reason": exc.reason},
             retryable=True,
         )
 
     _store_values(profile, changed, touched="last_pushed_at")
     return PushOutcome(
         ok=True, user_id=profile.user_id, pushed=list(changed), audit=audit, error_code=0, stale=stale,
-        message=f"Tencent accepted the change to {profile.user_id}: {', '.join(changed)}.",
+        message=gettext("Tencent accepted the change to %(user_id)s: %(tags)s.") % {
+            "user_id": profile.user_id, "tags": labels.describe_tags(changed),
+        },
     )
+
+
+def _refusal_message(exc: ImError, changed: Mapping[str, Any]) -> str:
+    """Tencent's refusal in words, naming the tag by its label when it can be told; Tencent's own
+    ErrorInfo is quoted as it came (it is Tencent's text, often naming the tag its own way)."""
+    tag = _error_tag(exc, changed)
+    if tag is not None and len(changed) > 1:
+        message = gettext("Tencent refused the change to %(tag)s — %(why)s") % {
+            "tag": labels.tag_label(tag), "why": exc.info.describe(),
+        }
+    else:
+        message = gettext("Tencent refused the change — %(why)s") % {"why": exc.info.describe()}
+    if exc.response.error_info:
+        message += " " + gettext("(Tencent said: %(info)s)") % {"info": exc.response.error_info}
+    return message
+
+
+def _conflict_note(conflicts: list[Conflict], *, forced: bool) -> str:
+    """The conflict check's conclusion for its audit row, in plain words. A sealed row keeps its note
+    for good, so it is written in the site's language (LANGUAGE_CODE), not the reader's of the moment."""
+    with translation.override(settings.LANGUAGE_CODE):
+        verdict = gettext("Changed in Tencent, overwritten (forced)") if forced else gettext("Conflict, nothing sent")
+        custom = labels.custom_labels() if any(catalogue.is_custom_tag_name(c.tag) for c in conflicts) else {}
+        found = "; ".join(
+            gettext("%(tag)s: started from %(started)s, Tencent has %(remote)s, wanted %(yours)s") % {
+                "tag": labels.tag_label(c.tag, custom), "started": _noted(c.tag, c.started),
+                "remote": _noted(c.tag, c.remote), "yours": _noted(c.tag, c.yours),
+            }
+            for c in conflicts
+        )
+        return f"{verdict} — {found}"
+
+
+def _noted(tag: str, value: Any) -> str:
+    """A value for a note: an enum by its label, text quoted (so spaces and an empty text show)."""
+    if value is None or value == "" or not isinstance(value, str):
+        return labels.value_label(tag, value)
+    standard = catalogue.STANDARD_BY_WIRE.get(tag)
+    if standard is not None and value in standard.allowed_values:
+        return labels.value_label(tag, value)
+    return f"“{value}”"
 
 
 def _store_values(profile: Profile, values: Mapping[str, Any], *, touched: str | None = None) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext
+
+from .. import labels
 from ..im import tags as catalogue
 from ..models import CustomTagDefinition
 from .audit import AUTOCOMMIT_DB
@@ -41,6 +44,8 @@ def validate_tag_values(
         definitions = custom_tag_definitions()
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    # Custom tags named by their labels (or keywords) in messages.
+    custom = {name: d.label or d.keyword for name, d in definitions.items()}
     for wire_name, value in values.items():
         standard = catalogue.STANDARD_BY_WIRE.get(wire_name)
         definition = definitions.get(wire_name)
@@ -48,25 +53,26 @@ def validate_tag_values(
             if standard is not None:
                 cleaned[wire_name] = standard.validate(value)
             elif definition is None:
-                errors[wire_name] = (
-                    f"{wire_name} is not a standard tag nor a custom tag defined here "
-                    "(Tencent would answer 40009)."
-                )
+                errors[wire_name] = gettext(
+                    "%(tag)s is not a standard tag nor a custom tag defined here (Tencent would answer 40009)."
+                ) % {"tag": wire_name}
                 continue
             elif not definition.admin_write:
-                errors[wire_name] = (
-                    f"The app admin has no write permission on {wire_name} in the Tencent console "
+                # The console knows the tag by its keyword: both names are given.
+                errors[wire_name] = gettext(
+                    "The app admin has no write permission on %(label)s (%(tag)s) in the Tencent console "
                     "(Tencent would answer 40008); grant 'App admin write' there first."
-                )
+                ) % {"label": definition.label or definition.keyword, "tag": wire_name}
                 continue
             else:
                 cleaned[wire_name] = definition.as_catalogue().validate(value)
         except catalogue.TagValueError as exc:
-            errors[wire_name] = f"{exc.message} (Tencent would answer {exc.error_code})."
+            errors[wire_name] = gettext("%(refusal)s (Tencent would answer %(code)s).") % {
+                "refusal": labels.refusal_text(exc, custom), "code": exc.error_code,
+            }
             continue
         if isinstance(value, str) and (problem := catalogue.control_character_problem(wire_name, value)):
-            label = standard.label if standard is not None else (definition.label or wire_name)
-            errors[wire_name] = f"{label} {problem}"
+            errors[wire_name] = f"{labels.tag_label(wire_name, custom)} {problem}"
     if errors:
         raise TagValidationError(errors)
     return cleaned

@@ -136,7 +136,7 @@ def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -
     return TemplateResponse(
         request, "admin/profiles/profile/csv_preview.html",
         page_context(model_admin, request, f"Check of {upload.name}", check=check, token=token,
-                 file_name=upload.name, columns=check.columns),
+                 file_name=upload.name, columns=check.column_labels),
     )
 
 

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from .. import selectors
 from ..im import tags as catalogue
@@ -31,7 +32,7 @@ def user_timeline(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
         raise PermissionDenied
     user_id = request.GET.get("user_id", "").strip()
     if not user_id:
-        model_admin.message_user(request, "Name a UserID to see its timeline.", messages.ERROR)
+        model_admin.message_user(request, gettext("Name a UserID to see its timeline."), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
     try:
         catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
@@ -44,7 +45,8 @@ def user_timeline(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
 def _render(model_admin: admin.ModelAdmin, request: HttpRequest, timeline: selectors.Timeline) -> TemplateResponse:
     context = {
         **model_admin.admin_site.each_context(request), "opts": Profile._meta, "original": timeline.profile,
-        "user_id": timeline.user_id, "title": f"Timeline of {timeline.user_id}", "entries": timeline.entries,
+        "user_id": timeline.user_id, "title": gettext("Timeline of %(user_id)s") % {"user_id": timeline.user_id},
+        "entries": timeline.entries,
         "limit": timeline.limit, "can_view_audit": request.user.has_perm("profiles.view_imrequest"),
         "only_own": timeline.only_own,
     }
