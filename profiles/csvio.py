@@ -33,6 +33,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext, gettext_noop
 
 from . import labels
+from .errortext import recorded_text
 from .im import tags as catalogue
 from .models import CustomTagDefinition, Profile
 from .services.jobs import JobRow
@@ -104,10 +105,10 @@ def _decoded_lines(stream: IO[bytes]) -> Iterator[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CsvFormatError([
-                f"The file is not UTF-8: line {number} has the byte 0x{raw[exc.start]:02x} at position "
-                f"{exc.start + 1}, which UTF-8 does not allow. Save the file as \"CSV UTF-8\" and upload it again."
-            ]) from None
+            raise CsvFormatError([gettext(
+                "The file is not UTF-8: line %(line)s has the byte 0x%(byte)s at position %(position)s, which "
+                "UTF-8 does not allow. Save the file as “CSV UTF-8” and upload it again."
+            ) % {"line": number, "byte": f"{raw[exc.start]:02x}", "position": exc.start + 1}]) from None
         if number == 1:
             text = text.removeprefix(BOM)
         yield text
@@ -253,22 +254,29 @@ def _rows(
         except StopIteration:
             return
         except csv.Error as exc:
-            raise CsvFormatError([f"Line {line} is not valid CSV ({exc}); nothing after it could be read."]) from None
+            raise CsvFormatError([
+                gettext("Line %(line)s is not valid CSV (%(error)s); nothing after it could be read.")
+                % {"line": line, "error": exc}
+            ]) from None
         if not any(cell.strip() for cell in cells):
             continue
         user_id = unguard_cell(cells[user_id_index]) if user_id_index < len(cells) else ""
         original = tuple(cells)
         if len(cells) != len(header):
-            yield _Row(line, user_id, None, f"The row has {len(cells)} cells; the header has {len(header)}.", original)
+            yield _Row(line, user_id, None, gettext("The row has %(cells)s cells; the header has %(header)s.") % {
+                "cells": len(cells), "header": len(header),
+            }, original)
             continue
         try:
             catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
         except ValueError as exc:
-            yield _Row(line, user_id, None, str(exc), original)
+            yield _Row(line, user_id, None, recorded_text(str(exc)), original)
             continue
         first = first_line_of.setdefault(user_id, line)
         if first != line:
-            yield _Row(line, user_id, None, f"Duplicate of line {first}: each UserID may appear only once.", original)
+            yield _Row(line, user_id, None, gettext(
+                "Duplicate of line %(first)s: each UserID may appear only once."
+            ) % {"first": first}, original)
             continue
         row = _check_values(line, user_id, cells, tag_columns, definitions, vocabulary)
         yield row if row.values is not None else dataclasses.replace(row, cells=original)
@@ -292,7 +300,7 @@ def _check_values(
                 "refusal": labels.refusal_text(exc), "code": exc.error_code,
             }
     if not values and not errors:
-        return _Row(line, user_id, None, "Nothing to set: every tag cell is empty.")
+        return _Row(line, user_id, None, gettext("Nothing to set: every tag cell is empty."))
     try:
         cleaned = validate_tag_values(values, definitions=definitions)
     except TagValidationError as exc:

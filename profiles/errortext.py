@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Sequence
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from .im import errors
 from .im.portrait import ReadFailure
@@ -27,9 +27,12 @@ def error_advice(code: int) -> str:
     return gettext(errors.describe(code).advice)
 
 
+ERROR_TEXT = gettext_noop("ErrorCode %(code)s: %(meaning)s")
+
+
 def error_text(code: int) -> str:
     """"ErrorCode 40003: This UserID does not exist …" in the reader's language."""
-    return gettext("ErrorCode %(code)s: %(meaning)s") % {"code": code, "meaning": error_meaning(code)}
+    return gettext(ERROR_TEXT) % {"code": code, "meaning": error_meaning(code)}
 
 
 def read_failure_text(failure: ReadFailure) -> str:
@@ -47,19 +50,29 @@ def transport_reason(reason: str) -> str:
 
 # The placeholders of recorded templates that hold another recorded sentence (the others hold a
 # UserID, a number or Tencent's own words, kept as they are).
-_SENTENCES = frozenset({"why", "reason", "message"})
+_SENTENCES = frozenset({"why", "reason", "message", "meaning", "refusal", "problem"})
+
+
+# The placeholders that hold a tag's label ("Gender"), itself a marked message.
+_LABELS = frozenset({"label", "tag"})
 
 
 @functools.cache
 def _recorded_templates() -> Sequence[tuple[str, re.Pattern[str]]]:
     """Every English template whose results are recorded (audit rows, job items), with a pattern that
     recognises its results. Imported late: the services that write them import this module."""
-    from .im import client, portrait
-    from .services import jobpull, jobpush, jobs, pull
+    from .admin import profiles as profile_admin
+    from .formconflicts import OVERWRITE_PURPOSE
+    from .im import client, portrait, tags
+    from .services import accounts, gateway, jobpull, jobpush, jobs, pull, push, validation
 
     templates = [
         *client.TRANSPORT_REASONS, *portrait.READ_FAILURE_REASONS, *pull.RECORDED_REASONS,
-        *jobs.RECORDED_MESSAGES, *jobpull.RECORDED_MESSAGES, *jobpush.RECORDED_MESSAGES,
+        *jobs.RECORDED_MESSAGES, *jobpull.RECORDED_MESSAGES, *jobpush.RECORDED_MESSAGES, *push.RECORDED_MESSAGES,
+        *validation.RECORDED_MESSAGES, *tags.TYPED_TEXT_REFUSALS, *tags.VALUE_REFUSALS, ERROR_TEXT,
+        # The purposes audit rows record
+        *push.PURPOSES, *accounts.PURPOSES, gateway.CONFIGURATION_CHECK, OVERWRITE_PURPOSE,
+        profile_admin.REFRESH_PURPOSE, profile_admin.REFRESH_SELECTED_PURPOSE,
     ]
     compiled = []
     for template in dict.fromkeys(templates):
@@ -84,7 +97,8 @@ def recorded_text(text: str, *, depth: int = 3) -> str:
         found = pattern.fullmatch(text)
         if found is not None:
             parts = {
-                name: recorded_text(value, depth=depth - 1) if name in _SENTENCES else value
+                name: recorded_text(value, depth=depth - 1) if name in _SENTENCES
+                else gettext(value) if name in _LABELS else value
                 for name, value in found.groupdict().items()
             }
             return gettext(template) % parts

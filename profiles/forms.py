@@ -46,9 +46,10 @@ def custom_field_name(definition: CustomTagDefinition) -> str:
 
 
 def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
-    """The form field for one standard tag, derived from the catalogue."""
+    """The form field for one standard tag, derived from the catalogue; label, help and choices in the
+    reader's language, the wire name kept in the help text for whoever matches it with Tencent's documents."""
     label = labels.tag_label(tag.wire_name)
-    help_text = f"{tag.wire_name} — {tag.help_text}"
+    help_text = f"{tag.wire_name} — {gettext(tag.help_text)}"
     if tag.value_type is catalogue.ValueType.UINT32:
         return forms.IntegerField(
             label=label, help_text=help_text, required=False, min_value=0, max_value=catalogue.UINT32_MAX,
@@ -57,7 +58,7 @@ def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
     if tag.value_type is catalogue.ValueType.ENUM:
         return forms.ChoiceField(
             label=label, help_text=help_text, required=False,
-            choices=[("", "— not set / unknown —"), *((value, labels.value_label(tag.wire_name, value))
+            choices=[("", gettext("— not set / unknown —")), *((value, labels.value_label(tag.wire_name, value))
                                                      for value in tag.allowed_values)],
         )
     max_bytes = tag.max_bytes or catalogue.MAX_VALUE_BYTES
@@ -69,10 +70,13 @@ def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
 
 
 def custom_form_field(definition: CustomTagDefinition) -> forms.Field:
-    help_text = f"{definition.wire_name} — custom {definition.value_type}, at most 500 bytes."
+    help_text = gettext("%(wire)s — custom %(type)s, at most %(max)s bytes.") % {
+        "wire": definition.wire_name, "type": CustomTagDefinition.ValueType(definition.value_type).label.lower(),
+        "max": catalogue.MAX_VALUE_BYTES,
+    }
     if not definition.admin_write:
-        help_text += (
-            " Read-only here: the app admin has no write permission on this tag in the Tencent console "
+        help_text += " " + gettext(
+            "Read-only here: the app admin has no write permission on this tag in the Tencent console "
             "(Tencent would answer 40008)."
         )
     return forms.CharField(
@@ -186,7 +190,9 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
         except ValueError:
             started = None
         if not isinstance(started, dict):
-            raise forms.ValidationError("The form's starting values are damaged; reload the page and edit again.")
+            raise forms.ValidationError(
+                gettext("The form's starting values are damaged; reload the page and edit again.")
+            )
         return started
 
     def _requested_values(self, started: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +208,7 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
                     continue
                 if not is_text:
                     # docs/tencent-im.md §2: numbers and enums have no "unset" on the wire.
-                    self.add_error(field_name, "Tencent cannot unset this tag; choose a value instead.")
+                    self.add_error(field_name, gettext("Tencent cannot unset this tag; choose a value instead."))
                     continue
                 value = ""
             elif value == before:
@@ -247,7 +253,7 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
         if profile.pk is None:
             profile.user_id = cleaned.get("user_id", "")
             if Profile.objects.filter(user_id=profile.user_id).exists():
-                self.add_error("user_id", "A local copy of this UserID already exists; open it instead.")
+                self.add_error("user_id", gettext("A local copy of this UserID already exists; open it instead."))
                 return cleaned
         started_from = cleaned.get("started_from")
         started = started_from or {}

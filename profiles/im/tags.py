@@ -118,6 +118,7 @@ NOT_UINT32 = gettext_noop("%(label)s must be a whole number from 0 to %(max)s, n
 UINT32_OUT_OF_RANGE = gettext_noop("%(label)s must be from 0 to %(max)s; %(value)s is out of range.")
 TEXT_NOT_A_NUMBER = gettext_noop("%(label)s: %(value)s is not a whole number from 0 to %(max)s.")
 TEXT_TOO_LARGE = gettext_noop("%(label)s: %(value)s is larger than %(max)s, the largest uint32.")
+VALUE_REFUSALS = (NOT_TEXT, NOT_A_CHOICE, TOO_LONG, NOT_UINT32, UINT32_OUT_OF_RANGE, TEXT_NOT_A_NUMBER, TEXT_TOO_LARGE)
 
 
 # Control characters (Unicode category Cc: U+0000-U+001F and U+007F-U+009F) in text people type (the
@@ -140,11 +141,35 @@ def control_character_problem(wire_name: str, text: str) -> str | None:
     found = pattern.search(text)
     if found is None:
         return None
-    allowed = " (line breaks and tabs are allowed)" if multiline else ""
-    return (
-        f"contains the control character U+{ord(found.group()):04X} at character {found.start() + 1}; "
-        f"remove it{allowed}."
-    )
+    template = CONTROL_CHARACTER_IN_LINES if multiline else CONTROL_CHARACTER
+    return template % {"code": f"{ord(found.group()):04X}", "position": found.start() + 1}
+
+
+# Why typed text is refused, marked for translation (profiles.errortext.recorded_text says the English
+# results in the reader's language).
+CONTROL_CHARACTER = gettext_noop("contains the control character U+%(code)s at character %(position)s; remove it.")
+CONTROL_CHARACTER_IN_LINES = gettext_noop(
+    "contains the control character U+%(code)s at character %(position)s; remove it (line breaks and tabs are "
+    "allowed)."
+)
+KEYWORD_EMPTY = gettext_noop("The keyword is empty.")
+KEYWORD_TOO_LONG = gettext_noop("The keyword %(keyword)s is %(size)s bytes; Tencent allows at most %(max)s.")
+KEYWORD_NOT_LETTERS = gettext_noop("The keyword %(keyword)s may contain only English letters (A-Z, a-z).")
+USER_ID_REQUIRED = gettext_noop("A UserID is required.")
+USER_ID_TOO_LONG = gettext_noop("UserID is %(size)s bytes; Tencent allows at most 32.")
+USER_ID_NOT_PRINTABLE = gettext_noop(
+    "UserID may contain only printable ASCII, with no space at either end (letters, digits, '_' and '-' are "
+    "recommended)."
+)
+TAG_NAME_AMBIGUOUS = gettext_noop("%(name)s could mean %(candidates)s; use the wire name to say which.")
+TAG_NAME_UNKNOWN = gettext_noop(
+    "Unknown tag %(name)s: use a standard tag (%(wire_names)s), its short name (%(short_names)s) or label, or "
+    "%(prefix)s<keyword>."
+)
+TYPED_TEXT_REFUSALS = (
+    CONTROL_CHARACTER, CONTROL_CHARACTER_IN_LINES, KEYWORD_EMPTY, KEYWORD_TOO_LONG, KEYWORD_NOT_LETTERS,
+    USER_ID_REQUIRED, USER_ID_TOO_LONG, USER_ID_NOT_PRINTABLE, TAG_NAME_AMBIGUOUS, TAG_NAME_UNKNOWN,
+)
 
 
 def check_byte_length(wire_name: str, label: str, value: str, max_bytes: int) -> None:
@@ -202,7 +227,8 @@ def coerce_uint32_from_wire(value: Any) -> int | None:
     return None
 
 
-_STRING_HELP = "Free text, at most {n} bytes in UTF-8 (a Chinese character takes 3 bytes)."
+# The help texts say 500: MAX_VALUE_BYTES, spelled out so that each is one message to translate.
+_STRING_HELP = gettext_noop("Free text, at most 500 bytes in UTF-8 (a Chinese character takes 3 bytes).")
 
 STANDARD_TAGS: tuple[StandardTag, ...] = (
     StandardTag(
@@ -212,7 +238,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
-        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES),
+        help_text=_STRING_HELP,
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_Gender",
@@ -225,7 +251,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
             ("Gender_Type_Male", gettext_noop("Male")),
         ),
         error_code=40605,
-        help_text="One of Tencent's three gender values.",
+        help_text=gettext_noop("One of Tencent's three gender values."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_BirthDay",
@@ -233,7 +259,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         label=gettext_noop("Birthday"),
         value_type=ValueType.UINT32,
         error_code=40610,
-        help_text="A whole number; Tencent recommends YYYYMMDD (e.g. 20190419) but checks only the type.",
+        help_text=gettext_noop("A whole number; Tencent recommends YYYYMMDD (e.g. 20190419) but checks only the type."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_Location",
@@ -244,7 +270,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         # 500-byte limit and surface the server's answer if it applies the smaller one.
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
-        help_text=(
+        help_text=gettext_noop(
             "At most 500 bytes in UTF-8; most Tencent editions allow only 16 bytes, and Tencent "
             "recommends the app's own code of 4 numbers (country, province, city, district)."
         ),
@@ -257,7 +283,9 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
         multiline=True,
-        help_text=_STRING_HELP.format(n=MAX_VALUE_BYTES) + " It may span several lines.",
+        help_text=gettext_noop(
+            "Free text, at most 500 bytes in UTF-8 (a Chinese character takes 3 bytes). It may span several lines."
+        ),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_AllowType",
@@ -270,7 +298,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
             ("AllowType_Type_DenyAny", gettext_noop("Refuse all")),
         ),
         error_code=40605,
-        help_text="How the user handles friend requests.",
+        help_text=gettext_noop("How the user handles friend requests."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_Language",
@@ -278,7 +306,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         label=gettext_noop("Language"),
         value_type=ValueType.UINT32,
         error_code=40610,
-        help_text="An app-defined number (not an ISO code), 0 to 4294967295.",
+        help_text=gettext_noop("An app-defined number (not an ISO code), 0 to 4294967295."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_Image",
@@ -287,7 +315,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         value_type=ValueType.STRING,
         max_bytes=MAX_VALUE_BYTES,
         error_code=40601,
-        help_text="The avatar's URL, at most 500 bytes.",
+        help_text=gettext_noop("The avatar's URL, at most 500 bytes."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_MsgSettings",
@@ -295,7 +323,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         label=gettext_noop("Message settings"),
         value_type=ValueType.UINT32,
         error_code=40610,
-        help_text="Bit flags; bit 0 set (1) means the user does not receive messages.",
+        help_text=gettext_noop("Bit flags; bit 0 set (1) means the user does not receive messages."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_AdminForbidType",
@@ -308,7 +336,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         ),
         error_code=40605,
         admin_only=True,
-        help_text="Only an app admin may set this; SendOut stops the user sending friend requests.",
+        help_text=gettext_noop("Only an app admin may set this; SendOut stops the user sending friend requests."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_Level",
@@ -316,7 +344,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         label=gettext_noop("Level"),
         value_type=ValueType.UINT32,
         error_code=40610,
-        help_text="An app-defined number, 0 to 4294967295 (often one byte per role, packed).",
+        help_text=gettext_noop("An app-defined number, 0 to 4294967295 (often one byte per role, packed)."),
     ),
     StandardTag(
         wire_name="Tag_Profile_IM_Role",
@@ -324,7 +352,7 @@ STANDARD_TAGS: tuple[StandardTag, ...] = (
         label=gettext_noop("Role"),
         value_type=ValueType.UINT32,
         error_code=40610,
-        help_text="An app-defined number, 0 to 4294967295 (often one byte per role, packed).",
+        help_text=gettext_noop("An app-defined number, 0 to 4294967295 (often one byte per role, packed)."),
     ),
 )
 
@@ -364,14 +392,13 @@ class CustomTag:
 def validate_custom_keyword(keyword: str) -> None:
     """docs/tencent-im.md §3: English letters only, at most 8 bytes. Raises ValueError naming the problem."""
     if not keyword:
-        raise ValueError("The keyword is empty.")
+        raise ValueError(KEYWORD_EMPTY)
     if len(keyword.encode("utf-8")) > CUSTOM_KEYWORD_MAX_BYTES:
-        raise ValueError(
-            f"The keyword {shown(keyword)} is {len(keyword.encode('utf-8'))} bytes; "
-            f"Tencent allows at most {CUSTOM_KEYWORD_MAX_BYTES}."
-        )
+        raise ValueError(KEYWORD_TOO_LONG % {
+            "keyword": shown(keyword), "size": len(keyword.encode("utf-8")), "max": CUSTOM_KEYWORD_MAX_BYTES,
+        })
     if not CUSTOM_KEYWORD_RE.fullmatch(keyword):
-        raise ValueError(f"The keyword {shown(keyword)} may contain only English letters (A-Z, a-z).")
+        raise ValueError(KEYWORD_NOT_LETTERS % {"keyword": shown(keyword)})
 
 
 def is_custom_tag_name(name: str) -> bool:
@@ -390,14 +417,11 @@ USER_ID_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
 def validate_user_id(user_id: Any) -> str:
     """Raise ValueError naming the problem if ``user_id`` is not a valid Tencent UserID."""
     if not isinstance(user_id, str) or not user_id:
-        raise ValueError("A UserID is required.")
+        raise ValueError(USER_ID_REQUIRED)
     if len(user_id.encode("utf-8")) > USER_ID_MAX_BYTES:
-        raise ValueError(f"UserID is {len(user_id.encode('utf-8'))} bytes; Tencent allows at most 32.")
+        raise ValueError(USER_ID_TOO_LONG % {"size": len(user_id.encode("utf-8"))})
     if not USER_ID_RE.fullmatch(user_id):
-        raise ValueError(
-            "UserID may contain only printable ASCII, with no space at either end "
-            "(letters, digits, '_' and '-' are recommended)."
-        )
+        raise ValueError(USER_ID_NOT_PRINTABLE)
     return user_id
 
 
@@ -456,12 +480,12 @@ class TagNameError(ValueError):
         self.name = name
         self.candidates = tuple(sorted(candidates))
         if self.candidates:
-            message = f"{shown(name)} could mean {' or '.join(self.candidates)}; use the wire name to say which."
+            message = TAG_NAME_AMBIGUOUS % {"name": shown(name), "candidates": " or ".join(self.candidates)}
         else:
-            message = (
-                f"Unknown tag {shown(name)}: use a standard tag ({', '.join(t.wire_name for t in STANDARD_TAGS)}), "
-                f"its short name ({', '.join(STANDARD_BY_FIELD)}) or label, or {CUSTOM_TAG_PREFIX}<keyword>."
-            )
+            message = TAG_NAME_UNKNOWN % {
+                "name": shown(name), "wire_names": ", ".join(t.wire_name for t in STANDARD_TAGS),
+                "short_names": ", ".join(STANDARD_BY_FIELD), "prefix": CUSTOM_TAG_PREFIX,
+            }
         super().__init__(message)
 
 

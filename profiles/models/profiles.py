@@ -13,7 +13,9 @@ from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..errortext import recorded_text
 from ..im import tags as catalogue
+from ..labels import refusal_text
 
 
 @deconstructible
@@ -29,7 +31,7 @@ class CatalogueValueValidator:
         try:
             catalogue.STANDARD_BY_WIRE[self.wire_name].validate(value)
         except catalogue.TagValueError as exc:
-            raise ValidationError(exc.message, code=f"tencent_{exc.error_code}") from None
+            raise ValidationError(refusal_text(exc), code=f"tencent_{exc.error_code}") from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CatalogueValueValidator) and other.wire_name == self.wire_name
@@ -39,14 +41,14 @@ def validate_user_id(value: str) -> None:
     try:
         catalogue.validate_user_id(value)
     except ValueError as exc:
-        raise ValidationError(str(exc), code="invalid_user_id") from None
+        raise ValidationError(recorded_text(str(exc)), code="invalid_user_id") from None
 
 
 def validate_custom_keyword(value: str) -> None:
     try:
         catalogue.validate_custom_keyword(value)
     except ValueError as exc:
-        raise ValidationError(str(exc), code="invalid_keyword") from None
+        raise ValidationError(recorded_text(str(exc)), code="invalid_keyword") from None
 
 
 def standard_tag_model_field(tag: catalogue.StandardTag) -> models.Field:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
+from ..errortext import error_text, read_failure_text, recorded_text, transport_reason
 from ..im import tags as catalogue
 from ..im.client import ACCOUNT_CHECK, ACCOUNT_IMPORT, ImError, TransportError
 from ..models import Profile
 from .gateway import im_call
 from .pull import profile_pull
+
+# Why opening a user sends its requests, as their audit rows record it (English, translated when shown).
+OPEN_USER_PURPOSE = gettext_noop("open user")
+IMPORT_PURPOSE = gettext_noop("import before opening")
+PURPOSES = (OPEN_USER_PURPOSE, IMPORT_PURPOSE)
 
 
 @dataclass
@@ -34,7 +40,7 @@ def account_exists(*, user_id: str, actor: AbstractBaseUser | None, source: str)
     """One audited account_check. Raises ImError / TransportError."""
     _audit, response = im_call(
         command=ACCOUNT_CHECK, body={"CheckItem": [{"UserID": user_id}]}, actor=actor, source=source,
-        user_id=user_id, purpose="open user",
+        user_id=user_id, purpose=OPEN_USER_PURPOSE,
     )
     for item in response.body.get("ResultItem") or []:
         if isinstance(item, dict) and item.get("UserID") == user_id:
@@ -51,7 +57,7 @@ def profile_open(
         catalogue.validate_user_id(user_id)
     except ValueError as exc:
         return OpenOutcome(user_id, message=gettext("Invalid UserID %(user_id)r: %(why)s") % {
-            "user_id": user_id, "why": exc,
+            "user_id": user_id, "why": recorded_text(str(exc)),
         })
     try:
         exists = account_exists(user_id=user_id, actor=actor, source=source)
@@ -67,25 +73,27 @@ def profile_open(
                 )
             im_call(
                 command=ACCOUNT_IMPORT, body={"UserID": user_id}, actor=actor, source=source, user_id=user_id,
-                purpose="import before opening",
+                purpose=IMPORT_PURPOSE,
             )
             imported = True
     except ImError as exc:
         return OpenOutcome(
-            user_id, message=gettext("Tencent refused: %(why)s") % {"why": exc.info.describe()},
+            user_id, message=gettext("Tencent refused: %(why)s") % {"why": error_text(exc.error_code)},
             error_code=exc.error_code,
         )
     except TransportError as exc:
         return OpenOutcome(
-            user_id, message=gettext("No answer from Tencent (%(reason)s); try again.") % {"reason": exc.reason}
+            user_id, message=gettext("No answer from Tencent (%(reason)s); try again.") % {
+                "reason": transport_reason(exc.reason),
+            }
         )
-    pull = profile_pull(user_ids=[user_id], actor=actor, source=source, purpose="open user")
+    pull = profile_pull(user_ids=[user_id], actor=actor, source=source, purpose=OPEN_USER_PURPOSE)
     if not pull.ok:
         failure = pull.failures[user_id]
         return OpenOutcome(
             user_id, exists=True, imported=imported, error_code=failure.error_code,
             message=gettext("The account exists but its profile could not be read: %(why)s") % {
-                "why": failure.describe(),
+                "why": read_failure_text(failure),
             },
         )
     if imported:

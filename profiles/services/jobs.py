@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, transaction
 from django.db.models import Count, F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from ..models import ActorRecorded, BulkJob, BulkJobItem, Profile
@@ -89,10 +89,12 @@ def job_create(
 ) -> BulkJob:
     """Create a job and its items (validated by the caller), and enqueue it once committed.
 
-    The job's ``total`` counts the items to send; rejected rows are kept beside them, already ended."""
+    The job's ``total`` counts the items to send; rejected rows are kept beside them, already ended. The
+    rows are read here (a CSV check's reasons are written as they are read): in English, like every
+    record, whoever's request started the job."""
     staff = ActorRecorded.actor_values(actor)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), translation.override(None):
         job = BulkJob.objects.create(
             created_by=staff["actor"], created_by_username=staff["actor_username"],
             source=source, source_name=source_name[:255], retry_of=retry_of, kind=kind,

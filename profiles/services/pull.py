@@ -11,6 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils.translation import gettext, gettext_noop
 
 from .. import labels
+from ..errortext import read_failure_text
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportError
 from ..im.portrait import ReadFailure, RemoteProfile, parse_portrait_answer
@@ -73,7 +74,7 @@ class PullOutcome:
             "count": len(self.pulled), "calls": self.calls,
         }]
         if self.failures:
-            shown = "; ".join(f.describe() for f in list(self.failures.values())[:5])
+            shown = "; ".join(read_failure_text(f) for f in list(self.failures.values())[:5])
             more = (" " + gettext("(and %(count)s more)") % {"count": len(self.failures) - 5}
                     if len(self.failures) > 5 else "")
             parts.append(gettext("%(count)s failed: %(shown)s%(more)s.") % {

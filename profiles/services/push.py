@@ -9,9 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from .. import labels
+from ..errortext import error_text, read_failure_text, transport_reason
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_SET, ImClient, ImError, TransportError
 from ..models import CustomTagDefinition, ImRequest, Profile
@@ -19,6 +20,25 @@ from .gateway import JobCall, im_call
 from .localcopy import CopyUpdate, local_copies_store
 from .pull import RemoteRead, remote_read
 from .validation import validate_tag_values
+
+# What a push says, marked for translation: said in the reader's language, and recorded in English by
+# background jobs (profiles.errortext.recorded_text translates those when shown).
+COULD_NOT_READ = gettext_noop(
+    "Could not read the current profile from Tencent before saving, so nothing was sent: %(why)s"
+)
+NO_ANSWER = gettext_noop(
+    "No answer from Tencent (%(reason)s); the change may or may not have been applied. Saving again is safe: "
+    "the same edit sent twice gives the same result."
+)
+REFUSED = gettext_noop("Tencent refused the change — %(why)s")
+REFUSED_SAID = gettext_noop("Tencent refused the change — %(why)s (Tencent said: %(info)s)")
+REFUSED_TAG = gettext_noop("Tencent refused the change to %(tag)s — %(why)s")
+REFUSED_TAG_SAID = gettext_noop("Tencent refused the change to %(tag)s — %(why)s (Tencent said: %(info)s)")
+RECORDED_MESSAGES = (COULD_NOT_READ, NO_ANSWER, REFUSED, REFUSED_SAID, REFUSED_TAG, REFUSED_TAG_SAID)
+# Why a push's requests were sent, as their audit rows record it.
+CONFLICT_CHECK_PURPOSE = gettext_noop("conflict check before saving")
+REVERT_PURPOSE = gettext_noop("revert of request #%(pk)s")
+PURPOSES = (CONFLICT_CHECK_PURPOSE, REVERT_PURPOSE)
 
 
 @dataclass(frozen=True)
@@ -176,14 +196,12 @@ def profile_push(
             return _conflict_note(conflicts, forced=force)
 
         read = remote_read(user_ids=[profile.user_id], tags=list(changed), actor=actor, source=source,
-                           purpose="conflict check before saving", conclude=conflict_note, client=client)
+                           purpose=CONFLICT_CHECK_PURPOSE, conclude=conflict_note, client=client)
         failure = read.failures.get(profile.user_id)
         if failure is not None:
             return PushOutcome(
                 ok=False, user_id=profile.user_id, error_code=failure.error_code,
-                message=gettext(
-                    "Could not read the current profile from Tencent before saving, so nothing was sent: %(why)s"
-                ) % {"why": failure.describe()},
+                message=gettext(COULD_NOT_READ) % {"why": read_failure_text(failure)},
             )
         remote = read.profiles[profile.user_id].values
         # A tag that Tencent already holds at the requested value needs no request.
@@ -215,7 +233,9 @@ def profile_push(
         audit, _response = im_call(
             command=PORTRAIT_SET, body=body, actor=actor, source=source, user_id=profile.user_id,
             changes=changes, client=client, reverts=reverts, note=note,
-            **(job.call_options() if job else {"purpose": f"revert of request #{reverts.pk}" if reverts else purpose}),
+            **(job.call_options() if job else {
+                "purpose": REVERT_PURPOSE % {"pk": reverts.pk} if reverts else purpose,
+            }),
         )
     except ImError as exc:
         # docs/tencent-im.md §4: any ErrorCode != 0 means nothing was applied; the local copy stays as it was.
@@ -227,10 +247,7 @@ def profile_push(
     except TransportError as exc:
         return PushOutcome(
             ok=False, user_id=profile.user_id, audit=exc.audit,
-            message=gettext(
-                "No answer from Tencent (%(reason)s); the change may or may not have been applied. "
-                "Saving again is safe: the same edit sent twice gives the same result."
-            ) % {"reason": exc.reason},
+            message=gettext(NO_ANSWER) % {"reason": transport_reason(exc.reason)},
             retryable=True,
         )
 
@@ -247,15 +264,12 @@ def _refusal_message(exc: ImError, changed: Mapping[str, Any]) -> str:
     """Tencent's refusal in words, naming the tag by its label when it can be told; Tencent's own
     ErrorInfo is quoted as it came (it is Tencent's text, often naming the tag its own way)."""
     tag = _error_tag(exc, changed)
+    said = exc.response.error_info
+    params = {"why": error_text(exc.error_code), "info": said}
     if tag is not None and len(changed) > 1:
-        message = gettext("Tencent refused the change to %(tag)s — %(why)s") % {
-            "tag": labels.tag_label(tag), "why": exc.info.describe(),
-        }
-    else:
-        message = gettext("Tencent refused the change — %(why)s") % {"why": exc.info.describe()}
-    if exc.response.error_info:
-        message += " " + gettext("(Tencent said: %(info)s)") % {"info": exc.response.error_info}
-    return message
+        params["tag"] = labels.tag_label(tag)
+        return gettext(REFUSED_TAG_SAID if said else REFUSED_TAG) % params
+    return gettext(REFUSED_SAID if said else REFUSED) % params
 
 
 def _conflict_note(conflicts: list[Conflict], *, forced: bool) -> str:

@@ -5,12 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from .. import labels
+from ..errortext import recorded_text
 from ..im import tags as catalogue
 from ..models import CustomTagDefinition
 from .audit import AUTOCOMMIT_DB
+
+# Refusals before sending, marked for translation (and recognised when a job item recorded them in English).
+NOT_DEFINED = gettext_noop(
+    "%(tag)s is not a standard tag nor a custom tag defined here (Tencent would answer 40009)."
+)
+NOT_WRITABLE = gettext_noop(
+    "The app admin has no write permission on %(label)s (%(tag)s) in the Tencent console (Tencent would answer "
+    "40008); grant 'App admin write' there first."
+)
+WOULD_ANSWER = gettext_noop("%(refusal)s (Tencent would answer %(code)s).")
+RECORDED_MESSAGES = (NOT_DEFINED, NOT_WRITABLE, WOULD_ANSWER)
 
 
 class TagValidationError(ValueError):
@@ -53,26 +65,25 @@ def validate_tag_values(
             if standard is not None:
                 cleaned[wire_name] = standard.validate(value)
             elif definition is None:
-                errors[wire_name] = gettext(
-                    "%(tag)s is not a standard tag nor a custom tag defined here (Tencent would answer 40009)."
-                ) % {"tag": wire_name}
+                errors[wire_name] = gettext(NOT_DEFINED) % {"tag": wire_name}
                 continue
             elif not definition.admin_write:
                 # The console knows the tag by its keyword: both names are given.
-                errors[wire_name] = gettext(
-                    "The app admin has no write permission on %(label)s (%(tag)s) in the Tencent console "
-                    "(Tencent would answer 40008); grant 'App admin write' there first."
-                ) % {"label": definition.label or definition.keyword, "tag": wire_name}
+                errors[wire_name] = gettext(NOT_WRITABLE) % {
+                    "label": definition.label or definition.keyword, "tag": wire_name,
+                }
                 continue
             else:
                 cleaned[wire_name] = definition.as_catalogue().validate(value)
         except catalogue.TagValueError as exc:
-            errors[wire_name] = gettext("%(refusal)s (Tencent would answer %(code)s).") % {
+            errors[wire_name] = gettext(WOULD_ANSWER) % {
                 "refusal": labels.refusal_text(exc, custom), "code": exc.error_code,
             }
             continue
         if isinstance(value, str) and (problem := catalogue.control_character_problem(wire_name, value)):
-            errors[wire_name] = f"{labels.tag_label(wire_name, custom)} {problem}"
+            errors[wire_name] = gettext("%(tag)s %(problem)s") % {
+                "tag": labels.tag_label(wire_name, custom), "problem": recorded_text(problem),
+            }
     if errors:
         raise TagValidationError(errors)
     return cleaned
@@ -82,7 +93,6 @@ def custom_tag_check_limit() -> None:
     """docs/tencent-im.md §3: at most 20 custom tags per app. Raises ValueError when the app is full."""
     count = CustomTagDefinition.objects.count()
     if count >= catalogue.CUSTOM_TAG_LIMIT:
-        raise ValueError(
-            f"This app already has {count} custom tags; Tencent allows at most {catalogue.CUSTOM_TAG_LIMIT} "
-            "and they cannot be deleted."
-        )
+        raise ValueError(gettext(
+            "This app already has %(count)s custom tags; Tencent allows at most %(max)s and they cannot be deleted."
+        ) % {"count": count, "max": catalogue.CUSTOM_TAG_LIMIT})
