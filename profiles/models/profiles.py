@@ -140,7 +140,8 @@ class CustomTagDefinition(models.Model):
     keyword = models.CharField(
         _("keyword"), max_length=catalogue.CUSTOM_KEYWORD_MAX_BYTES, unique=True, validators=[validate_custom_keyword],
         help_text=_(
-            "English letters only, at most 8; the tag is Tag_Profile_Custom_<keyword>. "
+            # Not "<keyword>": the admin shows help texts as HTML.
+            "English letters only, at most 8; the tag's wire name is Tag_Profile_Custom_ followed by the keyword. "
             "Cannot be changed later, as in the Tencent console."
         ),
     )
