@@ -359,9 +359,17 @@ def csp_violations() -> list[str]:
 
 
 @pytest.fixture
-def page(live_server, monkeypatch, csp_violations) -> Iterator:
+def browser_locale() -> str:
+    """The language the ``page`` fixture's browser asks for (its Accept-Language); a test module runs
+    in Chinese too by parametrizing it: ``pytest.mark.parametrize("browser_locale", ["en-US", "zh-CN"])``."""
+    return "en-US"
+
+
+@pytest.fixture
+def page(live_server, monkeypatch, csp_violations, browser_locale) -> Iterator:
     """A page in a fresh headless Chromium, with relative URLs resolved against the live server. The
-    policy is enforced (the browser does not bypass it), and a test that met a violation fails.
+    policy is enforced (the browser does not bypass it), and a test that met a violation fails. The
+    browser asks for ``browser_locale``'s language.
 
     Requesting ``live_server`` here makes this fixture tear down first: the browser is closed
     before the server stops.
@@ -378,7 +386,7 @@ def page(live_server, monkeypatch, csp_violations) -> Iterator:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(base_url=live_server.url, bypass_csp=False)
+            context = browser.new_context(base_url=live_server.url, bypass_csp=False, locale=browser_locale)
             context.set_default_timeout(10_000)
 
             def report(violation: str) -> None:
