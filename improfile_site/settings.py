@@ -351,11 +351,11 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddlewar
 # backend below with an object store's (e.g. django-storages' S3Storage), keeping the names.
 CSV_UPLOAD_DIR = env.str("CSV_UPLOAD_DIR", default=str(VAR_DIR / "uploads"))
 AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "audit-archives"))
-_private_folder = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+_folder_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {  # beside "default" and "staticfiles" (the Production serving block)
     **STORAGES,
-    "csv_uploads": {**_private_folder, "OPTIONS": {"location": CSV_UPLOAD_DIR, "file_permissions_mode": 0o600}},
-    "audit_archives": {**_private_folder, "OPTIONS": {"location": AUDIT_ARCHIVE_DIR, "file_permissions_mode": 0o600}},
+    "csv_uploads": {**_folder_storage, "OPTIONS": {"location": CSV_UPLOAD_DIR, "file_permissions_mode": 0o600}},
+    "audit_archives": {**_folder_storage, "OPTIONS": {"location": AUDIT_ARCHIVE_DIR, "file_permissions_mode": 0o600}},
 }
 # REDIS_URL set: django-q2 queues tasks in Redis instead of the database (the ORM broker). Workers also
 # publish their heartbeat there; with the ORM broker it goes to the "qcluster" cache, a table in the
@@ -369,5 +369,3 @@ CACHES = {
     "qcluster": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "improfile_qcluster_cache"},
 }
 Q_CLUSTER["cache"] = "qcluster"
-# /healthz fails "worker" when the newest heartbeat of a running cluster is older than this (seconds).
-HEALTH_WORKER_MAX_AGE = env.float("HEALTH_WORKER_MAX_AGE", default=10.0)

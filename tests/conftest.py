@@ -319,7 +319,7 @@ def qcluster():
 
 @pytest.fixture
 def web_server():
-    """Start a second web server (``manage.py runserver`` in a child process, on a free loopback
+    """Start a second web server (tests/web_server.py in a child process, on a free loopback
     port) on the test database, the test emulator and the test's storages, with extra environment
     variables; returns its base URL. It is stopped when the test ends."""
     import socket
@@ -333,7 +333,7 @@ def web_server():
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
+            [sys.executable, str(Path(__file__).with_name("web_server.py")), str(port)],
             env={**child_env(), "LOG_LEVEL": "WARNING", **env}, cwd=django_settings.BASE_DIR,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )

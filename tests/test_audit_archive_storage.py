@@ -57,7 +57,8 @@ def test_without_to_the_archive_is_named_after_its_date_in_the_storage(old_rows,
 
 def test_archives_need_no_local_folder_when_the_storage_is_elsewhere(old_rows, settings):
     """An object store stands in for S3 and the like: it has no path, and archiving and both checks work."""
-    settings.STORAGES = {**settings.STORAGES, "audit_archives": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    in_memory = {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+    settings.STORAGES = {**settings.STORAGES, "audit_archives": in_memory}
     _rows, cutoff = old_rows
     out = StringIO()
     call_command("audit_archive", "--before", cutoff.isoformat(), "--to", "audit.jsonl.gz", stdout=out)

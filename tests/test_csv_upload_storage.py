@@ -56,7 +56,8 @@ def test_a_second_web_server_confirms_what_the_first_previewed(importer, file_st
     # Another process, sharing only the database (and the session in it) and the uploads' storage.
     second = web_server()
     browser = requests.Session()
-    browser.cookies.set(django_settings.SESSION_COOKIE_NAME, importer.cookies[django_settings.SESSION_COOKIE_NAME].value)
+    cookie = django_settings.SESSION_COOKIE_NAME
+    browser.cookies.set(cookie, importer.cookies[cookie].value)
     page = browser.get(second + reverse(IMPORT_URL), timeout=30)
     assert page.status_code == 200, page.text[:500]
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
