@@ -362,6 +362,9 @@ STORAGES = {  # beside "default" and "staticfiles" (the Production serving block
 # shared database, so every web server sees every machine's cluster (profiles/selectors/health.py).
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        # Not echoed: the URL may hold Redis's password.
+        raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL (redis://HOST:6379/0).")
     del Q_CLUSTER["orm"]
     Q_CLUSTER["redis"] = REDIS_URL
 CACHES = {
