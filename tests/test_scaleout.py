@@ -54,7 +54,7 @@ def empty_redis_queue():
 
 
 def test_two_clusters_on_redis_send_every_item_once_within_the_rate_limit(
-    emulator, settings, qcluster, two_admins, empty_redis_queue
+    client, emulator, settings, qcluster, two_admins, empty_redis_queue
 ):
     from django_q.models import OrmQ
 
@@ -63,6 +63,8 @@ def test_two_clusters_on_redis_send_every_item_once_within_the_rate_limit(
     for admin in ADMINS:
         qcluster(**env, IM_ADMIN_IDENTIFIER=admin)
     wait_for(lambda: worker_status().clusters == 2, 60, "both clusters' heartbeats in Redis")
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json()["checks"]["worker"]["clusters"] == 2
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 4}  # a slice for each worker of both clusters
 
     user_ids = [f"u_{n:04d}" for n in range(ITEMS)]
