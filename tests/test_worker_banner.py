@@ -25,9 +25,9 @@ def waiting_job(*, enqueue: bool) -> BulkJob:
     )
 
 
-def page(client, url: str = "") -> str:
+def page(client, url: str = "", **headers: str) -> str:
     cache.clear()  # the banner's answer is kept a few seconds per process
-    return client.get(url or reverse("admin:index")).content.decode()
+    return client.get(url or reverse("admin:index"), headers=headers).content.decode()
 
 
 def test_a_waiting_job_with_no_worker_shows_the_banner_on_every_admin_page(editor_client, client, emulator):
@@ -35,8 +35,8 @@ def test_a_waiting_job_with_no_worker_shows_the_banner_on_every_admin_page(edito
     waiting_job(enqueue=True)
     text = page(editor_client)
     assert '<ul class="messagelist worker-banner"><li class="warning">' in text
-    assert "No background worker is running;\n1 job is waiting." in text
-    assert "Start <code>python manage.py qcluster</code>." in text
+    assert "No background worker is running; 1 job is waiting. Start <code>python manage.py qcluster</code>." in text
+    assert "没有正在运行的后台工作进程；有 1 个作业在等待。" in page(editor_client, **{"Accept-Language": "zh-hans"})
     for url in (reverse("admin:profiles_profile_changelist"), reverse("admin:profiles_imrequest_changelist")):
         assert BANNER in page(editor_client, url)
     client.logout()
@@ -48,7 +48,7 @@ def test_tasks_in_the_queue_count_when_no_job_waits(editor_client):
 
     async_task("profiles.tasks.run_pull_round", 0)
     async_task("profiles.tasks.run_pull_round", 0)
-    assert "No background worker is running;\n2 tasks are waiting." in page(editor_client)
+    assert "No background worker is running; 2 tasks are waiting." in page(editor_client)
 
 
 def test_no_banner_while_a_cluster_runs(editor_client, qcluster):
