@@ -12,6 +12,6 @@ def create_cache_tables(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("profiles", "0017_reviewers_see_logins")]
+    dependencies = [("profiles", "0019_self_signature_help")]
 
     operations = [migrations.RunPython(create_cache_tables, migrations.RunPython.noop)]
