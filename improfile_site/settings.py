@@ -372,3 +372,4 @@ CACHES = {
     "qcluster": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "improfile_qcluster_cache"},
 }
 Q_CLUSTER["cache"] = "qcluster"
+# --- end of Scale-out ------------------------------------------------------------------------------
