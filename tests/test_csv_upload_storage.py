@@ -66,15 +66,18 @@ def test_a_second_web_server_confirms_what_the_first_previewed(importer, file_st
     job = BulkJob.objects.get()
     assert answer.status_code == 302 and answer.headers["Location"] == reverse(
         "admin:profiles_bulkjob_change", args=[job.pk])
-    assert sorted(BulkJobItem.objects.filter(job=job).values_list("user_id", flat=True)) == ["u1", "u2"]
+    items = BulkJobItem.objects.filter(job=job).exclude(state=BulkJobItem.State.REJECTED)
+    assert job.total == 2 and sorted(items.values_list("user_id", flat=True)) == ["u1", "u2"]
     assert list(file_storages.uploads.iterdir()) == []
 
 
-def test_preview_and_confirm_work_when_the_uploads_storage_is_no_folder(importer, settings):
+def test_preview_bad_rows_and_confirm_work_when_the_uploads_storage_is_no_folder(importer, settings):
     settings.STORAGES = {**settings.STORAGES, "csv_uploads": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
     storage = storages["csv_uploads"]
     token = preview(importer)
     assert storage.listdir("") == ([], [f"{token}.csv"])
+    bad_rows = importer.get(reverse("admin:profiles_profile_import_csv_bad_rows", args=[token]))
+    assert b"".join(bad_rows.streaming_content).decode("utf-8-sig").splitlines()[1].startswith("4,")  # u3's line
     importer.post(reverse(IMPORT_URL), {"token": token})
     assert BulkJob.objects.get().total == 2 and storage.listdir("") == ([], [])
 
