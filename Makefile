@@ -36,9 +36,9 @@ bench: $(STAMP_TEST)
 # After changing a translatable string: extract, translate the new entries in
 # profiles/locale/zh_Hans/LC_MESSAGES/django.po, then run this again to compile the .mo.
 messages: $(STAMP_TEST)
-	$(PY) manage.py makemessages --locale zh_Hans --no-obsolete --no-location \
+	DEBUG=on $(PY) manage.py makemessages --locale zh_Hans --no-obsolete --no-location \
 		--ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ignore 'var/*' --ignore 'staticfiles/*' --ignore 'docs/*'
-	$(PY) manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
+	DEBUG=on $(PY) manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
 
 clean:
 	rm -rf $(VENV) var

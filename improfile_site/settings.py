@@ -343,3 +343,33 @@ if UPLOAD_MAX_MB <= 0:
     raise ImproperlyConfigured("UPLOAD_MAX_MB must be a positive number of megabytes.")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "profiles.uploads.UploadLimitMiddleware")
+
+# --- Scale-out: files through storages, the Redis broker, the workers' heartbeat, /healthz -----------
+# Files that a second web server or a worker on another machine must read go through Django's storage
+# API (profiles/services/storages.py): CSV uploads between preview and confirm, and audit archives.
+# Folders under var/ by default; with several machines, point them at a folder they share, or replace a
+# backend below with an object store's (e.g. django-storages' S3Storage), keeping the names.
+CSV_UPLOAD_DIR = env.str("CSV_UPLOAD_DIR", default=str(VAR_DIR / "uploads"))
+AUDIT_ARCHIVE_DIR = env.str("AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "audit-archives"))
+_folder_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {  # beside "default" and "staticfiles" (the Production serving block)
+    **STORAGES,
+    "csv_uploads": {**_folder_storage, "OPTIONS": {"location": CSV_UPLOAD_DIR, "file_permissions_mode": 0o600}},
+    "audit_archives": {**_folder_storage, "OPTIONS": {"location": AUDIT_ARCHIVE_DIR, "file_permissions_mode": 0o600}},
+}
+# REDIS_URL set: django-q2 queues tasks in Redis instead of the database (the ORM broker). Workers also
+# publish their heartbeat there; with the ORM broker it goes to the "qcluster" cache, a table in the
+# shared database, so every web server sees every machine's cluster (profiles/selectors/health.py).
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        # Not echoed: the URL may hold Redis's password.
+        raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL (redis://HOST:6379/0).")
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = REDIS_URL
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "qcluster": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "improfile_qcluster_cache"},
+}
+Q_CLUSTER["cache"] = "qcluster"
+# --- end of Scale-out ------------------------------------------------------------------------------

@@ -57,6 +57,32 @@ def default_language():
 
 
 @pytest.fixture(autouse=True)
+def file_storages(settings, tmp_path_factory):
+    """Each test's CSV uploads and audit archives in folders of its own, through the storages the
+    code uses (settings.STORAGES), never the project's var/. Returns the two folders."""
+    folders = {"csv_uploads": tmp_path_factory.mktemp("uploads"), "audit_archives": tmp_path_factory.mktemp("archives")}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        **{name: {**settings.STORAGES[name], "OPTIONS": {**settings.STORAGES[name].get("OPTIONS", {}),
+                                                          "location": str(folder)}}
+           for name, folder in folders.items()},
+    }
+    return dataclasses.make_dataclass("Folders", ["uploads", "archives"])(
+        uploads=folders["csv_uploads"], archives=folders["audit_archives"]
+    )
+
+
+@pytest.fixture
+def no_heartbeats():
+    """Forget every django-q2 cluster heartbeat left by an earlier test's cluster (they expire after
+    3 s, but a test that starts at once would still see them), and the admin banner's cached answer."""
+    from django.core.cache import caches
+
+    caches["qcluster"].clear()
+    caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The cast's passwords need no strength in tests; PBKDF2 would cost ~0.3 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -176,6 +202,8 @@ def child_env() -> dict[str, str]:
     env = {
         **os.environ, "DATABASE_URL": test_database_url(), "IM_API_BASE": django_settings.IM.api_base,
         "AUDIT_DIGEST_DIR": str(django_settings.AUDIT_DIGEST_DIR),
+        "CSV_UPLOAD_DIR": str(django_settings.STORAGES["csv_uploads"]["OPTIONS"]["location"]),
+        "AUDIT_ARCHIVE_DIR": str(django_settings.STORAGES["audit_archives"]["OPTIONS"]["location"]),
     }
     for name in ("IM_SDKAPPID", "IM_SECRET_KEY", "IM_REGION"):
         env.pop(name, None)
@@ -287,6 +315,52 @@ def qcluster():
     yield start
     for process in started:
         kill(process)
+
+
+@pytest.fixture
+def web_server():
+    """Start a second web server (tests/web_server.py in a child process, on a free loopback
+    port) on the test database, the test emulator and the test's storages, with extra environment
+    variables; returns its base URL. It is stopped when the test ends."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    started: list[subprocess.Popen] = []
+
+    def start(**env: str) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+            [sys.executable, str(Path(__file__).with_name("web_server.py")), str(port)],
+            env={**child_env(), "LOG_LEVEL": "WARNING", **env}, cwd=django_settings.BASE_DIR,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert process.poll() is None, f"the web server stopped: {process.stderr.read()[-2000:]}"
+            try:
+                urllib.request.urlopen(url + "/admin/login/", timeout=2).close()  # noqa: S310 (loopback)
+            except urllib.error.HTTPError:
+                return True  # it answers, if not with 200
+            except OSError:
+                return False
+            return True
+
+        wait_for(answers, 30, "the second web server to answer")
+        return url
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def wait_for(condition, timeout: float, what: str) -> None:

@@ -33,11 +33,9 @@ GOOD_AND_BAD = (
 
 
 @pytest.fixture(autouse=True)
-def upload_dir(settings, tmp_path):
-    directory = tmp_path / "uploads"
-    directory.mkdir()
-    settings.CSV_UPLOAD_DIR = str(directory)
-    return directory
+def upload_dir(file_storages):
+    """The folder of the csv_uploads storage (tests/conftest.py gives each test its own)."""
+    return file_storages.uploads
 
 
 def grant(user, *codenames: str):

@@ -135,3 +135,26 @@ def test_the_login_settings_are_read_from_the_environment():
     assert shown.stdout.strip().splitlines()[-1] == "3 1:00:00 600 X-Forwarded-For 2 ['superusers', 'reviewers']", (
         shown.stderr
     )
+
+
+def settings_value(expression: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IM_", "REDIS_URL"))}
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "-c", f"from improfile_site import settings; print({expression})"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_redis_url_makes_redis_the_task_broker_and_without_it_the_database_is():
+    shown = "sorted(settings.Q_CLUSTER.items() & {('orm', 'default'), ('redis', settings.REDIS_URL)})"
+    done = settings_value(shown, {"REDIS_URL": "redis://127.0.0.1:6379/5"})
+    assert done.stdout.strip() == "[('redis', 'redis://127.0.0.1:6379/5')]", done.stderr
+    done = settings_value(shown, {})
+    assert done.stdout.strip() == "[('orm', 'default')]", done.stderr
+
+
+def test_a_redis_url_that_is_no_url_is_named_and_not_echoed():
+    done = settings_value("1", {"REDIS_URL": "secretpass@127.0.0.1:6379"})
+    assert done.returncode != 0 and "REDIS_URL must be a redis://, rediss:// or unix:// URL" in done.stderr
+    assert "secretpass" not in done.stderr

@@ -153,3 +153,14 @@ def describe(code: int) -> ErrorCodeInfo:
             Retry.NEVER,
             known=False,
         )
+
+
+# For the health check: codes that mean every call of the app fails until someone acts on the
+# configuration, the credentials or the Tencent plan (docs/tencent-im.md §6, and 40004 of §4), and
+# codes that mean Tencent's service itself failed or timed out. The rest (a bad value, an unknown
+# UserID, the rate limit, an expired UserSig renewed at once) concern one request, not the service.
+CONFIGURATION_CODES = frozenset({
+    40004, 60004, 60005, 60006, 60009, 60010, 60012, 60016, 60017, 60020, 60021,
+    70002, 70003, 70005, 70009, 70013, 70014, 70016, 70020, 70403, 72000,
+})
+SERVICE_FAILURE_CODES = frozenset({40006, 60008, 60013, 60014, 70169, 70202, 70500})

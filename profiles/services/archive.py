@@ -3,6 +3,7 @@ anchor, and checking such a file on its own."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -11,15 +12,17 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files import File
 from django.db import models, transaction
 from django.utils import timezone
 
 from .. import auditchain
 from ..models import AuditAnchor, AuditChainHead, AuditDayCount, ImRequest, ImRequestSubject
 from .audit import ChainWalker, VerifyReport, _day_count_key, _stored_rows, anchor_signature, audit_key, chain_start
+from .storages import StoredFile, archive_default_name, archive_file
 
 ARCHIVE_FORMAT = "improfile-audit-archive-v1"
 
@@ -32,6 +35,7 @@ class ArchiveResult:
     end_hash: str = ""
     file_sha256: str = ""
     left_pending: int = 0
+    location: str = ""  # where the archive is (or would have gone), for the operator
 
 
 class ArchiveError(Exception):
@@ -44,19 +48,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to the archive")
 
 
-def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: int = 2000) -> ArchiveResult:
+def audit_archive(
+    *, before: datetime, to: str | os.PathLike[str] | None = None, actor_name: str = "", batch: int = 2000
+) -> ArchiveResult:
     """Move the sealed rows created before ``before`` into a gzip JSON Lines file, then remove them.
 
-    What is archived is always a prefix of the chain (up to the first row created on or after
-    ``before``), checked as it is written, so the chain stays verifiable from the new anchor on;
-    the file holds the anchor it starts from and the one it ends at. Nothing is removed unless the
-    file was written completely. Pending rows (no answer recorded yet) are never archived.
+    ``to`` is a name in the ``audit_archives`` storage (one is made up when None) or an absolute
+    path on this machine (services/storages.py). What is archived is always a prefix of the chain
+    (up to the first row created on or after ``before``), checked as it is written, so the chain
+    stays verifiable from the new anchor on; the file holds the anchor it starts from and the one it
+    ends at. Nothing is removed unless the file was stored completely and reads back with the
+    SHA-256 that was written. Pending rows (no answer recorded yet) are never archived.
     """
-    to = Path(to)
-    if to.exists():
-        raise ArchiveError(f"{to} already exists; archives are never overwritten.")
-    if not to.parent.is_dir():
-        raise ArchiveError(f"the folder {to.parent} does not exist.")
+    target = _archive_target(os.fspath(to) if to is not None else archive_default_name(before))
     start_seq, start_hash, _anchor = chain_start()
     first_kept = (
         ImRequest.objects.filter(chain_seq__gt=start_seq, created_at__gte=before)
@@ -64,50 +68,90 @@ def audit_archive(*, before: datetime, to: Path, actor_name: str = "", batch: in
     )
     head = AuditChainHead.objects.filter(pk=1).first()
     end_seq = (first_kept - 1) if first_kept is not None else (head.seq if head else start_seq)
-    result = ArchiveResult(start_seq=start_seq, end_seq=end_seq)
+    result = ArchiveResult(start_seq=start_seq, end_seq=end_seq, location=str(target))
     result.left_pending = ImRequest.objects.filter(chain_seq__isnull=True, created_at__lt=before).count()
     if end_seq <= start_seq:
         return result
 
     walker = ChainWalker(key=audit_key(), seq=start_seq, previous=start_hash)
     digest = hashlib.sha256()
-    handle, temporary = tempfile.mkstemp(prefix=".audit-archive-", suffix=".part", dir=to.parent)
-    try:
-        with os.fdopen(handle, "wb") as raw:
-            hashing = _HashingWriter(raw, digest)
-            with gzip.GzipFile(fileobj=hashing, mode="wb", filename="", mtime=0) as archive:
-                def write(record: Mapping[str, Any]) -> None:
-                    archive.write(json.dumps(record, ensure_ascii=False, default=_json_default).encode() + b"\n")
+    # Written here first (a temporary file, gone when closed), then handed to the storage whole.
+    with tempfile.TemporaryFile(prefix="audit-archive-") as spool:
+        hashing = _HashingWriter(spool, digest)
+        with gzip.GzipFile(fileobj=hashing, mode="wb", filename="", mtime=0) as archive:
+            def write(record: Mapping[str, Any]) -> None:
+                archive.write(json.dumps(record, ensure_ascii=False, default=_json_default).encode() + b"\n")
 
-                write({
-                    "format": ARCHIVE_FORMAT, "chain_format": auditchain.FORMAT, "created_at": timezone.now(),
-                    "before": before, "start": {"seq": start_seq, "hash": start_hash},
-                })
-                for values in _stored_rows(start_seq, end_seq, batch):
-                    if not walker.feed(values):
-                        raise ArchiveError(f"the chain is broken, nothing was archived: {walker.problem.message}")
-                    write(values)
-                if walker.seq != end_seq:
-                    raise ArchiveError(
-                        f"the chain stops at #{walker.seq} before #{end_seq}: rows are missing, nothing was archived."
-                    )
-                write({"end": {"seq": walker.seq, "hash": walker.previous}, "rows": walker.checked})
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(temporary, to)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+            write({
+                "format": ARCHIVE_FORMAT, "chain_format": auditchain.FORMAT, "created_at": timezone.now(),
+                "before": before, "start": {"seq": start_seq, "hash": start_hash},
+            })
+            for values in _stored_rows(start_seq, end_seq, batch):
+                if not walker.feed(values):
+                    raise ArchiveError(f"the chain is broken, nothing was archived: {walker.problem.message}")
+                write(values)
+            if walker.seq != end_seq:
+                raise ArchiveError(
+                    f"the chain stops at #{walker.seq} before #{end_seq}: rows are missing, nothing was archived."
+                )
+            write({"end": {"seq": walker.seq, "hash": walker.previous}, "rows": walker.checked})
+        target = _store(target, spool, digest.hexdigest())
     result.rows, result.end_hash, result.file_sha256 = walker.checked, walker.previous, digest.hexdigest()
+    result.location = str(target)
     with transaction.atomic():
         anchor = AuditAnchor(
-            seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=str(to),
+            seq=walker.seq, hash=walker.previous, before=before, rows=walker.checked, file_name=target.reference,
             file_sha256=result.file_sha256, created_by=actor_name,
         )
         anchor.signature = anchor_signature(audit_key(), anchor)
         anchor.save()
     _remove_archived(end_seq, batch)
     return result
+
+
+def _archive_target(reference: str) -> StoredFile:
+    """Where the archive goes, refused before anything is read when it cannot be written there."""
+    try:
+        target = archive_file(reference)
+    except SuspiciousFileOperation as exc:
+        raise ArchiveError(f"{reference} is not a file name the archive storage accepts: {exc}.") from None
+    if target.exists():
+        raise ArchiveError(f"{target} already exists; archives are never overwritten.")
+    if os.path.isabs(target.reference) and not os.path.isdir(os.path.dirname(target.reference)):
+        # A local path names its folder on purpose: a typo must not create a new tree of folders.
+        raise ArchiveError(f"cannot write {target}: the folder {os.path.dirname(target.reference)} does not exist.")
+    return target
+
+
+def _store(target: StoredFile, spool: IO[bytes], sha256: str) -> StoredFile:
+    """Save the written archive into its storage and read it back; on any failure remove what was
+    stored and raise ArchiveError, before a single row is removed."""
+    try:
+        saved = target.storage.save(target.name, File(spool, name=target.name))
+    except OSError as exc:
+        _discard(target)
+        raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}; nothing was archived.") from None
+    stored = StoredFile(
+        storage=target.storage, name=saved,
+        reference=os.path.join(os.path.dirname(target.reference), saved) if os.path.isabs(target.reference)
+        else saved,
+    )
+    try:
+        matches = stored.sha256() == sha256
+    except OSError as exc:
+        matches, reason = False, f"it cannot be read back ({exc.strerror or exc})"
+    else:
+        reason = "what was read back differs from what was written"
+    if not matches:
+        _discard(stored)
+        raise ArchiveError(f"the archive {stored} was not stored intact: {reason}; nothing was archived.")
+    return stored
+
+
+def _discard(target: StoredFile) -> None:
+    with contextlib.suppress(OSError):
+        if target.exists():
+            target.storage.delete(target.name)
 
 
 class _HashingWriter:
@@ -151,11 +195,21 @@ def _remove_archived(end_seq: int, batch: int) -> None:
             base.filter(pk__in=ids)._raw_delete(base.db)
 
 
-def read_archive(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of an archive file: the header, each row, the end."""
+def _stored(archive: StoredFile | str | os.PathLike[str]) -> StoredFile:
+    if isinstance(archive, StoredFile):
+        return archive
     try:
-        with gzip.open(path, "rb") as archive:
-            for number, line in enumerate(archive, start=1):
+        return archive_file(os.fspath(archive))
+    except SuspiciousFileOperation as exc:
+        raise ArchiveError(f"{os.fspath(archive)} is not a file name the archive storage accepts: {exc}.") from None
+
+
+def read_archive(archive: StoredFile | str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The records of an archive file (a path, a name in the archive storage): the header, each row, the end."""
+    path = _stored(archive)
+    try:
+        with path.storage.open(path.name, "rb") as stream, gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:
+            for number, line in enumerate(unzipped, start=1):
                 try:
                     yield json.loads(line)
                 except ValueError as exc:
@@ -164,10 +218,11 @@ def read_archive(path: Path) -> Iterator[dict[str, Any]]:
         raise ArchiveError(f"{path}: not a readable gzip archive ({exc})") from None
 
 
-def archive_verify(path: Path) -> VerifyReport:
+def archive_verify(archive: StoredFile | str | os.PathLike[str]) -> VerifyReport:
     """Check an archive file on its own: its rows chain from its start anchor to its end."""
     from django.utils.dateparse import parse_datetime
 
+    path = _stored(archive)
     records = read_archive(path)
     header = next(records, None)
     if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:

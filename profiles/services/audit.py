@@ -3,16 +3,15 @@ and archiving old rows behind an anchor (profiles.auditchain has the hash format
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
@@ -27,6 +26,7 @@ from ..models import (
 )
 from .db import AUTOCOMMIT_DB
 from .digests import audit_digest_if_due, digest_problem
+from .storages import archive_file
 
 logger = logging.getLogger(__name__)
 _JSON_FIELDS = ("request_body", "response_body", "changes")
@@ -374,15 +374,11 @@ def _anchor_problem(key: bytes, anchor: AuditAnchor, head: AuditChainHead | None
             return f"the archive anchor at #{anchor.seq} does not carry a valid signature: it was forged or altered"
     elif head is not None and head.signature:
         return f"the archive anchor at #{anchor.seq} is not signed though the chain is keyed: it was added by hand"
-    path = Path(anchor.file_name)
-    if path.is_file() and _file_sha256(path) != anchor.file_sha256:
-        return f"the archive file {path} no longer matches the SHA-256 its anchor at #{anchor.seq} recorded"
+    try:
+        archive = archive_file(anchor.file_name)
+        changed = archive.exists() and archive.sha256() != anchor.file_sha256
+    except (SuspiciousFileOperation, OSError):
+        changed = False  # no file to check here (elsewhere, unreadable, or a name no storage takes)
+    if changed:
+        return f"the archive file {archive} no longer matches the SHA-256 its anchor at #{anchor.seq} recorded"
     return None
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

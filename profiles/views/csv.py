@@ -7,11 +7,11 @@ Plain functions taking the ModelAdmin, so ProfileAdmin wires them with ``csv_adm
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
-import time
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -29,13 +29,15 @@ from django.utils.translation import gettext
 from .. import csvio, uploads
 from ..models import BulkJob, Profile
 from ..services.jobs import job_create
+from ..services.storages import csv_upload_storage, stale_files
 from ..services.validation import custom_tag_definitions
 from .common import admin_path, page_context
 
 IMPORT_URL_NAME = "profiles_profile_import_csv"
 EXPORT_URL_NAME = "profiles_profile_export_csv"
 BAD_ROWS_URL_NAME = "profiles_profile_import_csv_bad_rows"
-# An upload the user never confirmed is deleted after this long (checked at each new upload).
+# An upload the user never confirmed is deleted after this long (checked at each new upload). Uploads
+# live in the ``csv_uploads`` storage (settings.STORAGES), which every web server shares.
 UPLOAD_MAX_AGE_SECONDS = 24 * 3600
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _SESSION_PREFIX = "improfile_csv_upload_"
@@ -68,25 +70,20 @@ class CsvUploadForm(forms.Form):
         return cleaned
 
 
-def upload_dir() -> Path:
-    configured = getattr(settings, "CSV_UPLOAD_DIR", None)
-    directory = Path(configured) if configured else Path(settings.VAR_DIR) / "uploads"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def _upload_path(token: str) -> Path:
+def _upload_name(token: str) -> str:
+    """The upload's name in the ``csv_uploads`` storage; the token comes from the browser, so it is
+    checked before it names anything."""
     if not _TOKEN_RE.fullmatch(token):
         raise PermissionDenied
-    return upload_dir() / f"{token}.csv"
+    return f"{token}.csv"
 
 
 def _remove_stale_uploads() -> None:
-    cutoff = time.time() - UPLOAD_MAX_AGE_SECONDS
-    for stale in upload_dir().glob("*.csv"):
-        with contextlib.suppress(FileNotFoundError):  # another request removed it first
-            if stale.stat().st_mtime < cutoff:
-                stale.unlink()
+    storage = csv_upload_storage()
+    cutoff = timezone.now() - timedelta(seconds=UPLOAD_MAX_AGE_SECONDS)
+    for name in stale_files(storage, older_than=cutoff, suffix=".csv"):
+        with contextlib.suppress(FileNotFoundError):  # another server removed it first
+            storage.delete(name)
 
 
 def _can_import(request: HttpRequest) -> bool:
@@ -118,20 +115,19 @@ def csv_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
 
 
 def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -> HttpResponse:
+    """Keep the upload in the shared storage (the confirm may reach another web server) and check it."""
     _remove_stale_uploads()
+    storage = csv_upload_storage()
     token = secrets.token_urlsafe(24)
-    target = _upload_path(token)
-    with target.open("wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    with target.open("rb") as stream:
-        check = csvio.csv_check(stream)
+    stored = storage.save(_upload_name(token), upload)
+    with storage.open(stored, "rb") as stream:
+        check = csvio.csv_check(csvio.binary_lines(stream))
     if check.ok and (check.good or check.bad):
         # The session ties the token to this user; the file name shown is the one uploaded. A file
         # with bad rows is kept too, so they can be downloaded (until confirmed, cancelled or stale).
-        request.session[_SESSION_PREFIX + token] = {"name": upload.name, "good": check.good}
+        request.session[_SESSION_PREFIX + token] = {"name": upload.name, "good": check.good, "stored": stored}
     else:
-        target.unlink(missing_ok=True)
+        storage.delete(stored)
         token = ""
     return TemplateResponse(
         request, "admin/profiles/profile/csv_preview.html",
@@ -141,10 +137,14 @@ def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -
 
 
 def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) -> HttpResponse:
-    target = _upload_path(token)
+    """Start the job from the stored upload. Its good rows become the job's items here, in the
+    database, so the workers never need the file."""
+    _upload_name(token)
     upload = request.session.pop(_SESSION_PREFIX + token, None)
     import_url = reverse(f"admin:{IMPORT_URL_NAME}")
-    if upload is None or not target.exists():
+    storage = csv_upload_storage()
+    stored = upload.get("stored", _upload_name(token)) if upload else None
+    if upload is None or not storage.exists(stored):
         # Without the session entry the file may be another user's: leave it to the stale clean-up.
         model_admin.message_user(
             request, "That upload is no longer available (already used, cancelled or expired); upload the file again.",
@@ -156,16 +156,17 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) ->
             model_admin.message_user(request, f"Import of {upload['name']} cancelled; nothing was sent.")
             return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
         try:
-            with target.open("rb") as stream:
+            with storage.open(stored, "rb") as stream:
                 job = job_create(
                     actor=request.user, source=BulkJob.Source.CSV, source_name=upload["name"],
-                    rows=csvio.csv_job_rows(stream, definitions=custom_tag_definitions()),
+                    rows=csvio.csv_job_rows(csvio.binary_lines(stream), definitions=custom_tag_definitions()),
                 )
         except csvio.CsvFormatError as exc:
             model_admin.message_user(request, f"{upload['name']} cannot be imported: {exc}", messages.ERROR)
             return HttpResponseRedirect(import_url)
     finally:
-        target.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            storage.delete(stored)
     message = f"Started job #{job.pk} with {job.total} rows of {upload['name']}."
     if job.total != upload["good"]:
         # Custom tag definitions changed between the check and the confirmation.
@@ -206,8 +207,9 @@ def csv_bad_rows_view(model_admin: admin.ModelAdmin, request: HttpRequest, token
     if not _can_import(request):
         raise PermissionDenied
     upload = request.session.get(_SESSION_PREFIX + token)
-    target = _upload_path(token)
-    if upload is None or not target.exists():
+    storage = csv_upload_storage()
+    stored = upload.get("stored", _upload_name(token)) if upload else None
+    if upload is None or not storage.exists(stored):
         # Without the session entry the file may be another user's.
         model_admin.message_user(request, gettext(
             "That upload is no longer available (already used, cancelled or expired); upload the file again."
@@ -215,8 +217,9 @@ def csv_bad_rows_view(model_admin: admin.ModelAdmin, request: HttpRequest, token
         return HttpResponseRedirect(reverse(f"admin:{IMPORT_URL_NAME}"))
     definitions = custom_tag_definitions()
     try:
-        with target.open("rb") as stream:
-            next(csvio.csv_bad_rows_lines(stream, definitions=definitions))  # a file that cannot be read fails here
+        with storage.open(stored, "rb") as stream:
+            # A file that cannot be read fails here, before the response starts.
+            next(csvio.csv_bad_rows_lines(csvio.binary_lines(stream), definitions=definitions))
     except csvio.CsvFormatError as exc:
         model_admin.message_user(request, gettext("%(name)s cannot be read: %(problem)s") % {
             "name": upload["name"], "problem": exc,
@@ -224,12 +227,12 @@ def csv_bad_rows_view(model_admin: admin.ModelAdmin, request: HttpRequest, token
         return HttpResponseRedirect(reverse(f"admin:{IMPORT_URL_NAME}"))
 
     def content() -> Iterator[bytes]:
-        with target.open("rb") as stream:
-            for line in csvio.csv_bad_rows_lines(stream, definitions=definitions):
+        with storage.open(stored, "rb") as stream:
+            for line in csvio.csv_bad_rows_lines(csvio.binary_lines(stream), definitions=definitions):
                 yield line.encode("utf-8")
 
     response = StreamingHttpResponse(content(), content_type="text/csv; charset=utf-8")
-    name = Path(upload["name"]).stem or "upload"
+    name = os.path.splitext(upload["name"])[0] or "upload"  # the name the browser sent, not a path here
     response["Content-Disposition"] = f'attachment; filename="{_safe_file_name(name)}-bad-rows.csv"'
     return response
 

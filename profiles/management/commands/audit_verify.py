@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from profiles.services.archive import ArchiveError, archive_verify
 from profiles.services.audit import VerifyReport, audit_verify
+from profiles.services.storages import archive_file
 
 
 class Command(BaseCommand):
@@ -18,15 +18,24 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--archive", metavar="FILE", help="Check this archive file instead of the database.")
+        parser.add_argument(
+            "--archive", metavar="NAME",
+            help="Check this archive instead of the database: a name in the audit archive storage "
+            "or an absolute path.",
+        )
         parser.add_argument("--batch", type=int, default=2000, help="Rows read per query (default 2000).")
 
     def handle(self, *args, archive: str | None, batch: int, **options):
         if batch < 1:
             raise CommandError("--batch must be at least 1.")
         if archive:
-            path = Path(archive)
-            if not path.is_file():
+            try:
+                path = archive_file(archive)
+            except SuspiciousFileOperation as exc:
+                raise CommandError(
+                    f"--archive {archive}: not a file name the archive storage accepts ({exc})."
+                ) from None
+            if not path.exists():
                 raise CommandError(f"No archive file at {path}.")
             try:
                 report = archive_verify(path)
