@@ -23,8 +23,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
-from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from .. import csvio, uploads
 from ..models import BulkJob, Profile
@@ -45,16 +45,21 @@ _SESSION_PREFIX = "improfile_csv_upload_"
 
 class CsvUploadForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text="UTF-8. A header row with UserID and tag names (Tag_Profile_IM_Nick or nick, ...); "
-        "one user per row; an empty cell leaves that tag alone.",
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            "UTF-8. A header row with UserID and tag names (Tag_Profile_IM_Nick or nick, ...); one user per row; "
+            "an empty cell leaves that tag alone."
+        ),
     )
 
     def __init__(self, *args: Any, refusal: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Why the upload was stopped before it was read (profiles.uploads); the file field's error.
         self.refusal = refusal
-        self.fields["file"].help_text += f" At most {settings.UPLOAD_MAX_MB:g} MB."
+        self.fields["file"].help_text = " ".join([
+            str(self.fields["file"].help_text),
+            gettext("At most %(limit)s MB.") % {"limit": f"{settings.UPLOAD_MAX_MB:g}"},
+        ])
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -109,7 +114,7 @@ def csv_import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
             return _preview(model_admin, request, form.cleaned_data["file"])
     return TemplateResponse(
         request, "admin/profiles/profile/csv_import.html",
-        page_context(model_admin, request, "Import profiles from CSV", form=form,
+        page_context(model_admin, request, gettext("Import profiles from CSV"), form=form,
                  max_bad_rows=csvio.MAX_BAD_ROWS_SHOWN),
     )
 
@@ -131,8 +136,8 @@ def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -
         token = ""
     return TemplateResponse(
         request, "admin/profiles/profile/csv_preview.html",
-        page_context(model_admin, request, f"Check of {upload.name}", check=check, token=token,
-                 file_name=upload.name, columns=check.column_labels),
+        page_context(model_admin, request, gettext("Check of %(name)s") % {"name": upload.name}, check=check,
+                     token=token, file_name=upload.name, columns=check.column_labels),
     )
 
 
@@ -146,14 +151,15 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) ->
     stored = upload.get("stored", _upload_name(token)) if upload else None
     if upload is None or not storage.exists(stored):
         # Without the session entry the file may be another user's: leave it to the stale clean-up.
-        model_admin.message_user(
-            request, "That upload is no longer available (already used, cancelled or expired); upload the file again.",
-            messages.ERROR,
-        )
+        model_admin.message_user(request, gettext(
+            "That upload is no longer available (already used, cancelled or expired); upload the file again."
+        ), messages.ERROR)
         return HttpResponseRedirect(import_url)
     try:
         if "cancel" in request.POST or not upload["good"]:
-            model_admin.message_user(request, f"Import of {upload['name']} cancelled; nothing was sent.")
+            model_admin.message_user(request, gettext("Import of %(name)s cancelled; nothing was sent.") % {
+                "name": upload["name"],
+            })
             return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
         try:
             with storage.open(stored, "rb") as stream:
@@ -162,15 +168,22 @@ def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) ->
                     rows=csvio.csv_job_rows(csvio.binary_lines(stream), definitions=custom_tag_definitions()),
                 )
         except csvio.CsvFormatError as exc:
-            model_admin.message_user(request, f"{upload['name']} cannot be imported: {exc}", messages.ERROR)
+            model_admin.message_user(request, gettext("%(name)s cannot be imported: %(problem)s") % {
+                "name": upload["name"], "problem": exc,
+            }, messages.ERROR)
             return HttpResponseRedirect(import_url)
     finally:
         with contextlib.suppress(FileNotFoundError):
             storage.delete(stored)
-    message = f"Started job #{job.pk} with {job.total} rows of {upload['name']}."
+    message = ngettext(
+        "Started job #%(pk)s with %(count)s row of %(name)s.", "Started job #%(pk)s with %(count)s rows of %(name)s.",
+        job.total,
+    ) % {"pk": job.pk, "count": job.total, "name": upload["name"]}
     if job.total != upload["good"]:
         # Custom tag definitions changed between the check and the confirmation.
-        message += f" The check found {upload['good']} good rows; the definitions changed since."
+        message += " " + gettext("The check found %(count)s good rows; the definitions changed since.") % {
+            "count": upload["good"],
+        }
     model_admin.message_user(request, message, messages.SUCCESS if job.total == upload["good"] else messages.WARNING)
     return HttpResponseRedirect(reverse("admin:profiles_bulkjob_change", args=[job.pk]))
 
@@ -189,12 +202,14 @@ def csv_export_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
     try:
         queryset = model_admin.get_changelist_instance(request).get_queryset(request)
     except IncorrectLookupParameters:
-        model_admin.message_user(request, "Those filters are not valid; nothing was exported.", messages.ERROR)
+        model_admin.message_user(
+            request, gettext("Those filters are not valid; nothing was exported."), messages.ERROR
+        )
         return HttpResponseRedirect(reverse("admin:profiles_profile_changelist"))
     return _export_response(queryset)
 
 
-@admin.action(description="Export selected to CSV", permissions=["view"])
+@admin.action(description=gettext_lazy("Export selected to CSV"), permissions=["view"])
 def export_selected_csv(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Profile]):
     if not request.user.has_perm("profiles.view_profile"):
         raise PermissionDenied
@@ -226,8 +241,11 @@ def csv_bad_rows_view(model_admin: admin.ModelAdmin, request: HttpRequest, token
         }, messages.ERROR)
         return HttpResponseRedirect(reverse(f"admin:{IMPORT_URL_NAME}"))
 
+    # The rows are made while the response streams, after this view returned: in the request's language.
+    language = translation.get_language()
+
     def content() -> Iterator[bytes]:
-        with storage.open(stored, "rb") as stream:
+        with storage.open(stored, "rb") as stream, translation.override(language):
             for line in csvio.csv_bad_rows_lines(csvio.binary_lines(stream), definitions=definitions):
                 yield line.encode("utf-8")
 

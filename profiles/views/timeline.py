@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from .. import selectors
+from ..errortext import recorded_text
 from ..im import tags as catalogue
 from ..models import Profile
 
@@ -37,7 +38,9 @@ def user_timeline(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
     try:
         catalogue.validate_user_id(user_id)  # docs/tencent-im.md §5
     except ValueError as exc:
-        model_admin.message_user(request, f"No timeline for {user_id[:40]!r}: {exc}", messages.ERROR)
+        model_admin.message_user(request, gettext("No timeline for %(user_id)s: %(why)s") % {
+            "user_id": repr(user_id[:40]), "why": recorded_text(str(exc)),
+        }, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_imrequest_changelist"))
     return _render(model_admin, request, selectors.user_timeline(viewer=request.user, user_id=user_id))
 
