@@ -194,7 +194,10 @@ class CommandFilter(CatalogueListFilter):
 class ActorFilter(admin.RelatedFieldListFilter):
     """The staff, read from the users table: RelatedOnlyFieldListFilter finds the actors with a
     SELECT DISTINCT over every audit row. Someone who sees only their own rows is offered only
-    themselves. The URL is the same (``actor__id__exact``), so any user id still filters."""
+    themselves. The URL is the same (``actor__id__exact``), so any user id still filters. Folded
+    away until it filters: one line per staff member would make the sidebar longer than the page."""
+
+    template = "admin/profiles/imrequest/collapsed_filter.html"
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, str]]:
         staff = get_user_model().objects.filter(is_staff=True)
