@@ -126,8 +126,8 @@ def rows_for_user_id_prefix(rows: QuerySet[ImRequest], prefix: str) -> QuerySet[
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         return rows.filter(user_id__gte=prefix, user_id__lt=upper)
     # PostgreSQL's LIKE is case-sensitive, and the index's pattern operator class serves it whatever
-    # the database's collation; a range there would follow the collation, where "user-1" can sort
-    # after "user.", and lose rows.
+    # the database's collation; a range there would follow the collation, which need not be code-point
+    # order (ICU's en-US sorts "U_1x" between "u_1" and "u_2").
     return rows.filter(user_id__startswith=prefix)
 
 
