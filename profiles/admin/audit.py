@@ -137,6 +137,7 @@ class ImRequestAdmin(ReadOnlyAdmin):
     def user_id_cell(self, obj: ImRequest) -> str:
         return cells.user_id(obj)
 
+    @admin.display(description=_("What"))
     def what(self, obj: ImRequest) -> str:  # replaced per page by get_list_display
         return cells.what(obj, custom_labels())
 
