@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0015_external_changes_chain'),
+        ('profiles', '0017_reviewers_see_logins'),
     ]
 
     operations = [
