@@ -160,7 +160,9 @@ def stock_admin_urls():
         list_per_page = 100
 
     site.register(ImRequest, StockImRequestAdmin)
-    return [path("admin/", admin.site.urls), path("stock/", site.urls)]
+    from improfile_site.urls import urlpatterns as project  # the admin, and the language switch its header posts to
+
+    return [*project, path("stock/", site.urls)]
 
 
 urlpatterns: list = []
