@@ -117,3 +117,16 @@ def test_the_paginator_counts_exactly_when_the_rows_end_before_its_limit():
     exact = CappedCountPaginator(ImRequest.objects.order_by("-created_at", "-id"), 10, current_page=2, look_ahead=1)
     assert (exact.count, exact.count_is_capped, exact.num_pages) == (30, False, 3)
     assert list(exact.get_elided_page_range(2)) == [1, 2, 3]
+
+
+def test_a_page_sorts_the_ids_of_the_rows_not_the_rows_with_their_bodies(client, cast):
+    rows = make_rows(250, error_code=40005, action_status="FAIL")
+    client.force_login(cast.auditor)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST_URL, {"error_code": "4xxxx", "p": "2"})
+    assert [row.pk for row in response.context["cl"].result_list] == [row.pk for row in rows[50:150]][::-1]
+    audit = [q["sql"].upper() for q in queries.captured_queries if "PROFILES_IMREQUEST" in q["sql"].upper()]
+    paged = [sql for sql in audit if "LIMIT" in sql and "COUNT(" not in sql]
+    assert paged and not any("REQUEST_BODY" in sql for sql in paged), paged
+    # Counting (up to the cap) needs no order, so no sort either.
+    assert not any("ORDER BY" in sql for sql in audit if "COUNT(" in sql), audit

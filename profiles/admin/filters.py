@@ -81,7 +81,6 @@ class ErrorCodeFilter(CatalogueListFilter):
     parameter_name = "error_code"
     template = "admin/profiles/imrequest/error_code_filter.html"
     empty_label = _("No code (transport error or no answer)")
-    other_value = "other"
 
     def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         self.present = selectors.error_codes_present(request.user)
@@ -89,12 +88,10 @@ class ErrorCodeFilter(CatalogueListFilter):
 
     def known_choices(self) -> list[tuple[str, str]]:
         codes = [(str(code), self.describe_unknown(str(code))) for code in self.present]
+        # A code outside the families is listed among the codes present: an "any other code" choice
+        # would be ranges either side of the families, which no index serves in the list's order.
         families = [(value, str(label)) for value, label, _codes in ERROR_CODE_FAMILIES]
-        other = [(self.other_value, gettext("Any other code"))] if self._other_codes() else []
-        return [*codes, ("0", gettext("0 — OK (accepted)")), *families, *other]
-
-    def _other_codes(self) -> list[int]:
-        return [code for code in self.present if not any(code in codes for *_family, codes in ERROR_CODE_FAMILIES)]
+        return [*codes, ("0", gettext("0 — OK (accepted)")), *families]
 
     def describe_unknown(self, value: str) -> str:
         return f"{value} — {describe(int(value)).meaning}" if _is_int(value) else value
@@ -118,9 +115,6 @@ class ErrorCodeFilter(CatalogueListFilter):
         for family, _label, codes in ERROR_CODE_FAMILIES:
             if value == family:  # a range on the (error_code, created_at) index
                 return queryset.filter(error_code__gte=codes.start, error_code__lt=codes.stop)
-        if value == self.other_value:
-            # The codes the trail holds outside the families, listed: no range the index cannot serve.
-            return queryset.filter(error_code__in=self._other_codes())
         return super().queryset(request, queryset)
 
     def filter_value(self, value: str) -> Any:
