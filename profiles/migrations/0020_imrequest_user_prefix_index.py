@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0017_reviewers_see_logins'),
+        ('profiles', '0019_self_signature_help'),
     ]
 
     operations = [
