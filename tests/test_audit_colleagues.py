@@ -49,7 +49,7 @@ def test_an_editor_sees_a_colleagues_change_on_the_users_timeline_without_a_way_
     assert set(entries) == {work["mine"].pk, work["theirs"].pk}  # the colleague's read is not a change
     assert entries[work["mine"].pk].may_open and not entries[work["theirs"].pk].may_open
     page = response.content.decode()
-    assert "Nickname: old nick → by colleague" in page and "colleague" in page
+    assert '<span title="Tag_Profile_IM_Nick">Nickname</span>: old nick → by colleague' in page
     assert "a colleague's request: read-only" in page
     assert row_url(work["mine"]) in page
     assert row_url(work["theirs"]) not in page

@@ -94,8 +94,8 @@ def test_the_row_page_shows_each_change_in_plain_words_with_the_wire_names_as_sm
     page = client.get(reverse("admin:profiles_imrequest_change", args=[trail[0].pk])).content.decode()
     assert (
         '<tr><td>Gender <span class="wire">Tag_Profile_IM_Gender</span></td>'
-        '<td>Unknown <span class="wire">&quot;Gender_Type_Unknown&quot;</span></td>'
-        '<td>Female <span class="wire">&quot;Gender_Type_Female&quot;</span></td></tr>'
+        '<td>Unknown <span class="wire">Gender_Type_Unknown</span></td>'
+        '<td>Female <span class="wire">Gender_Type_Female</span></td></tr>'
     ) in page
     assert '<td>Nickname <span class="wire">Tag_Profile_IM_Nick</span></td><td>old nick</td><td>ok</td>' in page
     assert f'Profile change <span class="wire">{SET}</span>' in page
