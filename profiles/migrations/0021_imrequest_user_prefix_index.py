@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0019_self_signature_help'),
+        ('profiles', '0020_qcluster_cache_table'),
     ]
 
     operations = [
