@@ -339,9 +339,6 @@ class ExternalChangeAdmin(ReadOnlyAdmin):
               "changes_table", "body_json"]
     readonly_fields = fields
 
-    class Media:
-        css = {"all": ["profiles/plainwords.css"]}
-
     @admin.display(description=_("Tags"))
     def tags(self, obj: ExternalChange) -> str:
         return plain_tag_names(obj.tag_names)
