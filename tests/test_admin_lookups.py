@@ -131,7 +131,7 @@ def test_every_link_the_app_generates_uses_only_offered_lookups_and_works(root, 
             found = [link for page in level for link in links_on(root.get(page).content.decode(), page)]
             to_visit += found
             level = list(dict.fromkeys(link for link in found if "__year=" in link and link not in level))[:2]
-    # The app's own pages that link into the lists: the dashboard (?error_code=), the timeline (?q=),
+    # The app's own pages that link into the lists: the dashboard (?error_code=), the timeline (?user_id=),
     # the audit exports' filters, an audit row, and the lists' export links with filters.
     audit_list = reverse("admin:profiles_imrequest_changelist")
     row = ImRequest.objects.filter(error_code=40005).first()
@@ -145,7 +145,7 @@ def test_every_link_the_app_generates_uses_only_offered_lookups_and_works(root, 
     ]:
         to_visit += links_on(root.get(page_url).content.decode(), page_url)
     assert any("?error_code=40005" in link for link in to_visit)  # the dashboard's
-    assert any("?q=u_1" in link for link in to_visit)  # the timeline's
+    assert any("?user_id=u_1" in link for link in to_visit)  # the timeline's: exactly that UserID
     assert any(link.startswith(f"{audit_list}?error_code=40005&action_status=FAIL") for link in to_visit)
     assert any("received_at__day=" in link for link in to_visit)  # the date hierarchy to its last level
 

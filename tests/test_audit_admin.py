@@ -78,7 +78,9 @@ def test_the_detail_page_shows_bodies_and_before_after(client, cast, trail):
     row = trail[ImRequest.State.OK]
     page = client.get(reverse("admin:profiles_imrequest_change", args=[row.pk])).content.decode()
     assert "From_Account" in page and "ProfileItem" in page
-    assert "&quot;old nick&quot;" in page and "&quot;ok&quot;" in page
+    # The change in plain words ("Nickname | old nick | ok"), the wire tag as small print.
+    assert '<td>Nickname <span class="wire">Tag_Profile_IM_Nick</span></td><td>old nick</td><td>ok</td>' in page
+    assert "&quot;ok&quot;" in page  # the request body, as sent
     assert "ActionStatus" in page
     assert str(row.random) in page
 

@@ -77,7 +77,7 @@ def test_the_timeline_lists_requests_and_outside_changes_newest_first(client, ca
     assert "typed in the app" in response.content.decode()
 
 
-def test_an_editor_sees_only_their_own_requests_on_a_timeline(client, cast, emulator, edited, django_user_model):
+def test_an_editor_does_not_see_colleagues_reads_on_a_timeline(client, cast, emulator, edited, django_user_model):
     services.profile_pull(user_ids=["u_1"], actor=cast.root, source="command")
     client.force_login(cast.editor)
     entries = client.get(timeline_url("u_1")).context["entries"]

@@ -34,16 +34,16 @@ def test_an_editor_changes_a_nick_and_finds_it_in_the_audit_trail(emulator, cast
     # The save made two requests: the conflict check's portrait_get, then the portrait_set.
     rows = page.locator("#result_list tbody tr").filter(has_text="u_8812")
     expect(rows).to_have_count(2)
-    row = rows.filter(has_text="profile/portrait_set")
+    row = rows.filter(has_text="Profile change")
     expect(row).to_have_count(1)
-    expect(row.locator("td.field-command")).to_have_text("profile/portrait_set")
-    expect(row.locator("td.field-error_code_with_meaning")).to_have_text("0")
-    expect(row.locator("td.field-actor_username")).to_have_text("editor")
+    expect(row.locator("td.field-what")).to_have_text("Profile change: Nickname")
+    expect(row.locator("td.field-outcome")).to_have_text("OK 0")
+    expect(row.locator("td.field-who .audit-line")).to_have_text("editor")
 
     row.locator("th a, td a").first.click()
     changes = page.locator(".field-changes_table tbody tr")
     expect(changes).to_have_count(1)
-    expect(changes.locator("td")).to_have_text(["Tag_Profile_IM_Nick", '"old nick"', '"Nouveau pseudo"'])
+    expect(changes.locator("td")).to_have_text(["Nickname Tag_Profile_IM_Nick", "old nick", "Nouveau pseudo"])
 
 
 def test_a_refused_nick_comes_back_as_a_form_error_with_the_input_kept(emulator, cast, remote_user, page):

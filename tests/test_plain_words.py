@@ -138,7 +138,7 @@ def test_external_changes_are_listed_and_shown_by_label_with_the_wire_name_as_sm
         "Tag Before After Gender Tag_Profile_IM_Gender Unknown Gender_Type_Unknown Female Gender_Type_Female"
     )
     assert '<span class="wire">Tag_Profile_IM_Gender</span>' in table
-    assert "profiles/plainwords.css" in page
+    assert "profiles/improfile.css" in page  # where .wire is styled
 
 
 def test_the_profile_list_and_form_show_the_labels_in_chinese_to_a_chinese_browser(editor_client, remote_user,

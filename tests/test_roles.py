@@ -88,9 +88,9 @@ CHECKS = [
     Check("audit list", "GET", reverse("admin:profiles_imrequest_changelist"), 200, 200, 403, 200),
     Check("own audit row", "GET", audit_row("change"),
           200, 200, 403, 200),
-    # Django's admin answers an object outside the viewer's queryset with a redirect and "does not exist".
+    # A row outside the viewer's queryset: "you do not have permission" (403), not "does not exist".
     Check("someone else's audit row", "GET",
-          audit_row("change", "other_row"), 302, 200, 403, 200),
+          audit_row("change", "other_row"), 403, 200, 403, 200),
     Check("audit timeline", "GET", f"{reverse('admin:profiles_imrequest_timeline')}?user_id=u_1",
           200, 200, 403, 200),
     Check("audit dashboard", "GET", reverse("admin:profiles_imrequest_dashboard"), 403, 200, 403, 200),

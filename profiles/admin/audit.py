@@ -9,49 +9,54 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .. import services
 from ..im.errors import describe
+from ..im.tags import validate_user_id
+from ..labels import custom_labels
 from ..models import AuditAnchor, AuditExport, ExternalChange, ImRequest, Profile
 from ..paginators import CappedCountPaginator
-from ..selectors import audit_rows_visible_to
+from ..selectors import audit_rows_visible_to, rows_for_user_id_prefix
+from ..timefmt import exact_time_html
 from ..views import audit, timeline
-from ..views.common import admin_path
-from .common import ReadOnlyAdmin, changes_table, plain_changes_table, plain_tag_names, pretty_json, short_tag_names
-from .filters import ActionStatusFilter, ActorFilter, CommandFilter, ErrorCodeFilter
+from ..views.common import admin_path, page_context
+from . import audit_cells as cells
+from .common import ReadOnlyAdmin, plain_changes_table, plain_tag_names, pretty_json
+from .filters import ActionStatusFilter, ActorFilter, CommandFilter, ErrorCodeFilter, OutcomeFilter, UserIDFilter
 
 
 @admin.register(ImRequest)
 class ImRequestAdmin(ReadOnlyAdmin):
     """The audit trail: visible to whoever may view it, editable by nobody (superusers included)."""
 
-    list_display = [
-        "created_at", "actor_username", "source", "user_id", "command", "tags", "action_status",
-        "error_code_with_meaning", "latency",
-    ]
+    # Six columns that fit beside the filters at 1440 px (auditlist.css fixes their widths and cuts
+    # long text with an ellipsis, the whole of it in a title); the row's page has everything.
+    list_display = ["when", "who", "user_id_cell", "what", "outcome", "latency"]
     # Every filter's choices cost no query over the audit table, and there is no date_hierarchy: its
     # links are a SELECT DISTINCT over every row's date (seconds on a million rows); the date filter
     # below needs no query at all.
     list_filter = [
-        ErrorCodeFilter, ActionStatusFilter, "state", "source", CommandFilter,
+        UserIDFilter, OutcomeFilter, ErrorCodeFilter, ActionStatusFilter, "source", CommandFilter,
         ("actor", ActorFilter), ("created_at", admin.DateFieldListFilter),
     ]
-    # Exact and case-sensitive, as UserIDs are (docs/tencent-im.md §1), so the (user_id, created_at) index answers
-    # it; "=user_id" would be iexact, a LIKE that reads every row.
-    search_fields = ["user_id__exact"]
-    search_help_text = "Exact UserID."
+    # The search is the exact UserID or its beginning, case-sensitive as UserIDs are (docs/tencent-im.md
+    # §1), answered by the (user_id, created_at) index: get_search_results.
+    search_fields = ["user_id"]
+    search_help_text = _("Exact UserID or its beginning (case-sensitive).")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_select_related = ["actor"]
     list_per_page = 100
     fieldsets = [
         ("Request", {"fields": [
-            "created_at", "completed_at", "actor_display", "source_display", "purpose", "user_id_with_timeline",
-            "command", "attempt", "reverts_link", "reverted_by_links",
+            "sent_at", "completed_at_display", "actor_display", "source_display", "purpose", "user_id_with_timeline",
+            "command_display", "attempt", "reverts_link", "reverted_by_links",
         ]}),
         ("Tencent's answer", {"fields": [
             "state", "http_status", "action_status", "error_code_with_meaning", "error_advice", "error_info",
@@ -71,6 +76,31 @@ class ImRequestAdmin(ReadOnlyAdmin):
         # Audit reviewers see the whole trail; profile editors only the requests they made.
         # Every audit page and export starts from this queryset.
         return audit_rows_visible_to(request.user, super().get_queryset(request))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ImRequest], search_term: str
+    ) -> tuple[QuerySet[ImRequest], bool]:
+        """The UserID typed, or every UserID that begins with it (selectors.rows_for_user_id_prefix)."""
+        prefix = search_term.strip()
+        if not prefix:
+            return queryset, False
+        try:
+            validate_user_id(prefix)
+        except ValueError as problem:
+            self.message_user(request, gettext("Nothing matches that search: %(problem)s") % {"problem": problem},
+                              messages.WARNING)
+            return queryset.none(), False
+        return rows_for_user_id_prefix(queryset, prefix), False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # The custom tags' labels, read once for the page rather than once per row.
+        custom = custom_labels()
+
+        @admin.display(description=_("What"))
+        def what(row: ImRequest) -> str:
+            return cells.what(row, custom)
+
+        return [what if name == "what" else name for name in super().get_list_display(request)]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
         extra_context = {
@@ -95,9 +125,37 @@ class ImRequestAdmin(ReadOnlyAdmin):
             queryset, per_page, orphans, allow_empty_first_page, current_page=current_page,
         )
 
-    @admin.display(description="Tags")
-    def tags(self, obj: ImRequest) -> str:
-        return short_tag_names(obj.tag_names)
+    @admin.display(description=_("When"), ordering="created_at")
+    def when(self, obj: ImRequest) -> str:
+        return exact_time_html(obj.created_at)
+
+    @admin.display(description=_("Who"))
+    def who(self, obj: ImRequest) -> str:
+        return cells.who(obj)
+
+    @admin.display(description=_("UserID"), ordering="user_id")
+    def user_id_cell(self, obj: ImRequest) -> str:
+        return cells.user_id(obj)
+
+    @admin.display(description=_("What"))
+    def what(self, obj: ImRequest) -> str:  # replaced per page by get_list_display
+        return cells.what(obj, custom_labels())
+
+    @admin.display(description=_("Outcome"), ordering="error_code")
+    def outcome(self, obj: ImRequest) -> str:
+        return cells.outcome(obj)
+
+    @admin.display(description=_("Sent at"))
+    def sent_at(self, obj: ImRequest) -> str:
+        return exact_time_html(obj.created_at)
+
+    @admin.display(description=_("Completed at"))
+    def completed_at_display(self, obj: ImRequest) -> str:
+        return exact_time_html(obj.completed_at)
+
+    @admin.display(description=_("Command"))
+    def command_display(self, obj: ImRequest) -> str:
+        return cells.command(obj)
 
     @admin.display(description="ErrorCode", ordering="error_code")
     def error_code_with_meaning(self, obj: ImRequest) -> str:
@@ -118,6 +176,31 @@ class ImRequestAdmin(ReadOnlyAdmin):
         ]
         return custom + super().get_urls()
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return self.hidden_row_refusal(request, object_id) or super().change_view(
+            request, object_id, form_url, extra_context
+        )
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None):
+        return self.hidden_row_refusal(request, object_id) or super().history_view(request, object_id, extra_context)
+
+    def hidden_row_refusal(self, request: HttpRequest, object_id: Any) -> HttpResponse | None:
+        """A 403 page for a row that exists but is not the viewer's to see (a profile editor opening a
+        colleague's request), where Django would say it does not exist, "perhaps deleted"; None
+        otherwise, so a missing row is still reported missing and a visible one opens."""
+        if not self.has_view_permission(request):
+            return None  # refused by Django, as on every page of the model
+        try:
+            pk = int(object_id)
+        except (TypeError, ValueError):
+            return None
+        if self.get_queryset(request).filter(pk=pk).exists() or not ImRequest.objects.filter(pk=pk).exists():
+            return None
+        context = page_context(self, request, gettext("You do not have permission to view this request"))
+        return TemplateResponse(request, "admin/profiles/imrequest/not_yours.html", context, status=403)
+
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, obj=None, **kwargs: Any):
         # The row the page already read (through get_queryset, so one the user may see).
         context["can_revert"] = obj is not None and services.revert.revert_refusal(row=obj, actor=request.user) is None
@@ -129,7 +212,10 @@ class ImRequestAdmin(ReadOnlyAdmin):
             raise PermissionDenied  # reverting is a profile edit
         row = self.get_queryset(request).filter(pk=pk).first()
         if row is None:
-            raise Http404("That audit row does not exist or is not yours to see.")
+            refusal = self.hidden_row_refusal(request, pk)
+            if refusal is not None:
+                return refusal
+            raise Http404("That audit row does not exist.")
         refusal = services.revert.revert_refusal(row=row, actor=request.user)
         if refusal is not None:
             self.message_user(request, refusal, messages.ERROR)
@@ -191,13 +277,13 @@ class ImRequestAdmin(ReadOnlyAdmin):
         return "Tencent's answer never arrived, so the change may or may not be applied: read the profile, then " \
             "send again if needed (sending the same edit twice gives the same result)."
 
-    @admin.display(description="Latency", ordering="latency_ms")
+    @admin.display(description=_("Latency"), ordering="latency_ms")
     def latency(self, obj: ImRequest) -> str:
-        return "—" if obj.latency_ms is None else f"{obj.latency_ms:.0f} ms"
+        return cells.latency(obj)
 
-    @admin.display(description="Before → after")
+    @admin.display(description=_("Before → after"))
     def changes_table(self, obj: ImRequest) -> str:
-        return changes_table(obj.changes)
+        return plain_changes_table(obj.changes)
 
     @admin.display(description="Request body (as sent)")
     def request_json(self, obj: ImRequest) -> str:
@@ -253,14 +339,11 @@ class ExternalChangeAdmin(ReadOnlyAdmin):
               "changes_table", "body_json"]
     readonly_fields = fields
 
-    class Media:
-        css = {"all": ["profiles/plainwords.css"]}
-
-    @admin.display(description=gettext_lazy("Tags"))
+    @admin.display(description=_("Tags"))
     def tags(self, obj: ExternalChange) -> str:
         return plain_tag_names(obj.tag_names)
 
-    @admin.display(description=gettext_lazy("Before → after"))
+    @admin.display(description=_("Before → after"))
     def changes_table(self, obj: ExternalChange) -> str:
         return plain_changes_table(obj.changes)
 

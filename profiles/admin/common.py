@@ -42,7 +42,7 @@ class OfferedFiltersOnly(admin.ModelAdmin):
     without its filters, with a message saying why."""
 
     # Lookups the app's own links use besides the list filters. None today: the dashboard links to
-    # ``?error_code=`` (a list filter), the timeline to ``?q=`` (the search).
+    # ``?error_code=`` (a list filter), the timeline to ``?user_id=`` (a list filter too).
     extra_lookups: tuple[str, ...] = ()
 
     def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:

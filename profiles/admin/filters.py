@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from .. import selectors
 from ..im.client import COMMANDS
-from ..im.errors import ERROR_CODES, describe
+from ..im.errors import describe
+from ..labels import command_label
 from ..models import ImRequest
 from ..selectors import sees_whole_trail
 
@@ -59,16 +64,58 @@ class CatalogueListFilter(admin.SimpleListFilter, abc.ABC):
         return queryset.filter(**{self.parameter_name: self.filter_value(value)})
 
 
+# ErrorCode families (docs/tencent-im.md §4–§6): value in the URL, label, the codes' range.
+ERROR_CODE_FAMILIES: list[tuple[str, Any, range]] = [
+    ("4xxxx", _("40000–49999: the profile and account requests"), range(40000, 50000)),
+    ("6xxxx", _("60000–69999: the request, the app or the rate limit"), range(60000, 70000)),
+    ("7xxxx", _("70000–79999: UserSig, accounts and quotas"), range(70000, 80000)),
+]
+
+
 class ErrorCodeFilter(CatalogueListFilter):
-    title = "ErrorCode"
+    """The codes the viewer's rows actually hold (from the dashboard's per-day counts, not the audit
+    table), then OK, the families and "no code": a short list however long the catalogue. Any code
+    typed into the URL (``?error_code=40001``) still filters and is shown."""
+
+    title = _("ErrorCode")
     parameter_name = "error_code"
-    empty_label = "No code (transport error or no answer)"
+    template = "admin/profiles/imrequest/error_code_filter.html"
+    empty_label = _("No code (transport error or no answer)")
+
+    def __init__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        self.present = selectors.error_codes_present(request.user)
+        super().__init__(request, *args, **kwargs)
 
     def known_choices(self) -> list[tuple[str, str]]:
-        return [(str(code), f"{code} — {info.meaning}") for code, info in sorted(ERROR_CODES.items())]
+        codes = [(str(code), self.describe_unknown(str(code))) for code in self.present]
+        # A code outside the families is listed among the codes present: an "any other code" choice
+        # would be ranges either side of the families, which no index serves in the list's order.
+        families = [(value, str(label)) for value, label, _codes in ERROR_CODE_FAMILIES]
+        return [*codes, ("0", gettext("0 — OK (accepted)")), *families]
 
     def describe_unknown(self, value: str) -> str:
         return f"{value} — {describe(int(value)).meaning}" if _is_int(value) else value
+
+    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+        """Django's choices, each also saying its group (a code the trail holds, or a family) and,
+        for a code, the code and its meaning apart: the template shows the meaning as one shortened
+        line with the whole of it in a title."""
+        present = {str(code) for code in self.present}
+        choices = super().choices(changelist)
+        yield {**next(choices), "group": "all"}
+        for (value, label), choice in zip(self.lookup_choices, choices, strict=True):
+            if value in present:
+                code, _dash, meaning = label.partition(" — ")
+                yield {**choice, "group": "present", "code": code, "meaning": meaning}
+            else:
+                yield {**choice, "group": "family"}
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ImRequest]) -> QuerySet[ImRequest]:
+        value = self.value()
+        for family, _label, codes in ERROR_CODE_FAMILIES:
+            if value == family:  # a range on the (error_code, created_at) index
+                return queryset.filter(error_code__gte=codes.start, error_code__lt=codes.stop)
+        return super().queryset(request, queryset)
 
     def filter_value(self, value: str) -> Any:
         if not _is_int(value):
@@ -76,10 +123,54 @@ class ErrorCodeFilter(CatalogueListFilter):
         return int(value)
 
 
+class OutcomeFilter(admin.SimpleListFilter):
+    """What became of a request, in plain words. Each outcome is also written as a condition on an
+    indexed column (a complete answer has an ErrorCode, no answer has none), so the index on
+    (error_code, created_at) serves the rare ones."""
+
+    title = _("outcome")
+    parameter_name = "outcome"
+    OUTCOMES: dict[str, tuple[Any, Q]] = {
+        "ok": (_("OK (accepted)"), Q(state=ImRequest.State.OK, error_code=0)),
+        "refused": (_("Refused by Tencent"), Q(state=ImRequest.State.IM_ERROR)),
+        "no_answer": (_("No answer (transport error)"), Q(
+            error_code__isnull=True, state__in=[ImRequest.State.TRANSPORT_ERROR, ImRequest.State.UNANSWERED],
+        )),
+        "pending": (_("Pending (not completed)"), Q(error_code__isnull=True, state=ImRequest.State.PENDING)),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
+        return [(value, label) for value, (label, _condition) in self.OUTCOMES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ImRequest]) -> QuerySet[ImRequest]:
+        value = self.value()
+        if value is None:
+            return queryset
+        if value not in self.OUTCOMES:
+            raise IncorrectLookupParameters(f"Outcome {value!r} is not one of {', '.join(self.OUTCOMES)}.")
+        return queryset.filter(self.OUTCOMES[value][1])
+
+
+class UserIDFilter(admin.SimpleListFilter):
+    """``?user_id=`` lists one UserID exactly (a timeline's "audit list" link), where the search box
+    also finds the UserIDs that begin with what was typed. Shown only while it filters."""
+
+    title = _("UserID")
+    parameter_name = "user_id"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        value = self.value()
+        return [] if value is None else [(value, gettext("exactly %(user_id)s") % {"user_id": value})]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ImRequest]) -> QuerySet[ImRequest]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(user_id=value)
+
+
 class ActionStatusFilter(CatalogueListFilter):
-    title = "ActionStatus"
+    title = _("ActionStatus")
     parameter_name = "action_status"
-    empty_label = "None (no answer)"
+    empty_label = _("None (no answer)")
     empty_match = ""
 
     def known_choices(self) -> list[tuple[str, str]]:
@@ -87,17 +178,20 @@ class ActionStatusFilter(CatalogueListFilter):
 
 
 class CommandFilter(CatalogueListFilter):
-    title = "command"
+    title = _("request")
     parameter_name = "command"
 
     def known_choices(self) -> list[tuple[str, str]]:
-        return [(command, command) for command in COMMANDS]
+        return [(command, command_label(command)) for command in COMMANDS]
 
 
 class ActorFilter(admin.RelatedFieldListFilter):
     """The staff, read from the users table: RelatedOnlyFieldListFilter finds the actors with a
     SELECT DISTINCT over every audit row. Someone who sees only their own rows is offered only
-    themselves. The URL is the same (``actor__id__exact``), so any user id still filters."""
+    themselves. The URL is the same (``actor__id__exact``), so any user id still filters. Folded
+    away until it filters: one line per staff member would make the sidebar longer than the page."""
+
+    template = "admin/profiles/imrequest/collapsed_filter.html"
 
     def field_choices(self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, str]]:
         staff = get_user_model().objects.filter(is_staff=True)

@@ -143,7 +143,13 @@ class ImRequest(ActorRecorded):
             ("view_audit_dashboard", "Can view the audit dashboard"),
         ]
         indexes = [
-            models.Index(fields=["user_id", "created_at"], name="imrequest_user_time"),
+            # PostgreSQL: the pattern operator class lets a UserID prefix search (LIKE 'u_1%') use this
+            # index whatever the database's collation, and serves equality as before; other databases
+            # ignore operator classes (SQLite's prefix search is a range, profiles.selectors.audit).
+            models.Index(
+                fields=["user_id", "created_at"], name="imrequest_user_prefix_time",
+                opclasses=["varchar_pattern_ops", "timestamptz_ops"],
+            ),
             models.Index(fields=["error_code", "created_at"], name="imrequest_code_time"),
             models.Index(fields=["actor", "created_at"], name="imrequest_actor_time"),
             models.Index(fields=["action_status", "created_at"], name="imrequest_status_time"),

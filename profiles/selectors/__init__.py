@@ -8,8 +8,11 @@ from .audit import (
     Timeline,
     audit_row_pages,
     audit_rows_visible_to,
+    error_codes_present,
     profile_history,
+    rows_for_user_id_prefix,
     sees_whole_trail,
+    timeline_rows_visible_to,
     user_timeline,
 )
 from .conflicts import ChangeCause, ConflictReport, TakenChange, change_causes, conflict_report
@@ -46,9 +49,12 @@ __all__ = [
     "audit_dashboard_for",
     "audit_row_pages",
     "audit_rows_visible_to",
+    "error_codes_present",
     "job_failures",
     "job_progress",
     "profile_history",
+    "rows_for_user_id_prefix",
     "sees_whole_trail",
+    "timeline_rows_visible_to",
     "user_timeline",
 ]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import connections
 from django.db.models import Q, QuerySet
 
 from .. import labels
 from ..im import tags as catalogue
-from ..models import ExternalChange, ImRequest, Profile
+from ..im.client import ACCOUNT_IMPORT, MULTIACCOUNT_IMPORT, PORTRAIT_SET
+from ..models import AuditDayCount, ExternalChange, ImRequest, Profile
+
+# The requests that change a user in Tencent. On a user's timeline a profile editor also sees
+# colleagues' requests of these kinds, read-only: helping the user needs to know who changed what.
+CHANGING_COMMANDS = (PORTRAIT_SET, ACCOUNT_IMPORT, MULTIACCOUNT_IMPORT)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,8 @@ class HistoryEntry:
     changes: tuple[labels.TagText, ...] = ()
     # What the request was, for people ("Profile change"); empty for an external change.
     what: str = ""
+    # Whether the viewer may open the audit row (a colleague's change is shown, not opened).
+    may_open: bool = True
 
 
 def profile_history(
@@ -61,9 +70,17 @@ class Timeline:
     user_id: str
     profile: Profile | None
     entries: list[HistoryEntry]
-    # The viewer reads only the requests they made themselves, not the whole trail.
+    # The viewer reads their own requests and colleagues' changes, not the whole trail.
     only_own: bool
     limit: int
+
+
+def timeline_rows_visible_to(viewer: AbstractBaseUser) -> QuerySet[ImRequest]:
+    """The audit rows ``viewer`` sees on a user's timeline: what the audit list shows them, and for a
+    profile editor also every colleague's change (CHANGING_COMMANDS), which they may read but not open."""
+    if sees_whole_trail(viewer) or not viewer.has_perm("profiles.view_imrequest"):
+        return audit_rows_visible_to(viewer)
+    return ImRequest.objects.filter(Q(actor_id=viewer.pk) | Q(command__in=CHANGING_COMMANDS))
 
 
 def user_timeline(
@@ -72,14 +89,46 @@ def user_timeline(
     """Every request and external change for ``user_id`` that ``viewer`` may see, newest first;
     ``profile`` is the local copy when the caller has it already (otherwise it is looked up)."""
     entries = profile_history(
-        user_id=user_id, requests=audit_rows_visible_to(viewer),
+        user_id=user_id, requests=timeline_rows_visible_to(viewer),
         external=viewer.has_perm("profiles.view_externalchange"), limit=limit,
     )
+    whole_trail = sees_whole_trail(viewer)
+    if not whole_trail:
+        entries = [
+            dataclasses.replace(entry, may_open=entry.request.actor_id == viewer.pk) if entry.request else entry
+            for entry in entries
+        ]
     if profile is None:
         profile = Profile.objects.filter(user_id=user_id).first()
-    return Timeline(
-        user_id=user_id, profile=profile, entries=entries, only_own=not sees_whole_trail(viewer), limit=limit,
-    )
+    return Timeline(user_id=user_id, profile=profile, entries=entries, only_own=not whole_trail, limit=limit)
+
+
+def error_codes_present(viewer: AbstractBaseUser) -> list[int]:
+    """The refusal codes (ErrorCode ≠ 0) found in the rows ``viewer`` may see, from the per-day counts
+    each seal keeps (AuditDayCount, a few rows a day) rather than the audit table itself."""
+    counts = AuditDayCount.objects.filter(answered=True).exclude(error_code=0)
+    if not viewer.has_perm("profiles.view_imrequest"):
+        return []
+    if not sees_whole_trail(viewer):
+        counts = counts.filter(actor_username=viewer.get_username())
+    return list(counts.order_by("error_code").values_list("error_code", flat=True).distinct())
+
+
+def rows_for_user_id_prefix(rows: QuerySet[ImRequest], prefix: str) -> QuerySet[ImRequest]:
+    """The rows whose UserID is ``prefix`` or begins with it, case-sensitively (UserIDs are,
+    docs/tencent-im.md §1), answered by the (user_id, created_at) index on SQLite and PostgreSQL."""
+    if not prefix:
+        return rows
+    if connections[rows.db].vendor == "sqlite":
+        # SQLite's LIKE ignores case (and then cannot use the index); its BINARY ordering compares
+        # code points, so "from the prefix up to the prefix with its last character one higher" is
+        # exactly the UserIDs that begin with it, read as a range of the index.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return rows.filter(user_id__gte=prefix, user_id__lt=upper)
+    # PostgreSQL's LIKE is case-sensitive, and the index's pattern operator class serves it whatever
+    # the database's collation; a range there would follow the collation, which need not be code-point
+    # order (ICU's en-US sorts "U_1x" between "u_1" and "u_2").
+    return rows.filter(user_id__startswith=prefix)
 
 
 def audit_rows_visible_to(user: AbstractBaseUser, rows: QuerySet[ImRequest] | None = None) -> QuerySet[ImRequest]:
