@@ -8,6 +8,7 @@ from typing import Any
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 
 
 class CappedCountPaginator(Paginator):
@@ -40,7 +41,8 @@ class CappedCountPaginator(Paginator):
             asked = None
         if asked is not None and asked > self.max_page:
             raise EmptyPage(
-                f"the list shows at most {self.max_page:,} pages; narrow it with the filters or the search."
+                gettext("the list shows at most %(pages)s pages; narrow it with the filters or the search.")
+                % {"pages": f"{self.max_page:,}"}
             )
         return super().validate_number(number)
 

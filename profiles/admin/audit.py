@@ -17,7 +17,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import services
-from ..im.errors import describe
+from ..errortext import error_advice as advice_for
+from ..errortext import recorded_text, transport_reason
 from ..im.tags import validate_user_id
 from ..labels import custom_labels
 from ..models import AuditAnchor, AuditExport, ExternalChange, ImRequest, Profile
@@ -54,19 +55,19 @@ class ImRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["actor"]
     list_per_page = 100
     fieldsets = [
-        ("Request", {"fields": [
-            "sent_at", "completed_at_display", "actor_display", "source_display", "purpose", "user_id_with_timeline",
-            "command_display", "attempt", "reverts_link", "reverted_by_links",
+        (_("Request"), {"fields": [
+            "sent_at", "completed_at_display", "actor_display", "source_display", "purpose_display",
+            "user_id_with_timeline", "command_display", "attempt", "reverts_link", "reverted_by_links",
         ]}),
-        ("Tencent's answer", {"fields": [
+        (_("Tencent's answer"), {"fields": [
             "state", "http_status", "action_status", "error_code_with_meaning", "error_advice", "error_info",
-            "error_display", "transport_error", "note", "latency",
+            "error_display", "transport_error_display", "note", "latency",
         ]}),
-        ("Tags", {"fields": ["changes_table"]}),
-        ("Bodies (the UserSig travels in the URL and is never stored)", {"fields": [
+        (_("Tags"), {"fields": ["changes_table"]}),
+        (_("Bodies (the UserSig travels in the URL and is never stored)"), {"fields": [
             "random", "request_json", "response_json",
         ]}),
-        ("Integrity (hash chain; python manage.py audit_verify checks it)", {"fields": [
+        (_("Integrity (hash chain; python manage.py audit_verify checks it)"), {"fields": [
             "chain_seq", "chain_prev", "chain_hash",
         ]}),
     ]
@@ -157,13 +158,27 @@ class ImRequestAdmin(ReadOnlyAdmin):
     def command_display(self, obj: ImRequest) -> str:
         return cells.command(obj)
 
-    @admin.display(description="ErrorCode", ordering="error_code")
+    @admin.display(description=_("ErrorCode"), ordering="error_code")
     def error_code_with_meaning(self, obj: ImRequest) -> str:
         if obj.error_code is None:
-            return obj.transport_error or "—"
+            return transport_reason(obj.transport_error) if obj.transport_error else "—"
         if obj.error_code == 0:
             return "0"
         return f"{obj.error_code} — {obj.error_meaning}"
+
+    @admin.display(description=_("Purpose"))
+    def purpose_display(self, obj: ImRequest) -> str:
+        """Why it was sent, in the reader's language; the words as recorded (English) as small print."""
+        if not obj.purpose:
+            return "—"
+        shown = recorded_text(obj.purpose)
+        if shown == obj.purpose:
+            return shown
+        return format_html('{} <span class="wire">{}</span>', shown, obj.purpose)
+
+    @admin.display(description=_("Transport error"))
+    def transport_error_display(self, obj: ImRequest) -> str:
+        return transport_reason(obj.transport_error) if obj.transport_error else "—"
 
     def get_urls(self):
         custom = [
@@ -215,7 +230,7 @@ class ImRequestAdmin(ReadOnlyAdmin):
             refusal = self.hidden_row_refusal(request, pk)
             if refusal is not None:
                 return refusal
-            raise Http404("That audit row does not exist.")
+            raise Http404(gettext("That audit row does not exist."))
         refusal = services.revert.revert_refusal(row=row, actor=request.user)
         if refusal is not None:
             self.message_user(request, refusal, messages.ERROR)
@@ -229,13 +244,15 @@ class ImRequestAdmin(ReadOnlyAdmin):
             profile = outcome.profile
         return HttpResponseRedirect(f"{reverse('admin:profiles_profile_change', args=[profile.pk])}?revert={row.pk}")
 
-    @admin.display(description="Actor")
+    @admin.display(description=_("Actor"))
     def actor_display(self, obj: ImRequest) -> str:
         if not obj.actor_username:
-            return "system (no staff member)"
-        return obj.actor_username if obj.actor_id else f"{obj.actor_username} (account since deleted)"
+            return gettext("system (no staff member)")
+        if obj.actor_id:
+            return obj.actor_username
+        return gettext("%(username)s (account since deleted)") % {"username": obj.actor_username}
 
-    @admin.display(description="Source")
+    @admin.display(description=_("Source"))
     def source_display(self, obj: ImRequest) -> str:
         if obj.job_id is not None:
             return format_html(
@@ -244,38 +261,43 @@ class ImRequestAdmin(ReadOnlyAdmin):
             )
         return obj.get_source_display()
 
-    @admin.display(description="UserID")
+    @admin.display(description=_("UserID"))
     def user_id_with_timeline(self, obj: ImRequest) -> str:
         if not obj.user_id:
-            return "— (several users: see the request body)"
+            return gettext("— (several users: see the request body)")
         url = f"{reverse('admin:profiles_imrequest_timeline')}?{urlencode({'user_id': obj.user_id})}"
-        return format_html('{} (<a href="{}">timeline</a>)', obj.user_id, url)
+        return format_html('{} (<a href="{}">{}</a>)', obj.user_id, url, gettext("timeline"))
 
-    @admin.display(description="Reverts")
+    @admin.display(description=_("Reverts"))
     def reverts_link(self, obj: ImRequest) -> str:
         if obj.reverts_id is None:
             return "—"
-        return format_html('<a href="{}">request #{}</a>', reverse("admin:profiles_imrequest_change",
-                                                                  args=[obj.reverts_id]), obj.reverts_id)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:profiles_imrequest_change", args=[obj.reverts_id]),
+            gettext("request #%(pk)s") % {"pk": obj.reverts_id},
+        )
 
-    @admin.display(description="Reverted by")
+    @admin.display(description=_("Reverted by"))
     def reverted_by_links(self, obj: ImRequest) -> str:
         later = list(ImRequest.objects.filter(reverts_id=obj.pk).order_by("pk").values_list("pk", "error_code"))
         if not later:
             return "—"
-        return format_html_join(", ", '<a href="{}">request #{}</a>{}', (
-            (reverse("admin:profiles_imrequest_change", args=[pk]), pk, "" if code == 0 else " (not applied)")
+        return format_html_join(", ", '<a href="{}">{}</a>{}', (
+            (reverse("admin:profiles_imrequest_change", args=[pk]), gettext("request #%(pk)s") % {"pk": pk},
+             "" if code == 0 else " " + gettext("(not applied)"))
             for pk, code in later
         ))
 
-    @admin.display(description="What to do")
+    @admin.display(description=_("What to do"))
     def error_advice(self, obj: ImRequest) -> str:
         if obj.error_code is not None:
-            return describe(obj.error_code).advice
+            return advice_for(obj.error_code)
         if obj.state == ImRequest.State.PENDING:
-            return "Wait: the answer has not been recorded yet."
-        return "Tencent's answer never arrived, so the change may or may not be applied: read the profile, then " \
-            "send again if needed (sending the same edit twice gives the same result)."
+            return gettext("Wait: the answer has not been recorded yet.")
+        return gettext(
+            "Tencent's answer never arrived, so the change may or may not be applied: read the profile, then send "
+            "again if needed (sending the same edit twice gives the same result)."
+        )
 
     @admin.display(description=_("Latency"), ordering="latency_ms")
     def latency(self, obj: ImRequest) -> str:
@@ -285,11 +307,11 @@ class ImRequestAdmin(ReadOnlyAdmin):
     def changes_table(self, obj: ImRequest) -> str:
         return plain_changes_table(obj.changes)
 
-    @admin.display(description="Request body (as sent)")
+    @admin.display(description=_("Request body (as sent)"))
     def request_json(self, obj: ImRequest) -> str:
         return pretty_json(obj.request_body)
 
-    @admin.display(description="Response body")
+    @admin.display(description=_("Response body"))
     def response_json(self, obj: ImRequest) -> str:
         return "—" if obj.response_body is None else pretty_json(obj.response_body)
 
@@ -305,12 +327,12 @@ class AuditExportAdmin(ReadOnlyAdmin):
     fields = ["created_at", "actor_username", "format", "filter_link", "rows", "completed_at"]
     readonly_fields = fields
 
-    @admin.display(description="Filter")
+    @admin.display(description=_("Filter"))
     def filter_link(self, obj: AuditExport) -> str:
         # The audit list with the same filters, which shows the rows as they are now.
         url = reverse("admin:profiles_imrequest_changelist")
         if not obj.filter:
-            return format_html('<a href="{}">(the whole trail)</a>', url)
+            return format_html('<a href="{}">{}</a>', url, gettext("(the whole trail)"))
         return format_html('<a href="{}?{}">{}</a>', url, obj.filter, obj.filter)
 
 
@@ -331,7 +353,7 @@ class ExternalChangeAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "user_id", "operator_account", "platform", "tags", "event_time"]
     list_filter = ["platform", ("received_at", admin.DateFieldListFilter)]
     search_fields = ["=user_id", "=operator_account"]
-    search_help_text = "Exact UserID or operator."
+    search_help_text = _("Exact UserID or operator.")
     date_hierarchy = "received_at"
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -347,7 +369,7 @@ class ExternalChangeAdmin(ReadOnlyAdmin):
     def changes_table(self, obj: ExternalChange) -> str:
         return plain_changes_table(obj.changes)
 
-    @admin.display(description="Callback body")
+    @admin.display(description=_("Callback body"))
     def body_json(self, obj: ExternalChange) -> str:
         return pretty_json(obj.body)
 

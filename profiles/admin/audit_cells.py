@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
+from ..errortext import recorded_text, transport_reason
 from ..labels import command_label, describe_tags
 from ..models import ImRequest
 
@@ -40,7 +41,9 @@ def what(row: ImRequest, custom_labels: Mapping[str, str]) -> SafeString:
     tags = describe_tags(row.tag_names, custom_labels)
     text = gettext("%(request)s: %(tags)s") % {"request": label, "tags": tags} if tags else label
     wire = " ".join([row.command, *row.tag_names])
-    return format_html('<span class="audit-line" title="{}">{}</span>{}', f"{text}\n{wire}", text, _sub(row.purpose))
+    return format_html(
+        '<span class="audit-line" title="{}">{}</span>{}', f"{text}\n{wire}", text, _sub(recorded_text(row.purpose))
+    )
 
 
 def _sub(text: str) -> SafeString | str:
@@ -61,7 +64,8 @@ def outcome(row: ImRequest) -> SafeString:
     if row.state == ImRequest.State.PENDING:
         kind, headline, detail = "pending", gettext("Pending"), gettext("sent, no answer recorded yet")
     else:
-        kind, headline, detail = "no-answer", gettext("No answer"), row.transport_error or row.get_state_display()
+        kind, headline = "no-answer", gettext("No answer")
+        detail = transport_reason(row.transport_error) if row.transport_error else row.get_state_display()
     return format_html('<span class="audit-line audit-outcome-{}">{}</span>{}', kind, headline, _sub(detail))
 
 

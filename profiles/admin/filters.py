@@ -16,8 +16,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
+from ..errortext import error_meaning
 from ..im.client import COMMANDS
-from ..im.errors import describe
 from ..labels import command_label
 from ..models import ImRequest
 from ..selectors import sees_whole_trail
@@ -94,7 +94,7 @@ class ErrorCodeFilter(CatalogueListFilter):
         return [*codes, ("0", gettext("0 — OK (accepted)")), *families]
 
     def describe_unknown(self, value: str) -> str:
-        return f"{value} — {describe(int(value)).meaning}" if _is_int(value) else value
+        return f"{value} — {error_meaning(int(value))}" if _is_int(value) else value
 
     def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
         """Django's choices, each also saying its group (a code the trail holds, or a family) and,
@@ -119,7 +119,9 @@ class ErrorCodeFilter(CatalogueListFilter):
 
     def filter_value(self, value: str) -> Any:
         if not _is_int(value):
-            raise IncorrectLookupParameters(f"error_code={value[:20]!r}: an ErrorCode is a whole number.")
+            raise IncorrectLookupParameters(
+                gettext("%(parameter)s: an ErrorCode is a whole number.") % {"parameter": f"error_code={value[:20]!r}"}
+            )
         return int(value)
 
 
@@ -147,7 +149,9 @@ class OutcomeFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         if value not in self.OUTCOMES:
-            raise IncorrectLookupParameters(f"Outcome {value!r} is not one of {', '.join(self.OUTCOMES)}.")
+            raise IncorrectLookupParameters(gettext("Outcome %(value)s is not one of %(choices)s.") % {
+                "value": repr(value), "choices": ", ".join(self.OUTCOMES),
+            })
         return queryset.filter(self.OUTCOMES[value][1])
 
 
