@@ -23,11 +23,20 @@ from .models import CustomTagDefinition, ImRequest, Profile
 CUSTOM_FIELD_PREFIX = "custom_"
 
 
+def _count_text() -> str:
+    """The byte counter's words (profiles/bytecount.js fills in the numbers), in the reader's language."""
+    # Translators: keep %(used)s and %(max)s; the page's script puts the numbers there.
+    return gettext("%(used)s / %(max)s bytes")
+
+
 class ByteCountedTextInput(forms.TextInput):
     """A text input that shows how many UTF-8 bytes are used of the tag's limit."""
 
     def __init__(self, max_bytes: int, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__({"data-max-bytes": str(max_bytes), "class": "vTextField byte-counted", **(attrs or {})})
+        super().__init__({
+            "data-max-bytes": str(max_bytes), "data-count-text": _count_text(), "class": "vTextField byte-counted",
+            **(attrs or {}),
+        })
 
     class Media:
         js = ["profiles/bytecount.js"]
@@ -35,7 +44,10 @@ class ByteCountedTextInput(forms.TextInput):
 
 class ByteCountedTextarea(forms.Textarea):
     def __init__(self, max_bytes: int, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__({"data-max-bytes": str(max_bytes), "class": "byte-counted", "rows": 3, **(attrs or {})})
+        super().__init__({
+            "data-max-bytes": str(max_bytes), "data-count-text": _count_text(), "class": "byte-counted", "rows": 3,
+            **(attrs or {}),
+        })
 
     class Media:
         js = ["profiles/bytecount.js"]
