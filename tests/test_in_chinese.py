@@ -129,3 +129,56 @@ def test_the_job_page_speaks_chinese(client, cast, emulator):
     assert chinese(pull.NO_ANSWER, reason=chinese(HTTP_STATUS, status=502)) in page
     status = client.get(reverse("admin:profiles_bulkjob_status", args=[job.pk]), **ZH).json()
     assert status["state"] == "done" and status["state_label"] == chinese("Done")
+
+
+def test_the_audit_row_gives_the_meaning_and_what_to_do_in_chinese_with_the_wire_names(
+    editor_client, emulator, remote_user, change_url, form_data,
+):
+    profile = remote_user("u_1")
+    emulator.inject(Fault(kind="error_code", error_code=40005, command=PORTRAIT_SET))
+    editor_client.post(change_url(profile), form_data(editor_client, profile, nick="bad words"), **ZH)
+    row = ImRequest.objects.get(command=PORTRAIT_SET)
+    page = editor_client.get(reverse("admin:profiles_imrequest_change", args=[row.pk]), **ZH).content.decode()
+    assert chinese("Tencent refused a value because it contains sensitive words.") in page
+    assert chinese("Retrying as is fails again: change the value (or the tag's settings in the console), then save.") \
+        in page
+    assert chinese("What to do") in page and chinese("Tencent's answer") in page
+    # The wire names stay as small print.
+    assert '<span class="wire">profile/portrait_set</span>' in page
+    assert '<span class="wire">Tag_Profile_IM_Nick</span>' in page
+    # The conflict check's purpose, recorded in English, in Chinese with the English beside it as small print.
+    check = ImRequest.objects.get(command="profile/portrait_get")
+    page = editor_client.get(reverse("admin:profiles_imrequest_change", args=[check.pk]), **ZH).content.decode()
+    assert f'{chinese("conflict check before saving")} <span class="wire">conflict check before saving</span>' in page
+
+
+def test_the_dashboard_and_its_charts_speak_chinese(client, cast):
+    ImRequest.objects.create(
+        actor_username="editor", source=ImRequest.Source.ADMIN, command=PORTRAIT_SET, request_body={}, random=1,
+        user_id="u_1", state=ImRequest.State.IM_ERROR, error_code=40003, action_status="FAIL",
+    )
+    client.force_login(cast.auditor)
+    page = client.get(reverse("admin:profiles_imrequest_dashboard"), **ZH).content.decode()
+    assert '<html lang="zh-hans"' in page
+    for words in ("Top ErrorCodes", "Requests per day, by outcome", "Refused by Tencent", "Day (UTC, month-day)",
+                  "of which failed"):
+        assert chinese(words) in page, words
+    assert chinese("This UserID does not exist in Tencent IM; import the account first.") in page
+
+
+def test_the_sign_in_pages_speak_chinese(client, cast, admin_login, settings):
+    login = client.get(reverse("admin:login"), **ZH).content.decode()
+    assert chinese("improfile — Tencent IM profiles") in login
+    for attempt in range(settings.LOGIN_FAILURE_LIMIT):
+        locked = admin_login(client, "editor", f"wrong {attempt}", **ZH)
+    assert locked.status_code == 429
+    text = locked.content.decode()
+    assert chinese("Sign-in refused") in text and chinese("Back to the sign-in page") in text
+    with translation.override("zh-hans"):
+        assert translation.ngettext(
+            "Too many failed logins for this account or address; try again in %(minutes)s minute or ask an "
+            "administrator to unlock it.",
+            "Too many failed logins for this account or address; try again in %(minutes)s minutes or ask an "
+            "administrator to unlock it.",
+            settings.LOGIN_COOLOFF_MINUTES,
+        ) % {"minutes": settings.LOGIN_COOLOFF_MINUTES} in text
