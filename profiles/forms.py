@@ -82,9 +82,8 @@ def standard_form_field(tag: catalogue.StandardTag) -> forms.Field:
 
 
 def custom_form_field(definition: CustomTagDefinition) -> forms.Field:
-    help_text = gettext("%(wire)s — custom %(type)s, at most %(max)s bytes.") % {
-        "wire": definition.wire_name, "type": CustomTagDefinition.ValueType(definition.value_type).label.lower(),
-        "max": catalogue.MAX_VALUE_BYTES,
+    help_text = gettext("%(wire)s — a custom tag of type %(type)s, at most %(max)s bytes.") % {
+        "wire": definition.wire_name, "type": definition.value_type, "max": catalogue.MAX_VALUE_BYTES,
     }
     if not definition.admin_write:
         help_text += " " + gettext(
@@ -116,11 +115,18 @@ class ProfileForm(ConflictHandling, forms.ModelForm):
     # "Revert this change": the audit row whose before values pre-fill the form.
     revert_source: ImRequest | None = None
 
-    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-    started_from = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
-    reverts = forms.IntegerField(widget=forms.HiddenInput, required=False)
-    loaded_at = forms.CharField(widget=forms.HiddenInput, required=False)
-    conflict_base = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+    # Hidden, but the admin still writes their labels into the page.
+    loaded_version = forms.IntegerField(
+        label=gettext_lazy("Version loaded"), widget=forms.HiddenInput, required=False,
+    )
+    started_from = forms.CharField(
+        label=gettext_lazy("Values started from"), widget=forms.HiddenInput, required=False, strip=False,
+    )
+    reverts = forms.IntegerField(label=gettext_lazy("Reverts"), widget=forms.HiddenInput, required=False)
+    loaded_at = forms.CharField(label=gettext_lazy("Loaded at"), widget=forms.HiddenInput, required=False)
+    conflict_base = forms.CharField(
+        label=gettext_lazy("Conflict base"), widget=forms.HiddenInput, required=False, strip=False,
+    )
     confirm_birthday = forms.BooleanField(required=False, label=gettext_lazy("Yes, save this birthday anyway"))
 
     class Meta:

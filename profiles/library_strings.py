@@ -1,7 +1,9 @@
-"""Strings that django-axes shows on the admin's sign-in record pages, which it marks for translation but
-ships in no Simplified Chinese. Listed here, exactly as the library writes them, so that makemessages
-keeps them in this app's catalogue: Django looks a message up in every catalogue, LOCALE_PATHS first,
-so the library's pages come out in Chinese too. Nothing imports this module.
+"""Strings the libraries show on the admin's pages, marked for translation there but missing from their
+Simplified Chinese: django-axes' sign-in record pages (it ships no Chinese at all) and a few of Django's
+admin (the app list's headers for screen readers, newer than its Chinese catalogue). Listed here, exactly
+as the libraries write them, so that makemessages keeps them in this app's catalogue: Django looks a
+message up in every catalogue, LOCALE_PATHS first, so those pages come out in Chinese too. Nothing
+imports this module.
 """
 
 from __future__ import annotations
@@ -39,4 +41,10 @@ AXES_STRINGS = (
     gettext_noop("Locked Out"),
     gettext_noop("Meta Data"),
     gettext_noop("Not set"),
+)
+
+DJANGO_ADMIN_STRINGS = (
+    gettext_noop("Model name"),
+    gettext_noop("Add link"),
+    gettext_noop("Change or view list link"),
 )

@@ -122,9 +122,9 @@ class ImRequest(ActorRecorded):
     )
     # The hash chain (profiles.services.audit): position, the previous row's hash, this row's hash
     # over its canonical content and that previous hash. Empty while the request is pending.
-    chain_seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
-    chain_prev = models.CharField(max_length=64, blank=True, editable=False)
-    chain_hash = models.CharField(max_length=64, blank=True, editable=False)
+    chain_seq = models.PositiveBigIntegerField(_("chain position"), null=True, blank=True, unique=True, editable=False)
+    chain_prev = models.CharField(_("previous row's hash"), max_length=64, blank=True, editable=False)
+    chain_hash = models.CharField(_("hash"), max_length=64, blank=True, editable=False)
     # The hash format the row was sealed with (profiles.auditchain: 1 unkeyed, 2 keyed with AUDIT_KEY),
     # and the actor's account id as recorded, which format 2 covers (``actor`` is cleared when the
     # staff account is deleted).
