@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext, override
 
+from ..errortext import recorded_text
 from ..im import tags as catalogue
 from ..im.client import PORTRAIT_GET, PORTRAIT_SET
 from ..labels import TagText, custom_labels, describe_change, value_label
@@ -73,8 +74,9 @@ class ChangeCause:
         return words
 
     def _words(self, when: str) -> str:
+        # The purpose was recorded in English: said in the reader's language (English again for a record).
         names = {"time": when, "account": self.account, "platform": self.platform, "job": self.job_id,
-                 "purpose": self.purpose}
+                 "purpose": recorded_text(self.purpose)}
         if self.kind is CauseKind.USER:
             if self.platform:
                 return gettext("the user on %(platform)s at %(time)s") % names
