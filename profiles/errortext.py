@@ -63,13 +63,13 @@ def _recorded_templates() -> Sequence[tuple[str, re.Pattern[str]]]:
     recognises its results. Imported late: the services that write them import this module."""
     from .admin import profiles as profile_admin
     from .formconflicts import OVERWRITE_PURPOSE
-    from .im import client, portrait, tags
+    from .im import client, portrait, texts
     from .services import accounts, gateway, jobpull, jobpush, jobs, pull, push, validation
 
     templates = [
         *client.TRANSPORT_REASONS, *portrait.READ_FAILURE_REASONS, *pull.RECORDED_REASONS,
         *jobs.RECORDED_MESSAGES, *jobpull.RECORDED_MESSAGES, *jobpush.RECORDED_MESSAGES, *push.RECORDED_MESSAGES,
-        *validation.RECORDED_MESSAGES, *tags.TYPED_TEXT_REFUSALS, *tags.VALUE_REFUSALS, ERROR_TEXT,
+        *validation.RECORDED_MESSAGES, *texts.TYPED_TEXT_REFUSALS, *texts.VALUE_REFUSALS, ERROR_TEXT,
         # The purposes audit rows record
         *push.PURPOSES, *accounts.PURPOSES, gateway.CONFIGURATION_CHECK, OVERWRITE_PURPOSE,
         profile_admin.REFRESH_PURPOSE, profile_admin.REFRESH_SELECTED_PURPOSE,
