@@ -141,20 +141,33 @@ def _preview(model_admin: admin.ModelAdmin, request: HttpRequest, upload: Any) -
     )
 
 
-def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) -> HttpResponse:
-    """Start the job from the stored upload. Its good rows become the job's items here, in the
-    database, so the workers never need the file."""
-    _upload_name(token)
-    upload = request.session.pop(_SESSION_PREFIX + token, None)
-    import_url = reverse(f"admin:{IMPORT_URL_NAME}")
-    storage = csv_upload_storage()
+def _stored_upload(
+    model_admin: admin.ModelAdmin, request: HttpRequest, token: str, *, take: bool
+) -> tuple[dict[str, Any], str] | None:
+    """This session's upload under ``token`` and its name in the upload storage (``take``: the session
+    forgets it, as a confirm or cancel uses it up); None, with a message, when it is gone. Without the
+    session entry the file may be another user's: it is left to the stale clean-up."""
+    _upload_name(token)  # refuses a token that is not one of ours
+    key = _SESSION_PREFIX + token
+    upload = request.session.pop(key, None) if take else request.session.get(key)
     stored = upload.get("stored", _upload_name(token)) if upload else None
-    if upload is None or not storage.exists(stored):
-        # Without the session entry the file may be another user's: leave it to the stale clean-up.
+    if upload is None or not csv_upload_storage().exists(stored):
         model_admin.message_user(request, gettext(
             "That upload is no longer available (already used, cancelled or expired); upload the file again."
         ), messages.ERROR)
+        return None
+    return upload, stored
+
+
+def _confirm(model_admin: admin.ModelAdmin, request: HttpRequest, token: str) -> HttpResponse:
+    """Start the job from the stored upload. Its good rows become the job's items here, in the
+    database, so the workers never need the file."""
+    import_url = reverse(f"admin:{IMPORT_URL_NAME}")
+    found = _stored_upload(model_admin, request, token, take=True)
+    if found is None:
         return HttpResponseRedirect(import_url)
+    upload, stored = found
+    storage = csv_upload_storage()
     try:
         if "cancel" in request.POST or not upload["good"]:
             model_admin.message_user(request, gettext("Import of %(name)s cancelled; nothing was sent.") % {
@@ -221,15 +234,11 @@ def csv_bad_rows_view(model_admin: admin.ModelAdmin, request: HttpRequest, token
     as CSV, so they can be fixed and imported again."""
     if not _can_import(request):
         raise PermissionDenied
-    upload = request.session.get(_SESSION_PREFIX + token)
-    storage = csv_upload_storage()
-    stored = upload.get("stored", _upload_name(token)) if upload else None
-    if upload is None or not storage.exists(stored):
-        # Without the session entry the file may be another user's.
-        model_admin.message_user(request, gettext(
-            "That upload is no longer available (already used, cancelled or expired); upload the file again."
-        ), messages.ERROR)
+    found = _stored_upload(model_admin, request, token, take=False)
+    if found is None:
         return HttpResponseRedirect(reverse(f"admin:{IMPORT_URL_NAME}"))
+    upload, stored = found
+    storage = csv_upload_storage()
     definitions = custom_tag_definitions()
     try:
         with storage.open(stored, "rb") as stream:
