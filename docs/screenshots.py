@@ -134,7 +134,8 @@ def pages_in(language: str, browser, base: str, password: str, emulator_url: str
                                               "error_code": 40601, "times": 1})
     page.goto("/admin/profiles/profile/?q=demo_")
     boxes = page.locator("#result_list input.action-select")
-    for index in range(5):
+    first = 5 * list(LANGUAGES).index(language)  # each language's job on profiles of its own
+    for index in range(first, first + 5):
         boxes.nth(index).check()
     page.select_option("select[name=action]", "set_fields")
     page.click("button[name=index]")
