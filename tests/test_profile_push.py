@@ -95,3 +95,28 @@ def test_the_usersig_never_reaches_the_audit_row(emulator, remote_user):
     usersig = im_client().usersig.get()
     row = ImRequest.objects.values().get()
     assert usersig not in repr(row)
+
+
+def test_a_push_stores_its_tags_in_one_update_and_bumps_the_version(emulator, remote_user):
+    profile = remote_user("u_1")
+    version = profile.version
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connections["autocommit"]) as service:
+        assert push(profile, Tag_Profile_IM_Nick="one statement").ok
+    profile_writes = [q["sql"] for q in service.captured_queries if "profiles_profile" in q["sql"]]
+    assert len(profile_writes) == 1 and profile_writes[0].startswith("UPDATE")
+    stored = Profile.objects.get(user_id="u_1")
+    assert stored.nick == "one statement" and stored.version == version + 1 == profile.version
+
+
+def test_a_push_from_a_copy_read_before_another_writer_keeps_that_writers_change(emulator, remote_user):
+    """The copy in hand is older than the stored one (a webhook changed another tag meanwhile): the
+    push's store must not write the old values back over that change."""
+    profile = remote_user("u_1", Tag_Profile_IM_Gender="Gender_Type_Male")
+    services.local_copies_store([services.CopyUpdate("u_1", {"Tag_Profile_IM_Gender": "Gender_Type_Female"})])
+    assert push(profile, Tag_Profile_IM_Nick="after the webhook").ok
+    stored = Profile.objects.get(user_id="u_1")
+    assert stored.nick == "after the webhook" and stored.gender == "Gender_Type_Female"
+    assert stored.version == profile.version

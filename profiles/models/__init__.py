@@ -12,7 +12,7 @@ from .audit import (
     ImRequestQuerySet,
     ImRequestSubject,
 )
-from .jobs import BulkJob, BulkJobItem, RateWindow
+from .jobs import BulkJob, BulkJobItem, RateSlot
 from .profiles import (
     CatalogueValueValidator,
     CustomTagDefinition,
@@ -40,7 +40,7 @@ __all__ = [
     "ImRequestQuerySet",
     "ImRequestSubject",
     "Profile",
-    "RateWindow",
+    "RateSlot",
     "StaffPreference",
     "standard_tag_model_field",
     "validate_custom_keyword",

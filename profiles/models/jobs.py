@@ -108,14 +108,18 @@ class BulkJobItem(models.Model):
         return f"{self.user_id} ({self.state})"
 
 
-class RateWindow(models.Model):
-    """The send times of the last second's calls for one API command, shared by every process
-    (docs/tencent-im.md §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others)."""
+class RateSlot(models.Model):
+    """One of the places in an API command's rate limit, shared by every process (docs/tencent-im.md
+    §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others). A command has
+    as many places as calls it may make in a second; each holds when its last call was sent, and is
+    free again one second (and a margin) later."""
 
-    command = models.CharField(max_length=64, unique=True)
-    # Unix times of the calls sent in the last second, oldest first: all calls, and background ones.
-    stamps = models.JSONField(default=list)
-    job_stamps = models.JSONField(default=list)
+    command = models.CharField(max_length=64)
+    number = models.PositiveIntegerField()
+    sent_at = models.FloatField(default=0.0)  # Unix time of the place's last call
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["command", "number"], name="rateslot_command_number")]
 
     def __str__(self) -> str:
-        return self.command
+        return f"{self.command} #{self.number}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..im import tags as catalogue
@@ -33,6 +34,9 @@ class CopyUpdate:
     unknown: Mapping[str, Any] = field(default_factory=dict)
     # Store only if the copy still has this version (it was read before Tencent was asked).
     expected_version: int | None = None
+    # The copy as the caller read it (a push has it in hand): stored with one conditional UPDATE
+    # when it is still at the version read, instead of being read again under a lock.
+    read: Profile | None = None
 
 
 @dataclass
@@ -65,6 +69,8 @@ def local_copies_store(
         return result
     now = timezone.now()
     stamps = {"updated_at": now, **({touched: now} if touched else {})}
+    if len(updates) == 1 and _store_read_copy(updates[0], stamps, result):
+        return result
     rows: list[Profile] = []
     with transaction.atomic(using=AUTOCOMMIT_DB):
         current = _locked_copies([update.user_id for update in updates])
@@ -80,19 +86,8 @@ def local_copies_store(
             elif update.expected_version is not None and copy.version != update.expected_version:
                 result.skipped.append(update.user_id)
                 continue
-            else:
-                before = [getattr(copy, name) for name in TAG_FIELDS]
-                values_before = {tag: copy.tag_value(tag) for tag in update.values}
-                _apply(copy, update)
-                if [getattr(copy, name) for name in TAG_FIELDS] != before:
-                    copy.version += 1
-                    result.updated.append(update.user_id)
-                    result.changes[update.user_id] = [
-                        {"tag": tag, "before": old, "after": copy.tag_value(tag)}
-                        for tag, old in values_before.items() if copy.tag_value(tag) != old
-                    ]
-                else:
-                    result.unchanged.append(update.user_id)
+            elif _apply_and_compare(copy, update, result):
+                copy.version += 1
             for name, value in stamps.items():
                 setattr(copy, name, value)
             rows.append(copy)
@@ -103,6 +98,49 @@ def local_copies_store(
             update_fields=[*TAG_FIELDS, "version", *stamps],
         )
     return result
+
+
+def _store_read_copy(update: CopyUpdate, stamps: dict[str, Any], result: StoreResult) -> bool:
+    """Store ``update`` into the copy its caller read, in one UPDATE that holds only if no other
+    writer changed the copy since (its version is still the one read); False, with nothing written,
+    when it cannot be used (no copy read, a version to expect, or a change meanwhile)."""
+    read = update.read
+    if read is None or read.pk is None or update.expected_version is not None:
+        return False
+    copy = Profile(**{f.attname: getattr(read, f.attname) for f in Profile._meta.concrete_fields})
+    copy.custom_values = dict(read.custom_values or {})
+    copy.unknown_tags = dict(read.unknown_tags or {})
+    changed = _apply_and_compare(copy, update, result)
+    columns: dict[str, Any] = {name: getattr(copy, name) for name in TAG_FIELDS} if changed else {}
+    if changed:
+        columns["version"] = F("version") + 1
+    if not Profile.objects.using(AUTOCOMMIT_DB).filter(pk=read.pk, version=read.version).update(
+        **columns, **stamps
+    ):
+        result.updated.clear(), result.unchanged.clear(), result.changes.clear()
+        return False
+    copy.version += 1 if changed else 0
+    for name, value in stamps.items():
+        setattr(copy, name, value)
+    result.copies[update.user_id] = copy
+    return True
+
+
+def _apply_and_compare(copy: Profile, update: CopyUpdate, result: StoreResult) -> bool:
+    """Apply ``update`` to an existing ``copy`` and note in ``result`` whether a value changed
+    (with the changes) or not; True when one did (the version is then to be bumped)."""
+    before = [getattr(copy, name) for name in TAG_FIELDS]
+    values_before = {tag: copy.tag_value(tag) for tag in update.values}
+    _apply(copy, update)
+    if [getattr(copy, name) for name in TAG_FIELDS] == before:
+        result.unchanged.append(update.user_id)
+        return False
+    result.updated.append(update.user_id)
+    result.changes[update.user_id] = [
+        {"tag": tag, "before": old, "after": copy.tag_value(tag)}
+        for tag, old in values_before.items() if copy.tag_value(tag) != old
+    ]
+    return True
 
 
 def _locked_copies(user_ids: Sequence[str]) -> dict[str, Profile]:

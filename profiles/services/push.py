@@ -301,7 +301,8 @@ def _noted(tag: str, value: Any) -> str:
 def _store_values(profile: Profile, values: Mapping[str, Any], *, touched: str | None = None) -> None:
     """Store tag values into the local copy (localcopy: the one writer); ``profile`` then shows
     what was stored, its new version included."""
-    stored = local_copies_store([CopyUpdate(profile.user_id, values)], touched=touched).copies[profile.user_id]
+    update = CopyUpdate(profile.user_id, values, read=profile if profile.pk is not None else None)
+    stored = local_copies_store([update], touched=touched).copies[profile.user_id]
     for model_field in Profile._meta.concrete_fields:
         value = getattr(stored, model_field.attname)
         if value is not None or not model_field.primary_key:

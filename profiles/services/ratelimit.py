@@ -1,10 +1,12 @@
 """One rate limit for every process and machine that calls Tencent (docs/tencent-im.md §1): at most
 IM_RATE_LIMIT calls of an API command in any sliding second, with headroom kept for interactive edits.
 
-Each command has one ``RateWindow`` row holding the send times of its last second's calls. A caller
-locks the row (``select_for_update``; on SQLite every transaction takes the write lock when it begins),
-drops the times older than the window, and either records its own call or learns how long to wait,
-then sleeps outside the transaction.
+A command has one ``RateSlot`` row per call it may make in a second, each holding when its last call
+was sent. A caller takes a free place (its last call left more than a second ago) with one
+conditional UPDATE, then sends; when every place is busy it sleeps until the oldest frees. A place
+carries at most one call per second, so no second holds more calls than there are places, however
+many processes and machines share the database. Background jobs may take only the first
+``job_limit`` places: the others are always there for an agent's save.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import random
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import Count, Min, Subquery
 
 from ..im.client import ACCOUNT_CHECK, MULTIACCOUNT_IMPORT
-from ..models import RateWindow
+from ..models import RateSlot
 from .db import AUTOCOMMIT_DB
 
 # The limiter stamps a call when it leaves; Tencent counts it when it arrives. A small margin on
@@ -41,41 +43,34 @@ def job_limit(command: str) -> int:
     return max(1, limit - max(1, limit // 100))
 
 
-def _wait_needed(stamps: list[float], limit: int, now: float) -> float:
-    if len(stamps) < limit:
-        return 0.0
-    # The call `limit` places back must leave the window before another may go.
-    return stamps[-limit] + WINDOW_SECONDS + ARRIVAL_MARGIN_SECONDS - now
-
-
 def rate_limit_acquire(*, command: str, background: bool) -> float:
     """Block until a call of ``command`` may be sent, record it, and return the seconds waited.
 
-    Every call counts against the command's limit; a background call also against the job limit,
-    which leaves room for agents, so an agent's call waits only when agents alone fill the window.
+    Every call takes one of the command's places; a background call only one of the first
+    ``job_limit``, so an agent's call waits only when agents alone fill the window.
     """
-    limit, background_limit = command_limit(command), job_limit(command)
-    windows = RateWindow.objects.using(AUTOCOMMIT_DB)
+    places = job_limit(command) if background else command_limit(command)
+    slots = RateSlot.objects.using(AUTOCOMMIT_DB).filter(command=command, number__lt=places)
     started = time.monotonic()
     while True:
-        with transaction.atomic(using=AUTOCOMMIT_DB):
-            window = windows.select_for_update().filter(command=command).first()
-            if window is None:
-                # get_or_create copes with two processes creating the row at once.
-                windows.get_or_create(command=command)
-                continue
-            now = time.time()
-            horizon = now - WINDOW_SECONDS - ARRIVAL_MARGIN_SECONDS
-            stamps = [stamp for stamp in window.stamps if stamp > horizon]
-            job_stamps = [stamp for stamp in window.job_stamps if stamp > horizon]
-            wait = _wait_needed(stamps, limit, now)
-            if background:
-                wait = max(wait, _wait_needed(job_stamps, background_limit, now))
-            if wait <= 0:
-                window.stamps = [*stamps, now]
-                window.job_stamps = [*job_stamps, now] if background else job_stamps
-                window.save(update_fields=["stamps", "job_stamps"])
-                return time.monotonic() - started
-        # Sleep outside the transaction. Jitter spreads the waiters out, so that a freed place does
-        # not wake them all at once to find one of them took it.
-        time.sleep(min(wait, 0.25) + random.uniform(0, 0.005))
+        now = time.time()
+        horizon = now - WINDOW_SECONDS - ARRIVAL_MARGIN_SECONDS
+        free = slots.filter(sent_at__lte=horizon)
+        # A free place picked at random, so that callers at the same moment seldom pick the same one.
+        # The UPDATE repeats the condition: if another caller took the place first, it changes no row
+        # (the database re-checks a row another transaction just changed) and this caller tries again.
+        if free.filter(pk=Subquery(free.order_by("?").values("pk")[:1])).update(sent_at=now):
+            return time.monotonic() - started
+        busy = slots.aggregate(oldest=Min("sent_at"), places=Count("pk"))
+        if busy["places"] < places:
+            # A command's first call, or a higher IM_RATE_LIMIT: its places are made (by whichever
+            # process gets there first).
+            RateSlot.objects.using(AUTOCOMMIT_DB).bulk_create(
+                [RateSlot(command=command, number=number) for number in range(command_limit(command))],
+                ignore_conflicts=True,
+            )
+            continue
+        wait = busy["oldest"] - horizon
+        if wait > 0:
+            # Jitter spreads the waiters out, so that a freed place does not wake them all at once.
+            time.sleep(min(wait, 0.25) + random.uniform(0, 0.005))
