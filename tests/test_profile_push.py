@@ -107,6 +107,8 @@ def test_a_push_stores_its_tags_in_one_update_and_bumps_the_version(emulator, re
         assert push(profile, Tag_Profile_IM_Nick="one statement").ok
     profile_writes = [q["sql"] for q in service.captured_queries if "profiles_profile" in q["sql"]]
     assert len(profile_writes) == 1 and profile_writes[0].startswith("UPDATE")
+    # Standard tags only: the custom tag definitions are not read.
+    assert not [q for q in service.captured_queries if "customtagdefinition" in q["sql"]]
     stored = Profile.objects.get(user_id="u_1")
     assert stored.nick == "one statement" and stored.version == version + 1 == profile.version
 

@@ -53,7 +53,9 @@ def validate_tag_values(
     is sent when anything is wrong.
     """
     if definitions is None:
-        definitions = custom_tag_definitions()
+        # Read only when a value needs them: a push of standard tags makes no query for them.
+        needed = any(wire_name not in catalogue.STANDARD_BY_WIRE for wire_name in values)
+        definitions = custom_tag_definitions() if needed else {}
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
     # Custom tags named by their labels (or keywords) in messages.
