@@ -16,6 +16,7 @@ from django.urls import reverse
 from profiles import services, tasks
 from profiles.im.client import PORTRAIT_GET
 from profiles.models import BulkJob, BulkJobItem, ImRequest, Profile
+from profiles.selectors import job_progress
 from profiles.services import jobs
 
 from .conftest import audited_db, child_env, run_manage, wait_for
@@ -100,6 +101,46 @@ def test_the_rounds_refresh_every_copy_once_and_finish_the_job(emulator):
     assert not Profile.objects.filter(last_pulled_at=None).exists()
     assert job.state == BulkJob.State.DONE and job.finished_at is not None
     assert job.items.filter(state=BulkJobItem.State.SUCCEEDED).count() == 250
+
+
+def test_a_refresh_job_writes_its_users_in_rounds_and_their_items_when_each_round_ends(emulator):
+    """10,000 copies are 10 rounds of UserIDs, not 10,000 items written up front: an item per user is
+    written, in its final state, as its round ends; until then the job counts the user as pending."""
+    local_and_remote(emulator, 2500)
+    run("--all")
+    job = BulkJob.objects.get()
+    assert [len(r.user_ids) for r in job.rounds.order_by("number")] == [1000, 1000, 500]
+    assert not job.items.exists() and job_progress(job).by_state[BulkJobItem.State.PENDING] == 2500
+    from django_q.models import OrmQ
+
+    first = OrmQ.objects.order_by("pk").first()
+    tasks.run_pull_round(*first.task["args"])
+    first.delete()
+    progress = job_progress(job)
+    assert job.items.filter(state=BulkJobItem.State.SUCCEEDED).count() == 1000 == progress.done
+    assert progress.by_state[BulkJobItem.State.PENDING] == 1500 and not progress.finished
+
+
+def test_a_round_whose_worker_died_runs_again_and_each_user_ends_once(emulator, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from profiles.services import jobpull
+
+    user_ids = local_and_remote(emulator, 30)
+    job = jobs.pull_job_create(actor=None, source=BulkJob.Source.COMMAND, enqueue=False)
+    dead = jobs.round_claim(job_id=job.pk, worker="a worker that died")
+    assert jobs.round_claim(job_id=job.pk, worker="another") is None  # held while the claim lasts
+    job.rounds.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert jobpull.job_pull_round(job_id=job.pk) == 30
+    job.refresh_from_db()
+    assert job.state == BulkJob.State.DONE
+    assert sorted(job.items.filter(state=BulkJobItem.State.SUCCEEDED).values_list("user_id", flat=True)) == user_ids
+    assert set(job.items.values_list("attempts", flat=True)) == {2}
+    # The dead worker's late end (it was only slow) writes nothing: no user ends twice.
+    assert jobs.round_finish(dead, [BulkJobItem(user_id=u, values={}, state="succeeded") for u in user_ids]) == 0
+    assert job.items.count() == 30
 
 
 def test_each_round_is_a_task_of_its_own(emulator, monkeypatch):
@@ -248,5 +289,5 @@ def test_ctrl_c_stops_following_the_job_but_not_the_job(emulator):
     assert command.returncode == 1 and b"Traceback" not in err
     assert b"Stopped following job #" in err and b"goes on in the workers" in err
     job = BulkJob.objects.get()
-    assert not job.cancel_requested and job.items.filter(state=BulkJobItem.State.PENDING).count() == 10
+    assert not job.cancel_requested and job_progress(job).by_state[BulkJobItem.State.PENDING] == 10
     assert queued_rounds() == [job.pk] and emulator.requests() == []

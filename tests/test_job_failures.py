@@ -9,6 +9,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
 from profiles import selectors
 from profiles.im.client import PORTRAIT_GET, PORTRAIT_SET
@@ -129,7 +130,9 @@ def test_a_refresh_job_retries_no_answer_but_not_a_missing_account(cast, emulato
     item = lost.items.get()
     assert item.state == BulkJobItem.State.FAILED and item.error_code is None and item.retryable
     retry = jobs.job_retry_failed(job=lost, actor=None).job
-    assert retry.kind == BulkJob.Kind.PULL and list(retry.items.values_list("user_id", flat=True)) == ["u_1"]
+    assert retry.kind == BulkJob.Kind.PULL and retry.total == 1
+    jobpull.job_pull_round(job_id=retry.pk)  # Tencent answers this time
+    assert list(retry.items.values_list("user_id", "state")) == [("u_1", BulkJobItem.State.SUCCEEDED)]
 
     missing = editors_job([jobs.JobRow(user_id="u_nobody", values={})], kind=BulkJob.Kind.PULL)
     jobpull.job_pull_round(job_id=missing.pk)
@@ -137,15 +140,28 @@ def test_a_refresh_job_retries_no_answer_but_not_a_missing_account(cast, emulato
     assert item.state == BulkJobItem.State.FAILED and item.error_code == 40003 and not item.retryable
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_marks_earlier_failures_that_a_retry_can_help():
+def migrated_to(name: str):
+    """The test database migrated (back) to ``profiles.<name>``; that state's models."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before, after = [("profiles", "0017_reviewers_see_logins")], [("profiles", "0018_bulk_items_rejected_retryable")]
     executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old_apps = executor.loader.project_state(before).apps
+    executor.migrate([("profiles", name)])
+    return executor.loader.project_state([("profiles", name)]).apps
+
+
+def migrate_to_latest() -> None:
+    """Every migration applied again: the tests after a migration test need the whole schema."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_marks_earlier_failures_that_a_retry_can_help():
+    old_apps = migrated_to("0017_reviewers_see_logins")
     job = old_apps.get_model("profiles", "BulkJob").objects.create(source="command", source_name="before 0016")
     old_items = old_apps.get_model("profiles", "BulkJobItem").objects
     for user_id, state, code, message in [
@@ -156,9 +172,27 @@ def test_the_migration_marks_earlier_failures_that_a_retry_can_help():
         ("u_ok", "succeeded", 0, "Tencent accepted the change"),
     ]:
         old_items.create(job=job, user_id=user_id, values={}, state=state, error_code=code, message=message)
-    MigrationExecutor(connection).migrate(after)
+    migrated_to("0018_bulk_items_rejected_retryable")
     retryable = dict(BulkJobItem.objects.filter(job_id=job.pk).values_list("user_id", "retryable"))
-    # The later migrations too: the tests after this one need the whole schema.
-    latest = MigrationExecutor(connection)
-    latest.migrate(latest.loader.graph.leaf_nodes())
+    migrate_to_latest()
     assert retryable == {"u_busy": True, "u_long": False, "u_lost": True, "u_bad": False, "u_ok": False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_turns_a_waiting_refresh_jobs_unfinished_items_into_rounds():
+    from profiles.models import PullRound
+
+    old_apps = migrated_to("0023_rate_limit_places")
+    old_jobs = old_apps.get_model("profiles", "BulkJob").objects
+    waiting = old_jobs.create(source="command", source_name="every local copy", kind="pull", total=4)
+    ended = old_jobs.create(source="command", source_name="every local copy", kind="pull", total=1,
+                            finished_at=timezone.now())
+    old_items = old_apps.get_model("profiles", "BulkJobItem").objects
+    for user_id, state in [("u_1", "succeeded"), ("u_2", "pending"), ("u_3", "sending"), ("u_4", "pending")]:
+        old_items.create(job=waiting, user_id=user_id, values={}, state=state)
+    old_items.create(job=ended, user_id="u_9", values={}, state="succeeded")
+    migrated_to("0024_refresh_rounds")
+    rounds = list(PullRound.objects.values_list("job_id", "user_ids"))
+    items = sorted(BulkJobItem.objects.values_list("user_id", flat=True))
+    migrate_to_latest()
+    assert rounds == [(waiting.pk, ["u_2", "u_3", "u_4"])] and items == ["u_1", "u_9"]

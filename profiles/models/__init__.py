@@ -12,7 +12,7 @@ from .audit import (
     ImRequestQuerySet,
     ImRequestSubject,
 )
-from .jobs import BulkJob, BulkJobItem, RateSlot
+from .jobs import BulkJob, BulkJobItem, PullRound, RateSlot
 from .profiles import (
     CatalogueValueValidator,
     CustomTagDefinition,
@@ -40,6 +40,7 @@ __all__ = [
     "ImRequestQuerySet",
     "ImRequestSubject",
     "Profile",
+    "PullRound",
     "RateSlot",
     "StaffPreference",
     "standard_tag_model_field",

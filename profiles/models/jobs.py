@@ -1,4 +1,4 @@
-"""Background jobs and their items, and the shared rate-limit windows."""
+"""Background jobs, their items and rounds, and the shared rate limit's places."""
 
 from __future__ import annotations
 
@@ -106,6 +106,33 @@ class BulkJobItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} ({self.state})"
+
+
+class PullRound(models.Model):
+    """Up to a thousand UserIDs of a refresh job, pulled by one django-q2 task. A round's users get
+    their items (succeeded, failed with the reason, or cancelled) when it ends, all at once: a refresh
+    of every copy writes no item per user before its round has run."""
+
+    class State(models.TextChoices):  # internal: never shown (the job's items say how it went)
+        PENDING = "pending"
+        TAKEN = "taken"
+        DONE = "done"
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveIntegerField()
+    user_ids = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Which worker holds the round, and until when; a lapsed claim means that worker died.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="pullround_job_number")]
+
+    def __str__(self) -> str:
+        return f"job #{self.job_id} round {self.number}"
 
 
 class RateSlot(models.Model):

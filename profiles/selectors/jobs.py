@@ -160,6 +160,9 @@ def job_progress(job: BulkJob) -> JobProgress:
         unchanged=Count("pk", filter=Q(state=BulkJobItem.State.SUCCEEDED, error_code=None)),
     )
     done = sum(per_state.get(state, 0) for state in FINISHED_STATES)
+    # A refresh job's users whose round has not ended have no item yet: they are pending.
+    written = sum(n for state, n in per_state.items() if state != BulkJobItem.State.REJECTED)
+    per_state[BulkJobItem.State.PENDING] = per_state.get(BulkJobItem.State.PENDING, 0) + max(0, job.total - written)
     until = job.finished_at or timezone.now()
     elapsed = (until - job.started_at).total_seconds() if job.started_at else 0.0
     finished_items = per_state.get(BulkJobItem.State.SUCCEEDED, 0) + per_state.get(BulkJobItem.State.FAILED, 0)

@@ -4,18 +4,23 @@ them with ``profile_pull``, so any number of workers share the rounds."""
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 
 from django.utils.translation import gettext_noop
 
 from ..im import tags as catalogue
 from ..im.errors import describe
 from ..models import BulkJob, BulkJobItem, ImRequest
-from . import jobs
 from .gateway import JobCall
 from .jobpush import JOB_PURPOSE
-from .jobs import items_finish, job_cancel_requested, job_claim, job_finish_if_done, job_start
-from .pull import profile_pull
+from .jobs import (
+    CANCELLED_BEFORE_SENDING,
+    job_cancel_requested,
+    job_finish_if_done,
+    job_start,
+    round_claim,
+    round_finish,
+)
+from .pull import PullOutcome, profile_pull
 
 # What an item records, in English (profiles.errortext translates it when shown).
 REFRESHED = gettext_noop("Refreshed from Tencent.")
@@ -23,45 +28,48 @@ RECORDED_MESSAGES = (REFRESHED,)
 
 
 def job_pull_round(*, job_id: int) -> int:
-    """Pull the next round of the job's UserIDs (up to PULL_ROUND); returns how many were taken.
+    """Pull the next round of the job's UserIDs (up to PULL_ROUND); returns how many users it ended.
 
     Users Tencent answered for are stored and end succeeded; the others end failed with the
     reason (the ErrorCode and its meaning, no answer, changed locally meanwhile), which the job
-    page lists and *Retry failed items* sends again.
+    page lists and *Retry failed items* sends again. The round's items are written when it ends, with
+    the round marked done: a round whose worker died runs again, and no user ends twice.
     """
     job = BulkJob.objects.select_related("created_by").get(pk=job_id)
-    if job.finished_at is not None or job_cancel_requested(job_id):
+    if job.finished_at is not None:
+        return 0
+    pull_round = round_claim(job_id=job_id, worker=uuid.uuid4().hex)
+    if pull_round is None:
         job_finish_if_done(job_id)
         return 0
-    job_start(job_id)
-    claims = job_claim(job_id=job_id, worker=uuid.uuid4().hex, count=jobs.PULL_ROUND)
-    if not claims:
-        job_finish_if_done(job_id)
-        return 0
-    items = {claim.item.user_id: claim.item for claim in claims}
-    outcome = profile_pull(
-        user_ids=list(items), actor=job.created_by, source=ImRequest.Source.JOB,
-        job=JobCall(
-            job_id=job_id, attempt=max(claim.item.attempts for claim in claims), purpose=JOB_PURPOSE % {"pk": job_id}
-        ),
-    )
-    if outcome.pulled:
-        items_finish(
-            [items[user_id].pk for user_id in outcome.pulled], state=BulkJobItem.State.SUCCEEDED, code=0,
-            message=REFRESHED,
+    if job_cancel_requested(job_id):
+        items = [
+            BulkJobItem(user_id=user_id, values={}, state=BulkJobItem.State.CANCELLED, message=CANCELLED_BEFORE_SENDING)
+            for user_id in pull_round.user_ids
+        ]
+    else:
+        job_start(job_id)
+        outcome = profile_pull(
+            user_ids=pull_round.user_ids, actor=job.created_by, source=ImRequest.Source.JOB,
+            job=JobCall(job_id=job_id, attempt=pull_round.attempts, purpose=JOB_PURPOSE % {"pk": job_id}),
         )
-    # Failures grouped by what they say: a refused call fails its 100 users with one reason.
-    by_reason: dict[tuple[int | None, str, bool], list[int]] = defaultdict(list)
-    for user_id, failure in outcome.failures.items():
-        if user_id in items:
-            code = failure.error_code
-            # docs/tencent-im.md §6: a retryable ErrorCode, or no answer; an invalid UserID was never sent.
-            retryable = describe(code).retryable if code is not None else _valid_user_id(user_id)
-            by_reason[(code, failure.reason, retryable)].append(items[user_id].pk)
-    for (code, reason, retryable), item_ids in by_reason.items():
-        items_finish(item_ids, state=BulkJobItem.State.FAILED, code=code, message=reason, retryable=retryable)
+        items = [_item(user_id, outcome) for user_id in pull_round.user_ids]
+    ended = round_finish(pull_round, items)
     job_finish_if_done(job_id)
-    return len(claims)
+    return ended
+
+
+def _item(user_id: str, outcome: PullOutcome) -> BulkJobItem:
+    """The user's item as the round ends: refreshed, or failed with why and whether a retry can help."""
+    failure = outcome.failures.get(user_id)
+    if failure is None:
+        return BulkJobItem(user_id=user_id, values={}, state=BulkJobItem.State.SUCCEEDED, error_code=0,
+                           message=REFRESHED)
+    code = failure.error_code
+    # docs/tencent-im.md §6: a retryable ErrorCode, or no answer; an invalid UserID was never sent.
+    retryable = describe(code).retryable if code is not None else _valid_user_id(user_id)
+    return BulkJobItem(user_id=user_id, values={}, state=BulkJobItem.State.FAILED, error_code=code,
+                       message=failure.reason, retryable=retryable)
 
 
 def _valid_user_id(user_id: str) -> bool:

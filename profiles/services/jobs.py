@@ -21,7 +21,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
-from ..models import ActorRecorded, BulkJob, BulkJobItem, Profile
+from ..models import ActorRecorded, BulkJob, BulkJobItem, Profile, PullRound
 from .audit import AUTOCOMMIT_DB
 
 ITEM_BATCH = 1000  # rows per bulk_create when a job is created
@@ -99,23 +99,39 @@ def job_create(
             created_by=staff["actor"], created_by_username=staff["actor_username"],
             source=source, source_name=source_name[:255], retry_of=retry_of, kind=kind,
         )
-        total = 0
-        batch: list[BulkJobItem] = []
-        for row in rows:
-            batch.append(_item(job, row, now))
-            if not row.rejected:
-                total += 1
-            if len(batch) >= ITEM_BATCH:
-                BulkJobItem.objects.bulk_create(batch)
-                batch = []
-        if batch:
-            BulkJobItem.objects.bulk_create(batch)
-        job.total = total
+        # A refresh: its UserIDs in rounds, each user's item written when its round ends.
+        job.total = _rounds_create(job, rows) if kind == BulkJob.Kind.PULL else _items_create(job, rows, now)
         job.save(update_fields=["total"])
         if enqueue:
             # A worker must never see a job that is not committed.
             transaction.on_commit(lambda: job_enqueue(job=job))
     return job
+
+
+def _items_create(job: BulkJob, rows: Iterable[JobRow], now: Any) -> int:
+    """An item per row, in batches; returns how many are to be sent (rejected rows are not)."""
+    total = 0
+    batch: list[BulkJobItem] = []
+    for row in rows:
+        batch.append(_item(job, row, now))
+        if not row.rejected:
+            total += 1
+        if len(batch) >= ITEM_BATCH:
+            BulkJobItem.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        BulkJobItem.objects.bulk_create(batch)
+    return total
+
+
+def _rounds_create(job: BulkJob, rows: Iterable[JobRow]) -> int:
+    """A refresh job's UserIDs (each once) in rounds of PULL_ROUND; returns how many users."""
+    user_ids = list(dict.fromkeys(row.user_id for row in rows if not row.rejected))
+    PullRound.objects.bulk_create([
+        PullRound(job=job, number=number, user_ids=user_ids[start:start + PULL_ROUND])
+        for number, start in enumerate(range(0, len(user_ids), PULL_ROUND))
+    ])
+    return len(user_ids)
 
 
 def pull_job_create(*, actor: AbstractBaseUser | None, source: str, enqueue: bool = True) -> BulkJob | None:
@@ -136,7 +152,7 @@ def job_enqueue(*, job: BulkJob) -> None:
     from django_q.tasks import async_task
 
     if job.kind == BulkJob.Kind.PULL:
-        for _round in range(-(-job.total // PULL_ROUND)):
+        for _round in range(job.rounds.count()):
             async_task("profiles.tasks.run_pull_round", job.pk, group=f"job-{job.pk}")
         return
     for _slice in range(settings.Q_CLUSTER.get("workers", 1)):
@@ -152,9 +168,17 @@ def job_cancel(*, job: BulkJob) -> int:
 
 
 def cancel_unsent(job_id: int) -> int:
-    return BulkJobItem.objects.filter(
+    """Cancel what has not been sent: pending items, items waiting to retry, and rounds no worker took
+    (their users' items are written, cancelled). Returns how many users' work was cancelled."""
+    cancelled = BulkJobItem.objects.filter(
         job_id=job_id, state__in=[BulkJobItem.State.PENDING, BulkJobItem.State.RETRY_WAIT]
     ).update(state=BulkJobItem.State.CANCELLED, finished_at=timezone.now(), message=CANCELLED_BEFORE_SENDING)
+    for pull_round in PullRound.objects.filter(job_id=job_id, state=PullRound.State.PENDING):
+        cancelled += round_finish(pull_round, [
+            BulkJobItem(user_id=user_id, values={}, state=BulkJobItem.State.CANCELLED, message=CANCELLED_BEFORE_SENDING)
+            for user_id in pull_round.user_ids
+        ], claimed_from=PullRound.State.PENDING)
+    return cancelled
 
 
 def job_cancel_requested(job_id: int) -> bool:
@@ -265,6 +289,44 @@ def items_finish(
     )
 
 
+def round_claim(*, job_id: int, worker: str) -> PullRound | None:
+    """Take a refresh job's next round that is due: pending, or abandoned by a worker whose claim
+    lapsed (its users' items were never written, so it runs again: a read changes nothing in Tencent)."""
+    now = timezone.now()
+    due = Q(state=PullRound.State.PENDING) | Q(state=PullRound.State.TAKEN, claimed_until__lt=now)
+    rounds = PullRound.objects.using(AUTOCOMMIT_DB)
+    with transaction.atomic(using=AUTOCOMMIT_DB):
+        chosen = rounds.filter(due, job_id=job_id).order_by("number")
+        if connections[AUTOCOMMIT_DB].features.has_select_for_update_skip_locked:
+            chosen = chosen.select_for_update(skip_locked=True)
+        pull_round = chosen.first()
+        if pull_round is None:
+            return None
+        pull_round.state, pull_round.claimed_by = PullRound.State.TAKEN, worker
+        pull_round.claimed_until = now + timedelta(seconds=settings.IM_JOB_CLAIM_SECONDS)
+        pull_round.attempts += 1
+        pull_round.save(using=AUTOCOMMIT_DB, update_fields=["state", "claimed_by", "claimed_until", "attempts"])
+    return pull_round
+
+
+def round_finish(pull_round: PullRound, items: list[BulkJobItem], *, claimed_from: str = PullRound.State.TAKEN) -> int:
+    """End a round: its users' items (already in their final state) written and the round marked
+    done, in one transaction, if the round is still as it was taken (held by this worker, or still
+    pending for a cancel). Returns how many items were written (0: another worker took it over)."""
+    now = timezone.now()
+    worker = pull_round.claimed_by if claimed_from == PullRound.State.TAKEN else ""
+    with transaction.atomic():
+        held = PullRound.objects.filter(pk=pull_round.pk, state=claimed_from, claimed_by=worker).update(
+            state=PullRound.State.DONE, claimed_until=None,
+        )
+        if not held:
+            return 0
+        for item in items:
+            item.job_id, item.finished_at, item.attempts = pull_round.job_id, now, pull_round.attempts
+        BulkJobItem.objects.bulk_create(items, batch_size=ITEM_BATCH)
+    return len(items)
+
+
 def job_start(job_id: int) -> None:
     BulkJob.objects.filter(pk=job_id, started_at=None).update(started_at=timezone.now(), state=BulkJob.State.RUNNING)
 
@@ -272,6 +334,8 @@ def job_start(job_id: int) -> None:
 def job_finish_if_done(job_id: int) -> bool:
     """Mark the job done (or cancelled) once every item has ended; True when it has."""
     if BulkJobItem.objects.filter(job_id=job_id).exclude(state__in=TERMINAL).exists():
+        return False
+    if PullRound.objects.filter(job_id=job_id).exclude(state=PullRound.State.DONE).exists():
         return False
     job = BulkJob.objects.get(pk=job_id)
     if job.finished_at is None:
