@@ -113,6 +113,7 @@ def main() -> None:
             from profiles import services
             from profiles.im.client import PORTRAIT_GET
             from profiles.models import BulkJob, BulkJobItem, CustomTagDefinition, ImRequest, Profile
+            from profiles.selectors import job_progress
             from profiles.services.pull import readable_tags
 
             emulator.control("custom_tags", {"custom_tags": [{"keyword": k} for k in CUSTOM_KEYWORDS]})
@@ -138,7 +139,7 @@ def main() -> None:
                     timed[workers] = time.perf_counter() - started
                 assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
                 job = BulkJob.objects.latest("pk")
-                assert job.items.filter(state=BulkJobItem.State.SUCCEEDED).count() == args.users
+                assert job_progress(job).by_state[BulkJobItem.State.SUCCEEDED] == args.users
                 assert ImRequest.objects.filter(job=job, command=PORTRAIT_GET, state=ImRequest.State.OK).count() \
                     == -(-args.users // 100)
                 sample = Profile.objects.get(user_id=user_ids[10])

@@ -109,9 +109,10 @@ class BulkJobItem(models.Model):
 
 
 class PullRound(models.Model):
-    """Up to a thousand UserIDs of a refresh job, pulled by one django-q2 task. A round's users get
-    their items (succeeded, failed with the reason, or cancelled) when it ends, all at once: a refresh
-    of every copy writes no item per user before its round has run."""
+    """Up to a thousand UserIDs of a refresh job, pulled by one django-q2 task. When it ends, the round
+    counts the users it refreshed, and the others get an item each (failed with the reason, or
+    cancelled): a refresh of every copy writes an item only for a user that needs one (the audit rows
+    already name every user each read asked for)."""
 
     class State(models.TextChoices):  # internal: never shown (the job's items say how it went)
         PENDING = "pending"
@@ -126,6 +127,7 @@ class PullRound(models.Model):
     # Which worker holds the round, and until when; a lapsed claim means that worker died.
     claimed_by = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    refreshed = models.PositiveIntegerField(default=0)  # users whose copy the round refreshed
 
     class Meta:
         ordering = ["job", "number"]

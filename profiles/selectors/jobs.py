@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -15,7 +15,7 @@ from ..errortext import error_meaning, recorded_text
 from ..im import tags as catalogue
 from ..im.errors import describe
 from ..labels import custom_labels, describe_tags
-from ..models import BulkJob, BulkJobItem
+from ..models import BulkJob, BulkJobItem, PullRound
 
 # An item in one of these states is done: it is never sent again.
 FINISHED_STATES = (BulkJobItem.State.SUCCEEDED, BulkJobItem.State.FAILED, BulkJobItem.State.CANCELLED)
@@ -148,9 +148,21 @@ class JobFailures:
         return self.count - len(self.items)
 
 
+def jobs_refreshed(job_ids: Iterable[int]) -> dict[int, int]:
+    """Users refreshed so far by each refresh job's ended rounds (they have no item), by job id."""
+    return dict(
+        PullRound.objects.filter(job_id__in=list(job_ids)).values_list("job_id")
+        .annotate(n=Sum("refreshed")).order_by()
+    )
+
+
 def job_progress(job: BulkJob) -> JobProgress:
-    """The job's progress, counted by the database (two GROUP BY queries)."""
+    """The job's progress, counted by the database (GROUP BY queries)."""
     per_state = dict(job.items.values_list("state").annotate(n=Count("pk")).order_by())
+    # A refresh job's rounds count the users they refreshed (those have no item).
+    refreshed = jobs_refreshed([job.pk]).get(job.pk, 0)
+    if refreshed:
+        per_state[BulkJobItem.State.SUCCEEDED] = per_state.get(BulkJobItem.State.SUCCEEDED, 0) + refreshed
     per_code = (
         job.items.filter(state=BulkJobItem.State.FAILED).values_list("error_code")
         .annotate(n=Count("pk")).order_by("-n")

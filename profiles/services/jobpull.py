@@ -20,9 +20,10 @@ from .jobs import (
     round_claim,
     round_finish,
 )
-from .pull import PullOutcome, profile_pull
+from .pull import ReadFailure, profile_pull
 
 # What an item records, in English (profiles.errortext translates it when shown).
+# Written on every refreshed user's item by earlier versions (now a round counts them); still shown.
 REFRESHED = gettext_noop("Refreshed from Tencent.")
 RECORDED_MESSAGES = (REFRESHED,)
 
@@ -43,28 +44,24 @@ def job_pull_round(*, job_id: int) -> int:
         job_finish_if_done(job_id)
         return 0
     if job_cancel_requested(job_id):
-        items = [
+        ended = round_finish(pull_round, [
             BulkJobItem(user_id=user_id, values={}, state=BulkJobItem.State.CANCELLED, message=CANCELLED_BEFORE_SENDING)
             for user_id in pull_round.user_ids
-        ]
+        ])
     else:
         job_start(job_id)
         outcome = profile_pull(
             user_ids=pull_round.user_ids, actor=job.created_by, source=ImRequest.Source.JOB,
             job=JobCall(job_id=job_id, attempt=pull_round.attempts, purpose=JOB_PURPOSE % {"pk": job_id}),
         )
-        items = [_item(user_id, outcome) for user_id in pull_round.user_ids]
-    ended = round_finish(pull_round, items)
+        failed = [_failed_item(user_id, failure) for user_id, failure in outcome.failures.items()]
+        ended = round_finish(pull_round, failed, refreshed=len(pull_round.user_ids) - len(failed))
     job_finish_if_done(job_id)
     return ended
 
 
-def _item(user_id: str, outcome: PullOutcome) -> BulkJobItem:
-    """The user's item as the round ends: refreshed, or failed with why and whether a retry can help."""
-    failure = outcome.failures.get(user_id)
-    if failure is None:
-        return BulkJobItem(user_id=user_id, values={}, state=BulkJobItem.State.SUCCEEDED, error_code=0,
-                           message=REFRESHED)
+def _failed_item(user_id: str, failure: ReadFailure) -> BulkJobItem:
+    """A user the round could not refresh: why, and whether a retry can help."""
     code = failure.error_code
     # docs/tencent-im.md §6: a retryable ErrorCode, or no answer; an invalid UserID was never sent.
     retryable = describe(code).retryable if code is not None else _valid_user_id(user_id)

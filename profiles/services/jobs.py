@@ -309,22 +309,25 @@ def round_claim(*, job_id: int, worker: str) -> PullRound | None:
     return pull_round
 
 
-def round_finish(pull_round: PullRound, items: list[BulkJobItem], *, claimed_from: str = PullRound.State.TAKEN) -> int:
-    """End a round: its users' items (already in their final state) written and the round marked
-    done, in one transaction, if the round is still as it was taken (held by this worker, or still
-    pending for a cancel). Returns how many items were written (0: another worker took it over)."""
+def round_finish(
+    pull_round: PullRound, items: list[BulkJobItem], *, refreshed: int = 0, claimed_from: str = PullRound.State.TAKEN,
+) -> int:
+    """End a round: the users it refreshed counted, the items of the others (failed or cancelled)
+    written, and the round marked done, in one transaction, if the round is still as it was taken
+    (held by this worker, or still pending for a cancel). Returns how many users it ended (0: another
+    worker took it over)."""
     now = timezone.now()
     worker = pull_round.claimed_by if claimed_from == PullRound.State.TAKEN else ""
     with transaction.atomic():
         held = PullRound.objects.filter(pk=pull_round.pk, state=claimed_from, claimed_by=worker).update(
-            state=PullRound.State.DONE, claimed_until=None,
+            state=PullRound.State.DONE, claimed_until=None, refreshed=refreshed,
         )
         if not held:
             return 0
         for item in items:
             item.job_id, item.finished_at, item.attempts = pull_round.job_id, now, pull_round.attempts
         BulkJobItem.objects.bulk_create(items, batch_size=ITEM_BATCH)
-    return len(items)
+    return refreshed + len(items)
 
 
 def job_start(job_id: int) -> None:
