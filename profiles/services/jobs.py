@@ -1,10 +1,10 @@
-"""Background jobs: creating them, handing their items out to workers (claims), cancelling,
-retrying, and finishing every item exactly once.
+"""Background jobs: creating them, handing their items and rounds out to workers (claims),
+cancelling, retrying, and finishing every item exactly once.
 
 A job's work runs in django-q2 tasks (profiles/tasks.py): an edit job in slices of time that
 re-queue themselves (services/jobpush), a refresh job in rounds of UserIDs, one task each
 (services/jobpull). Any number of ``qcluster`` workers, on any machines sharing the database,
-take the tasks; the claims keep two of them from taking the same item.
+take the tasks; the claims keep two of them from taking the same item or round.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def job_create(
             created_by=staff["actor"], created_by_username=staff["actor_username"],
             source=source, source_name=source_name[:255], retry_of=retry_of, kind=kind,
         )
-        # A refresh: its UserIDs in rounds, each user's item written when its round ends.
+        # A refresh: its UserIDs in rounds (a round writes items only for users it could not refresh).
         job.total = _rounds_create(job, rows) if kind == BulkJob.Kind.PULL else _items_create(job, rows, now)
         job.save(update_fields=["total"])
         if enqueue:
@@ -135,8 +135,8 @@ def _rounds_create(job: BulkJob, rows: Iterable[JobRow]) -> int:
 
 
 def pull_job_create(*, actor: AbstractBaseUser | None, source: str, enqueue: bool = True) -> BulkJob | None:
-    """A job that refreshes every local copy from Tencent (``im_pull --all``): an item per copy.
-    None when there is no local copy to refresh."""
+    """A job that refreshes every local copy from Tencent (``im_pull --all``): a round per PULL_ROUND
+    copies. None when there is no local copy to refresh."""
     if not Profile.objects.exists():
         return None
     user_ids = Profile.objects.order_by("pk").values_list("user_id", flat=True)
@@ -335,7 +335,7 @@ def job_start(job_id: int) -> None:
 
 
 def job_finish_if_done(job_id: int) -> bool:
-    """Mark the job done (or cancelled) once every item has ended; True when it has."""
+    """Mark the job done (or cancelled) once every item and every round has ended; True when it has."""
     if BulkJobItem.objects.filter(job_id=job_id).exclude(state__in=TERMINAL).exists():
         return False
     if PullRound.objects.filter(job_id=job_id).exclude(state=PullRound.State.DONE).exists():
