@@ -183,6 +183,33 @@ def test_a_cancelled_refresh_job_sends_no_round_that_had_not_started(emulator):
     assert job.items.filter(state=BulkJobItem.State.CANCELLED).count() == 30
 
 
+def test_a_refresh_jobs_results_csv_lists_every_user_refreshed_or_not(emulator, admin_client, monkeypatch):
+    import csv
+    import io
+
+    monkeypatch.setattr(jobs, "PULL_ROUND", 3)
+    local_and_remote(emulator, 4)
+    Profile.objects.create(user_id="u_ghost", nick="only here")  # Tencent has no such account
+    run("--all")
+    job = BulkJob.objects.get()
+    from django_q.models import OrmQ
+
+    first = OrmQ.objects.order_by("pk").first()  # one round of two ends; the other has not started
+    tasks.run_pull_round(*first.task["args"])
+    response = admin_client.get(reverse("admin:profiles_bulkjob_results", args=[job.pk]))
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row[:3] for row in table] == [
+        ["UserID", "outcome", "ErrorCode"],
+        ["u_0000", "succeeded", "0"], ["u_0001", "succeeded", "0"], ["u_0002", "succeeded", "0"],
+        ["u_0003", "pending", ""], ["u_ghost", "pending", ""],
+    ]
+    run_rounds()
+    response = admin_client.get(reverse("admin:profiles_bulkjob_results", args=[job.pk]))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))[1:]
+    assert [row[:3] for row in rows[3:]] == [["u_0003", "succeeded", "0"], ["u_ghost", "failed", "40003"]]
+    assert rows[-1][3]  # the meaning of 40003
+
+
 def test_all_with_no_local_copies_sends_nothing(emulator):
     out, _err = run("--all")
     assert "no local copies to refresh; nothing was sent" in out and emulator.requests() == []

@@ -148,6 +148,44 @@ class JobFailures:
         return self.count - len(self.items)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One user's outcome in a job, as the results CSV lists it."""
+
+    user_id: str
+    state: str
+    error_code: int | None
+    message: str
+    attempts: int
+    line: int | None = None
+
+
+def _item_outcome(item: BulkJobItem) -> Outcome:
+    return Outcome(item.user_id, item.state, item.error_code, item.message, item.attempts, item.line)
+
+
+def job_outcomes(job: BulkJob) -> Iterator[Outcome]:
+    """Every user's outcome, in the job's order: an edit job's items; a refresh job's users round by
+    round, those a round refreshed (counted, without an item) as succeeded, and the users of a round
+    that has not ended as pending."""
+    items = job.items.order_by("pk")
+    if job.kind != BulkJob.Kind.PULL:
+        yield from (_item_outcome(item) for item in items.iterator(chunk_size=2000))
+        return
+    ended = {item.user_id: item for item in items}  # only the users a round could not refresh
+    for pull_round in job.rounds.order_by("number"):
+        done = pull_round.state == PullRound.State.DONE
+        for user_id in pull_round.user_ids:
+            item = ended.pop(user_id, None)
+            if item is not None:
+                yield _item_outcome(item)
+            elif done:
+                yield Outcome(user_id, BulkJobItem.State.SUCCEEDED, 0, "", pull_round.attempts)
+            else:
+                yield Outcome(user_id, BulkJobItem.State.PENDING, None, "", pull_round.attempts)
+    yield from (_item_outcome(item) for item in ended.values())
+
+
 def jobs_refreshed(job_ids: Iterable[int]) -> dict[int, int]:
     """Users refreshed so far by each refresh job's ended rounds (they have no item), by job id."""
     return dict(

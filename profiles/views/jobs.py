@@ -106,20 +106,21 @@ _OUTCOME_WORDS = {BulkJobItem.State.REJECTED: "rejected by check"}
 
 
 def job_results(model_admin: admin.ModelAdmin, request: HttpRequest, pk: int) -> HttpResponse:
-    """Every item's outcome as CSV, streamed; a CSV job's rows the check refused included, so one
-    file tells the whole story of the upload."""
+    """Every user's outcome as CSV, streamed; a CSV job's rows the check refused included, so one
+    file tells the whole story of the upload (and a refresh job's file every user it was to refresh)."""
     job = _job(model_admin, request, pk)
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
         yield writer.writerow(["UserID", "outcome", "ErrorCode", "meaning", "attempts", "line"])
-        for item in job.items.order_by("pk").iterator(chunk_size=2000):
-            meaning = describe(item.error_code).meaning if item.error_code not in (None, 0) else ""
+        for outcome in selectors.job_outcomes(job):
+            code = outcome.error_code
+            meaning = describe(code).meaning if code not in (None, 0) else ""
             # Every text cell guarded: a UserID or a message may begin like a formula.
             yield writer.writerow([
-                guard_cell(item.user_id), _OUTCOME_WORDS.get(item.state, item.state),
-                "" if item.error_code is None else item.error_code,
-                guard_cell(meaning or item.message), item.attempts, item.line or "",
+                guard_cell(outcome.user_id), _OUTCOME_WORDS.get(outcome.state, outcome.state),
+                "" if code is None else code, guard_cell(meaning or outcome.message), outcome.attempts,
+                outcome.line or "",
             ])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
