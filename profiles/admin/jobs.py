@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext, gettext_lazy
 
 from ..models import BulkJob
-from ..selectors.jobs import FINISHED_STATES, jobs_refreshed, jobs_visible_to
+from ..selectors.jobs import FINISHED_STATES, job_refreshed, jobs_visible_to
 from ..views import jobs
 from ..views.common import admin_path
 from .common import ReadOnlyAdmin
@@ -28,7 +28,7 @@ class BulkJobAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("Done"))
     def progress(self, obj: BulkJob) -> str:
-        done = obj.items.filter(state__in=FINISHED_STATES).count() + jobs_refreshed([obj.pk]).get(obj.pk, 0)
+        done = obj.items.filter(state__in=FINISHED_STATES).count() + job_refreshed(obj)
         return gettext("%(done)s / %(total)s") % {"done": done, "total": obj.total}
 
     def get_urls(self):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,19 +186,18 @@ def job_outcomes(job: BulkJob) -> Iterator[Outcome]:
     yield from (_item_outcome(item) for item in ended.values())
 
 
-def jobs_refreshed(job_ids: Iterable[int]) -> dict[int, int]:
-    """Users refreshed so far by each refresh job's ended rounds (they have no item), by job id."""
-    return dict(
-        PullRound.objects.filter(job_id__in=list(job_ids)).values_list("job_id")
-        .annotate(n=Sum("refreshed")).order_by()
-    )
+def job_refreshed(job: BulkJob) -> int:
+    """Users a refresh job's ended rounds refreshed so far (they have no item); 0 for an edit job."""
+    if job.kind != BulkJob.Kind.PULL:
+        return 0
+    return job.rounds.aggregate(n=Sum("refreshed"))["n"] or 0
 
 
 def job_progress(job: BulkJob) -> JobProgress:
     """The job's progress, counted by the database (GROUP BY queries)."""
     per_state = dict(job.items.values_list("state").annotate(n=Count("pk")).order_by())
     # A refresh job's rounds count the users they refreshed (those have no item).
-    refreshed = jobs_refreshed([job.pk]).get(job.pk, 0)
+    refreshed = job_refreshed(job)
     if refreshed:
         per_state[BulkJobItem.State.SUCCEEDED] = per_state.get(BulkJobItem.State.SUCCEEDED, 0) + refreshed
     per_code = (

@@ -31,10 +31,11 @@ RECORDED_MESSAGES = (REFRESHED,)
 def job_pull_round(*, job_id: int) -> int:
     """Pull the next round of the job's UserIDs (up to PULL_ROUND); returns how many users it ended.
 
-    Users Tencent answered for are stored and end succeeded; the others end failed with the
-    reason (the ErrorCode and its meaning, no answer, changed locally meanwhile), which the job
-    page lists and *Retry failed items* sends again. The round's items are written when it ends, with
-    the round marked done: a round whose worker died runs again, and no user ends twice.
+    Users Tencent answered for are stored and counted by the round as refreshed; each of the others
+    gets an item, failed with the reason (the ErrorCode and its meaning, no answer, changed locally
+    meanwhile), which the job page lists and *Retry failed items* sends again. Both are written as
+    the round ends, with the round marked done: a round whose worker died runs again, and no user
+    ends twice.
     """
     job = BulkJob.objects.select_related("created_by").get(pk=job_id)
     if job.finished_at is not None:

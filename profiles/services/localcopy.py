@@ -69,8 +69,8 @@ def local_copies_store(
         return result
     now = timezone.now()
     stamps = {"updated_at": now, **({touched: now} if touched else {})}
-    if len(updates) == 1 and _store_read_copy(updates[0], stamps, result):
-        return result
+    if len(updates) == 1 and (stored := _store_read_copy(updates[0], stamps)) is not None:
+        return stored
     rows: list[Profile] = []
     with transaction.atomic(using=AUTOCOMMIT_DB):
         current = _locked_copies([update.user_id for update in updates])
@@ -100,16 +100,17 @@ def local_copies_store(
     return result
 
 
-def _store_read_copy(update: CopyUpdate, stamps: dict[str, Any], result: StoreResult) -> bool:
+def _store_read_copy(update: CopyUpdate, stamps: dict[str, Any]) -> StoreResult | None:
     """Store ``update`` into the copy its caller read, in one UPDATE that holds only if no other
-    writer changed the copy since (its version is still the one read); False, with nothing written,
+    writer changed the copy since (its version is still the one read); None, with nothing written,
     when it cannot be used (no copy read, a version to expect, or a change meanwhile)."""
     read = update.read
     if read is None or read.pk is None or update.expected_version is not None:
-        return False
+        return None
     copy = Profile(**{f.attname: getattr(read, f.attname) for f in Profile._meta.concrete_fields})
     copy.custom_values = dict(read.custom_values or {})
     copy.unknown_tags = dict(read.unknown_tags or {})
+    result = StoreResult()
     changed = _apply_and_compare(copy, update, result)
     columns: dict[str, Any] = {name: getattr(copy, name) for name in TAG_FIELDS} if changed else {}
     if changed:
@@ -117,13 +118,13 @@ def _store_read_copy(update: CopyUpdate, stamps: dict[str, Any], result: StoreRe
     if not Profile.objects.using(AUTOCOMMIT_DB).filter(pk=read.pk, version=read.version).update(
         **columns, **stamps
     ):
-        result.updated.clear(), result.unchanged.clear(), result.changes.clear()
-        return False
-    copy.version += 1 if changed else 0
+        return None
+    if changed:
+        copy.version += 1
     for name, value in stamps.items():
         setattr(copy, name, value)
     result.copies[update.user_id] = copy
-    return True
+    return result
 
 
 def _apply_and_compare(copy: Profile, update: CopyUpdate, result: StoreResult) -> bool:
