@@ -6,14 +6,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from contextlib import ExitStack
 
 import pytest
 from django.db import connections
 
 from profiles.im.client import ACCOUNT_CHECK, PORTRAIT_SET
-from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limit_acquire
+from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limited
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
+
+
+def call(*, command: str, background: bool) -> float:
+    """One call through the limiter that is answered at once; the seconds it waited for a place."""
+    with rate_limited(command=command, background=background) as waited:
+        return waited
 
 
 @pytest.fixture
@@ -30,7 +37,7 @@ def test_the_limits_follow_the_spec_groups(limit_of_5, settings):
 def test_no_window_of_one_second_holds_more_than_the_limit(limit_of_5):
     stamps = []
     for _ in range(12):
-        rate_limit_acquire(command=PORTRAIT_SET, background=False)
+        call(command=PORTRAIT_SET, background=False)
         stamps.append(time.monotonic())
     for index in range(len(stamps) - 5):
         assert stamps[index + 5] - stamps[index] >= WINDOW_SECONDS
@@ -38,11 +45,11 @@ def test_no_window_of_one_second_holds_more_than_the_limit(limit_of_5):
 
 def test_a_job_at_its_ceiling_leaves_room_for_an_agent(limit_of_5):
     for _ in range(job_limit(PORTRAIT_SET)):  # the job takes all it may: 4 of 5
-        rate_limit_acquire(command=PORTRAIT_SET, background=True)
+        call(command=PORTRAIT_SET, background=True)
     started = time.monotonic()
-    rate_limit_acquire(command=PORTRAIT_SET, background=False)
+    call(command=PORTRAIT_SET, background=False)
     assert time.monotonic() - started < 0.1  # the agent is not queued behind the job
-    waited = rate_limit_acquire(command=PORTRAIT_SET, background=True)
+    waited = call(command=PORTRAIT_SET, background=True)
     assert waited > 0.5  # the job waits for its window to move on
 
 
@@ -50,12 +57,12 @@ def test_an_agent_never_waits_in_line_behind_job_threads_of_its_own_process(limi
     """A process's waiting job threads ask for places one at a time; an agent's call is in a line
     of its own and goes at once while they wait."""
     for _ in range(job_limit(PORTRAIT_SET)):
-        rate_limit_acquire(command=PORTRAIT_SET, background=True)
+        call(command=PORTRAIT_SET, background=True)
     granted: list[float] = []
 
     def job_call() -> None:
         try:
-            rate_limit_acquire(command=PORTRAIT_SET, background=True)
+            call(command=PORTRAIT_SET, background=True)
             granted.append(time.monotonic())
         finally:
             connections.close_all()
@@ -66,8 +73,33 @@ def test_an_agent_never_waits_in_line_behind_job_threads_of_its_own_process(limi
     time.sleep(0.2)  # the job's window is full: its threads are waiting, one of them for a place
     assert not granted
     started = time.monotonic()
-    rate_limit_acquire(command=PORTRAIT_SET, background=False)
+    call(command=PORTRAIT_SET, background=False)
     assert time.monotonic() - started < 0.1
     for thread in threads:
         thread.join(timeout=15)
     assert len(granted) == 3
+
+
+def test_a_call_holds_its_place_until_its_answer_is_back_and_a_second_after(limit_of_5):
+    """Tencent counts a call when it arrives, which may be late in a slow call: a place is not used
+    again while its call is in flight, however long that is, and only a second after it ended."""
+    with ExitStack() as in_flight:
+        for _ in range(5):
+            in_flight.enter_context(rate_limited(command=PORTRAIT_SET, background=False))
+        time.sleep(1.2)  # five slow calls, still unanswered after a second
+        free_after = threading.Event()
+        waits: list[float] = []
+
+        def sixth_call() -> None:
+            try:
+                waits.append(call(command=PORTRAIT_SET, background=False))
+            finally:
+                free_after.set()
+                connections.close_all()
+
+        thread = threading.Thread(target=sixth_call)
+        thread.start()
+        assert not free_after.wait(0.3)  # every place is held by a call in flight
+        answered = time.monotonic()
+    thread.join(timeout=10)
+    assert len(waits) == 1 and time.monotonic() - answered >= WINDOW_SECONDS * 0.98

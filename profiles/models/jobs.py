@@ -140,12 +140,13 @@ class PullRound(models.Model):
 class RateSlot(models.Model):
     """One of the places in an API command's rate limit, shared by every process (docs/tencent-im.md
     §1: 200 calls/s for portrait_set, portrait_get, account_import; 100 for the others). A command has
-    as many places as calls it may make in a second; each holds when its last call was sent, and is
-    free again one second (and a margin) later."""
+    as many places as calls it may make in a second. A call holds its place until its answer is back;
+    the place is free again one second later."""
 
     command = models.CharField(max_length=64)
     number = models.PositiveIntegerField()
-    sent_at = models.FloatField(default=0.0)  # Unix time of the place's last call
+    free_at = models.FloatField(default=0.0)  # Unix time from which the place may carry its next call
+    holder = models.CharField(max_length=32, blank=True)  # the call in flight through it, if any
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["command", "number"], name="rateslot_command_number")]

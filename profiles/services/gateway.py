@@ -29,7 +29,7 @@ from ..im.config import ImConfig
 from ..im.usersig import UserSigProvider
 from ..models import ImRequest, ImRequestSubject
 from .audit import AUTOCOMMIT_DB, audit_seal
-from .ratelimit import rate_limit_acquire
+from .ratelimit import rate_limited
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,11 @@ def im_call(
             ImRequestSubject.objects.using(AUTOCOMMIT_DB).bulk_create(
                 [ImRequestSubject(request=audit, user_id=subject) for subject in dict.fromkeys(subjects)]
             )
-    # Every process shares one rate limit (docs/tencent-im.md §1); background work leaves room for
-    # agents. The call is stamped in the window when it may leave, and leaves at once.
-    rate_limit_acquire(command=command, background=background)
     try:
-        response = client.call(command, body, random=nonce)
+        # Every process shares one rate limit (docs/tencent-im.md §1); background work leaves room
+        # for agents. The call holds its place in the window until its answer is back.
+        with rate_limited(command=command, background=background):
+            response = client.call(command, body, random=nonce)
     except ImError as exc:
         _complete(audit, ImRequest.State.IM_ERROR, exc.response)
         exc.audit = audit
