@@ -12,6 +12,7 @@ import pytest
 from django.db import connections
 
 from profiles.im.client import ACCOUNT_CHECK, PORTRAIT_SET
+from profiles.models import RateSlot
 from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limited
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
@@ -103,3 +104,10 @@ def test_a_call_holds_its_place_until_its_answer_is_back_and_a_second_after(limi
         answered = time.monotonic()
     thread.join(timeout=10)
     assert len(waits) == 1 and time.monotonic() - answered >= WINDOW_SECONDS * 0.98
+
+
+def test_a_call_that_fails_gives_its_place_back_to_rest_a_second(limit_of_5):
+    with pytest.raises(ConnectionError), rate_limited(command=PORTRAIT_SET, background=False):
+        raise ConnectionError("the call failed")
+    place = RateSlot.objects.using("autocommit").get(command=PORTRAIT_SET, free_at__gt=0)
+    assert place.holder == "" and 0.9 < place.free_at - time.time() <= WINDOW_SECONDS
