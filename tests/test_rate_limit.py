@@ -49,7 +49,7 @@ def test_a_job_at_its_ceiling_leaves_room_for_an_agent(limit_of_5):
         call(command=PORTRAIT_SET, background=True)
     started = time.monotonic()
     call(command=PORTRAIT_SET, background=False)
-    assert time.monotonic() - started < 0.1  # the agent is not queued behind the job
+    assert time.monotonic() - started < 0.5  # the agent is not queued behind the job (a second)
     waited = call(command=PORTRAIT_SET, background=True)
     assert waited > 0.5  # the job waits for its window to move on
 
@@ -75,7 +75,7 @@ def test_an_agent_never_waits_in_line_behind_job_threads_of_its_own_process(limi
     assert not granted
     started = time.monotonic()
     call(command=PORTRAIT_SET, background=False)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5  # at once, not after the job threads (a second)
     for thread in threads:
         thread.join(timeout=15)
     assert len(granted) == 3
