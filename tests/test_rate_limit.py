@@ -9,11 +9,12 @@ import time
 from contextlib import ExitStack
 
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections
+from django.db.models import QuerySet
 
 from profiles.im.client import ACCOUNT_CHECK, PORTRAIT_SET
 from profiles.models import RateSlot
-from profiles.services.ratelimit import WINDOW_SECONDS, command_limit, job_limit, rate_limited
+from profiles.services.ratelimit import IN_FLIGHT_SECONDS, WINDOW_SECONDS, command_limit, job_limit, rate_limited
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "autocommit"])
 
@@ -111,3 +112,21 @@ def test_a_call_that_fails_gives_its_place_back_to_rest_a_second(limit_of_5):
         raise ConnectionError("the call failed")
     place = RateSlot.objects.using("autocommit").get(command=PORTRAIT_SET, free_at__gt=0)
     assert place.holder == "" and 0.9 < place.free_at - time.time() <= WINDOW_SECONDS
+
+
+def test_a_place_that_cannot_be_given_back_stays_taken_and_the_call_goes_on(limit_of_5, monkeypatch, caplog):
+    """The database refusing the give-back (locked, gone away) must not turn a call Tencent answered
+    into an error: the answer is still recorded, and the place stays taken for IN_FLIGHT_SECONDS."""
+    real_update = QuerySet.update
+
+    def refusing_give_back(queryset, **values):
+        if queryset.model is RateSlot and values.get("holder") == "":
+            raise OperationalError("database is locked")
+        return real_update(queryset, **values)
+
+    monkeypatch.setattr(QuerySet, "update", refusing_give_back)
+    call(command=PORTRAIT_SET, background=False)
+    monkeypatch.undo()
+    place = RateSlot.objects.using("autocommit").get(command=PORTRAIT_SET, holder__gt="")
+    assert place.free_at - time.time() > IN_FLIGHT_SECONDS - 5
+    assert "rate-limit place could not be given back: database is locked" in caplog.text

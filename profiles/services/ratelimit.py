@@ -13,6 +13,7 @@ may take only the first ``job_limit`` places: the others are always there for an
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -20,11 +21,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count, Min, Subquery
 
 from ..im.client import ACCOUNT_CHECK, MULTIACCOUNT_IMPORT
 from ..models import RateSlot
 from .db import AUTOCOMMIT_DB
+
+logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 1.0
 # How long a place stays taken if its holder never gives it back (a process killed mid-call): far
@@ -61,9 +65,14 @@ def rate_limited(*, command: str, background: bool) -> Iterator[float]:
         yield waited
     finally:
         # The answer is back (or the call failed): the place rests for a second from now.
-        RateSlot.objects.using(AUTOCOMMIT_DB).filter(command=command, holder=holder).update(
-            free_at=time.time() + WINDOW_SECONDS, holder=""
-        )
+        try:
+            RateSlot.objects.using(AUTOCOMMIT_DB).filter(command=command, holder=holder).update(
+                free_at=time.time() + WINDOW_SECONDS, holder=""
+            )
+        except DatabaseError as exc:
+            # The call's answer matters more: it is still recorded. The place stays taken until
+            # IN_FLIGHT_SECONDS have passed, which errs on the safe side of the limit.
+            logger.warning("A %s rate-limit place could not be given back: %s", command, exc)
 
 
 def _take_place(*, command: str, places: int, holder: str) -> float:
