@@ -354,3 +354,30 @@ def test_a_pull_inside_the_callers_transaction_writes_its_copies(emulator, remot
         outcome = pull("u_1", "u_2")
     assert outcome.ok and outcome.created == ["u_2"]
     assert dict(Profile.objects.values_list("user_id", "nick")) == {"u_1": "changed in the app", "u_2": "newcomer"}
+
+
+def test_a_store_compares_again_under_the_lock_when_another_writer_landed_after_its_comparison(
+    remote_user, monkeypatch
+):
+    """A store compares the copies before its write begins; a writer (here a webhook's) that lands
+    in between must not be overwritten by values compared against the older copy."""
+    from profiles.services import localcopy
+
+    remote_user("u_1", **{GENDER: "Gender_Type_Male"})
+    remote_user("u_2")
+    real_plan = localcopy._plan
+    landed: list[str] = []
+
+    def webhook_lands_after_the_comparison(*args, **kwargs):
+        planned = real_plan(*args, **kwargs)
+        if not landed:
+            landed.append("u_1")
+            local_copies_store([CopyUpdate("u_1", {GENDER: "Gender_Type_Female"})])
+        return planned
+
+    monkeypatch.setattr(localcopy, "_plan", webhook_lands_after_the_comparison)
+    stored = local_copies_store([CopyUpdate("u_1", {NICK: "pulled 1"}), CopyUpdate("u_2", {NICK: "pulled 2"})])
+    assert landed and stored.updated == ["u_1", "u_2"]
+    both = Profile.objects.get(user_id="u_1")
+    assert both.nick == "pulled 1" and both.gender == "Gender_Type_Female" and both.version == 2
+    assert Profile.objects.get(user_id="u_2").nick == "pulled 2"

@@ -57,8 +57,9 @@ def local_copies_store(
     """Store tag values into local copies, in one transaction, and bump the version of each copy in
     which a value actually changed (so an agent editing it is told only about real changes).
 
-    The copies are locked while they are compared and written, so two writers (a pull and a push
-    of the same user) never interleave. The store runs on the service layer's own connection, never
+    The copies are locked while they are written, and the write holds only if none changed since
+    they were compared (otherwise they are compared again under the lock), so two writers (a pull
+    and a push of the same user) never interleave. The store runs on the service layer's own connection, never
     inside a caller's transaction: a copy records what Tencent holds, which a rollback of the
     caller's work does not undo. ``create_missing`` creates copies that do not exist yet;
     ``touched`` names the timestamp to set on every copy stored (``last_pulled_at`` or
@@ -71,33 +72,49 @@ def local_copies_store(
     stamps = {"updated_at": now, **({touched: now} if touched else {})}
     if len(updates) == 1 and (stored := _store_read_copy(updates[0], stamps)) is not None:
         return stored
-    rows: list[Profile] = []
+    user_ids = list(dict.fromkeys(update.user_id for update in updates))
+    # Compared before the write begins, so that other writers wait only for the write itself: under
+    # the lock, the copies' versions are read again, and if any moved (or a copy came or went) the
+    # copies are read and compared again there.
+    current = _copies(user_ids)
+    versions = {user_id: copy.version for user_id, copy in current.items()}
+    rows, result = _plan(updates, current, stamps, create_missing=create_missing)
     with transaction.atomic(using=AUTOCOMMIT_DB):
-        current = _locked_copies([update.user_id for update in updates])
-        for update in updates:
-            copy = current.get(update.user_id)
-            if copy is None:
-                if not create_missing or update.expected_version is not None:
-                    result.skipped.append(update.user_id)
-                    continue
-                copy = Profile(user_id=update.user_id, version=0)
-                _apply(copy, update)
-                result.created.append(update.user_id)
-            elif update.expected_version is not None and copy.version != update.expected_version:
-                result.skipped.append(update.user_id)
-                continue
-            elif _apply_and_compare(copy, update, result):
-                copy.version += 1
-            for name, value in stamps.items():
-                setattr(copy, name, value)
-            rows.append(copy)
-            result.copies[update.user_id] = copy
+        if _locked_versions(user_ids) != versions:
+            rows, result = _plan(updates, _copies(user_ids, locked=True), stamps, create_missing=create_missing)
         # One statement for new, changed and unchanged copies alike (each row carries its values).
         Profile.objects.using(AUTOCOMMIT_DB).bulk_create(
             rows, update_conflicts=True, unique_fields=["user_id"],
             update_fields=[*TAG_FIELDS, "version", *stamps],
         )
     return result
+
+
+def _plan(
+    updates: Sequence[CopyUpdate], current: dict[str, Profile], stamps: dict[str, Any], *, create_missing: bool
+) -> tuple[list[Profile], StoreResult]:
+    """The rows to write for ``updates`` into the copies ``current``, and what storing them does."""
+    result = StoreResult()
+    rows: list[Profile] = []
+    for update in updates:
+        copy = current.get(update.user_id)
+        if copy is None:
+            if not create_missing or update.expected_version is not None:
+                result.skipped.append(update.user_id)
+                continue
+            copy = Profile(user_id=update.user_id, version=0)
+            _apply(copy, update)
+            result.created.append(update.user_id)
+        elif update.expected_version is not None and copy.version != update.expected_version:
+            result.skipped.append(update.user_id)
+            continue
+        elif _apply_and_compare(copy, update, result):
+            copy.version += 1
+        for name, value in stamps.items():
+            setattr(copy, name, value)
+        rows.append(copy)
+        result.copies[update.user_id] = copy
+    return rows, result
 
 
 def _store_read_copy(update: CopyUpdate, stamps: dict[str, Any]) -> StoreResult | None:
@@ -144,14 +161,23 @@ def _apply_and_compare(copy: Profile, update: CopyUpdate, result: StoreResult) -
     return True
 
 
-def _locked_copies(user_ids: Sequence[str]) -> dict[str, Profile]:
+def _copies(user_ids: Sequence[str], *, locked: bool = False) -> dict[str, Profile]:
     copies: dict[str, Profile] = {}
-    unique = list(dict.fromkeys(user_ids))
-    locked = Profile.objects.using(AUTOCOMMIT_DB).select_for_update()
-    for start in range(0, len(unique), READ_CHUNK):
-        for copy in locked.filter(user_id__in=unique[start:start + READ_CHUNK]):
+    profiles = Profile.objects.using(AUTOCOMMIT_DB)
+    if locked:
+        profiles = profiles.select_for_update()
+    for start in range(0, len(user_ids), READ_CHUNK):
+        for copy in profiles.filter(user_id__in=user_ids[start:start + READ_CHUNK]):
             copies[copy.user_id] = copy
     return copies
+
+
+def _locked_versions(user_ids: Sequence[str]) -> dict[str, int]:
+    versions: dict[str, int] = {}
+    locked = Profile.objects.using(AUTOCOMMIT_DB).select_for_update()
+    for start in range(0, len(user_ids), READ_CHUNK):
+        versions.update(locked.filter(user_id__in=user_ids[start:start + READ_CHUNK]).values_list("user_id", "version"))
+    return versions
 
 
 def _apply(copy: Profile, update: CopyUpdate) -> None:
