@@ -77,7 +77,7 @@ def local_copies_store(
     # the lock, the copies' versions are read again, and if any moved (or a copy came or went) the
     # copies are read and compared again there.
     current = _copies(user_ids)
-    versions = {user_id: copy.version for user_id, copy in current.items()}
+    versions = {user_id: (copy.pk, copy.version) for user_id, copy in current.items()}
     rows, result = _plan(updates, current, stamps, create_missing=create_missing)
     with transaction.atomic(using=AUTOCOMMIT_DB):
         if _locked_versions(user_ids) != versions:
@@ -172,11 +172,16 @@ def _copies(user_ids: Sequence[str], *, locked: bool = False) -> dict[str, Profi
     return copies
 
 
-def _locked_versions(user_ids: Sequence[str]) -> dict[str, int]:
-    versions: dict[str, int] = {}
+def _locked_versions(user_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Each copy's primary key and version, the copies locked (a copy deleted and made again has a
+    new key)."""
+    versions: dict[str, tuple[int, int]] = {}
     locked = Profile.objects.using(AUTOCOMMIT_DB).select_for_update()
     for start in range(0, len(user_ids), READ_CHUNK):
-        versions.update(locked.filter(user_id__in=user_ids[start:start + READ_CHUNK]).values_list("user_id", "version"))
+        for user_id, pk, version in locked.filter(user_id__in=user_ids[start:start + READ_CHUNK]).values_list(
+            "user_id", "pk", "version"
+        ):
+            versions[user_id] = (pk, version)
     return versions
 
 
