@@ -3,12 +3,12 @@ store tag values through ``local_copies_store``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ..im import tags as catalogue
@@ -59,10 +59,10 @@ def local_copies_store(
 
     The copies are locked while they are written, and the write holds only if none changed since
     they were compared (otherwise they are compared again under the lock), so two writers (a pull
-    and a push of the same user) never interleave. The store runs on the service layer's own connection, never
-    inside a caller's transaction: a copy records what Tencent holds, which a rollback of the
-    caller's work does not undo. ``create_missing`` creates copies that do not exist yet;
-    ``touched`` names the timestamp to set on every copy stored (``last_pulled_at`` or
+    and a push of the same user) never interleave. The store runs on the service layer's own
+    connection, never inside a caller's transaction: a copy records what Tencent holds, which a
+    rollback of the caller's work does not undo. ``create_missing`` creates copies that do not exist
+    yet; ``touched`` names the timestamp to set on every copy stored (``last_pulled_at`` or
     ``last_pushed_at``).
     """
     result = StoreResult()
@@ -161,28 +161,22 @@ def _apply_and_compare(copy: Profile, update: CopyUpdate, result: StoreResult) -
     return True
 
 
-def _copies(user_ids: Sequence[str], *, locked: bool = False) -> dict[str, Profile]:
-    copies: dict[str, Profile] = {}
-    profiles = Profile.objects.using(AUTOCOMMIT_DB)
-    if locked:
-        profiles = profiles.select_for_update()
+def by_user_id(rows: QuerySet, user_ids: Sequence[str]) -> Iterator[Any]:
+    """The rows of ``rows`` for ``user_ids``, read READ_CHUNK UserIDs per query."""
     for start in range(0, len(user_ids), READ_CHUNK):
-        for copy in profiles.filter(user_id__in=user_ids[start:start + READ_CHUNK]):
-            copies[copy.user_id] = copy
-    return copies
+        yield from rows.filter(user_id__in=user_ids[start:start + READ_CHUNK])
+
+
+def _copies(user_ids: Sequence[str], *, locked: bool = False) -> dict[str, Profile]:
+    profiles = Profile.objects.using(AUTOCOMMIT_DB)
+    return {copy.user_id: copy for copy in by_user_id(profiles.select_for_update() if locked else profiles, user_ids)}
 
 
 def _locked_versions(user_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
     """Each copy's primary key and version, the copies locked (a copy deleted and made again has a
     new key)."""
-    versions: dict[str, tuple[int, int]] = {}
-    locked = Profile.objects.using(AUTOCOMMIT_DB).select_for_update()
-    for start in range(0, len(user_ids), READ_CHUNK):
-        for user_id, pk, version in locked.filter(user_id__in=user_ids[start:start + READ_CHUNK]).values_list(
-            "user_id", "pk", "version"
-        ):
-            versions[user_id] = (pk, version)
-    return versions
+    locked = Profile.objects.using(AUTOCOMMIT_DB).select_for_update().values_list("user_id", "pk", "version")
+    return {user_id: (pk, version) for user_id, pk, version in by_user_id(locked, user_ids)}
 
 
 def _apply(copy: Profile, update: CopyUpdate) -> None:

@@ -17,7 +17,7 @@ from ..im.client import PORTRAIT_GET, ImClient, ImError, ImResponse, TransportEr
 from ..im.portrait import ReadFailure, RemoteProfile, parse_portrait_answer
 from ..models import CustomTagDefinition, Profile
 from .gateway import JobCall, im_call
-from .localcopy import READ_CHUNK, CopyUpdate, local_copies_store
+from .localcopy import CopyUpdate, by_user_id, local_copies_store
 from .threads import map_in_threads
 from .validation import custom_tag_definitions
 
@@ -191,9 +191,4 @@ def profile_pull(
 
 
 def _local_versions(user_ids: Sequence[str]) -> dict[str, int]:
-    versions: dict[str, int] = {}
-    for start in range(0, len(user_ids), READ_CHUNK):
-        versions.update(
-            Profile.objects.filter(user_id__in=user_ids[start:start + READ_CHUNK]).values_list("user_id", "version")
-        )
-    return versions
+    return dict(by_user_id(Profile.objects.values_list("user_id", "version"), user_ids))
